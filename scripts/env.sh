@@ -1,0 +1,20 @@
+# Source me: `source scripts/env.sh` — the project's venv, the colcon overlay and safe ROS settings.
+_vla_r1_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_vla_r1_venv="${VLA_R1_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/vla_r1_ros/venv-py311}"
+# colcon's and venv's setup scripts read unset variables; allow that even under `set -u`.
+_vla_r1_restore_nounset="$(set +o | grep nounset)"
+set +u
+# shellcheck disable=SC1091
+source "$_vla_r1_venv/bin/activate"
+export AMENT_PREFIX_PATH="$_vla_r1_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+export LD_LIBRARY_PATH="$_vla_r1_venv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [[ -f "$_vla_r1_root/install/setup.bash" ]]; then
+  # shellcheck disable=SC1091
+  source "$_vla_r1_root/install/setup.bash"
+fi
+# DDS discovery stays on this host; rclpy writes its logs inside the work tree.
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+export ROS_HOME="${ROS_HOME:-$_vla_r1_root/.ros_home}"
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+eval "$_vla_r1_restore_nounset"
+unset _vla_r1_root _vla_r1_venv _vla_r1_restore_nounset

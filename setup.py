@@ -1,0 +1,37 @@
+"""pip installation of the vla_r1_ros core, CLI and training subpackage, for users without ROS.
+
+The ROS 2 build uses CMakeLists.txt (ament_cmake: interfaces + this same Python package); this
+file lets `pip install -e .` provide the same core and the `vla-r1` / `vla-r1-train` commands.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="vla_r1_ros",
+    version="0.1.0",
+    description="VLA-R1 reasoning vision-language-action model on ROS 2: protocol, rewards, metrics, lifting, nodes",
+    license="Apache-2.0",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["vla_r1_ros", "vla_r1_ros.*"])
+    + find_packages("training", include=["vla_r1_training", "vla_r1_training.*"]),
+    package_dir={"vla_r1_training": "training/vla_r1_training"},
+    install_requires=["numpy>=1.22", "PyYAML>=5.4", "opencv-python-headless>=4.5", "pillow>=9"],
+    extras_require={
+        "model": ["torch>=2.4", "torchvision>=0.19", "transformers>=4.57", "accelerate>=1.0"],
+        "training": [
+            "torch>=2.4",
+            "torchvision>=0.19",
+            "transformers>=4.57",
+            "trl>=0.24",
+            "datasets>=3.0",
+            "accelerate>=1.0",
+            "peft>=0.17",
+        ],
+        "test": ["pytest>=8", "hypothesis>=6.100"],
+    },
+    entry_points={
+        "console_scripts": [
+            "vla-r1=vla_r1_ros.cli:main",
+        ]
+    },
+)

@@ -1,0 +1,1 @@
+"""The pure core: protocol, rewards and metrics. NumPy, strings and dataclasses only; no ROS."""

@@ -1,0 +1,1 @@
+"""The ROS 2 layer: conversions between core types and the package's messages, and the nodes."""
