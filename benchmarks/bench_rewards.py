@@ -21,10 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
 
-from oracle_release_reward import oriented_frechet, plain_frechet  # noqa: E402
+from oracle_release_reward import oriented_frechet, plain_frechet
 
-from vla_r1_ros.core.metrics import frechet_batch, oriented_frechet_batch  # noqa: E402
-from vla_r1_ros.core.rewards import score_batch  # noqa: E402
+from vla_r1_ros.core.metrics import frechet_batch, oriented_frechet_batch
+from vla_r1_ros.core.rewards import score_batch
 
 
 def make_pairs(count: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -81,8 +81,10 @@ def main() -> int:
         score_batch(completions, truths, with_metrics=False)
         samples.append(time.perf_counter() - started)
     per_item = statistics.median(samples) / args.pairs
-    print(f"  full reward (parse + score) for {args.pairs} completions: {statistics.median(samples) * 1e3:.1f} ms "
-          f"({per_item * 1e6:.0f} us per completion)")
+    print(
+        f"  full reward (parse + score) for {args.pairs} completions: {statistics.median(samples) * 1e3:.1f} ms "
+        f"({per_item * 1e6:.0f} us per completion)"
+    )
     return 1 if failures else 0
 
 

@@ -7,7 +7,7 @@
 # package's source directory): $VLA_R1_VENV, by default ~/.local/share/vla_r1_ros/venv-py311.
 # The colcon workspace is build/ install/ log/ in the repository.
 #
-# Idempotent: the venv is reinstalled only when requirements/ changes, and colcon rebuilds
+# Idempotent: pip runs only when requirements/ changes, and colcon rebuilds
 # incrementally. Everything comes from PyPI (pinned, see requirements/) and Debian (static ROS
 # checks). Afterwards `source scripts/env.sh` gives a shell with rclpy, the generated messages,
 # torch/transformers/TRL and the `vla-r1` CLI.
@@ -41,12 +41,15 @@ fi
 import sys
 sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
 EOF
-stamp="$(cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" | sha256sum | cut -d' ' -f1)"
-if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.vla_r1_stamp" 2>/dev/null)" != "$stamp" ]]; then
+stamp="$(cat "$ROOT"/requirements/*.txt | sha256sum | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" ]]; then
   log "creating the Python environment in $VENV (first time: a few minutes)"
   mkdir -p "$(dirname "$VENV")"
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pip==25.3"
+fi
+if [[ "$(cat "$VENV/.vla_r1_stamp" 2>/dev/null)" != "$stamp" ]]; then
+  log "installing the pinned requirements into $VENV"
   # torch first and alone: it decides which CUDA/CPU wheels the rest sees.
   "$VENV/bin/python" -m pip install -q -c "$ROOT/requirements/constraints.txt" -r "$ROOT/requirements/ml.txt"
   "$VENV/bin/python" -m pip install -q -c "$ROOT/requirements/constraints.txt" \

@@ -37,7 +37,10 @@ def ros_sandbox() -> None:
             import rclpy  # noqa: F401
             import vla_r1_ros.msg  # noqa: F401
         except ImportError as err:
-            reason = f"rclpy or the generated messages are not importable ({err}); run scripts/setup_env.sh and source scripts/env.sh"
+            reason = (
+                f"rclpy or the generated messages are not importable ({err}); "
+                "run scripts/setup_env.sh and source scripts/env.sh"
+            )
     if reason is not None:
         if os.environ.get("VLA_R1_REQUIRE_ROS") == "1":
             pytest.fail(reason)

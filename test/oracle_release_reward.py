@@ -68,7 +68,9 @@ def frechet_table(m: int, n: int, cost) -> float:  # type: ignore[no-untyped-def
     return table[m - 1][n - 1]
 
 
-def oriented_frechet(p: list[tuple[float, float]], q: list[tuple[float, float]], lt: float = 0.25, lr: float = 0.10) -> float:
+def oriented_frechet(
+    p: list[tuple[float, float]], q: list[tuple[float, float]], lt: float = 0.25, lr: float = 0.10
+) -> float:
     tp = [tangent(p, i) for i in range(len(p))]
     tq = [tangent(q, j) for j in range(len(q))]
     lp = [seg_length(p, i) for i in range(len(p))]

@@ -85,7 +85,9 @@ def test_core_never_imports_ros_or_training() -> None:
                 names = [node.module]
             for name in names:
                 assert not name.startswith(forbidden), f"{path.name} imports {name}"
-    probe = "import sys, vla_r1_ros.core.rewards, vla_r1_ros.cli; print(any(m.startswith('rclpy') for m in sys.modules))"
+    probe = (
+        "import sys, vla_r1_ros.core.rewards, vla_r1_ros.cli; print(any(m.startswith('rclpy') for m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
 

@@ -28,7 +28,10 @@ json_leaves = st.one_of(
 )
 json_values = st.recursive(
     json_leaves,
-    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.sampled_from(["x", "y", "width", "height", "z"]), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=6)
+        | st.dictionaries(st.sampled_from(["x", "y", "width", "height", "z"]), children, max_size=5)
+    ),
     max_leaves=30,
 )
 numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5))
@@ -58,7 +61,7 @@ def test_arbitrary_strings(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet="<>/thinkoupt{}[]\":,.0123456789 eEN-aIfy\n`", max_size=300))
+@given(st.text(alphabet='<>/thinkoupt{}[]":,.0123456789 eEN-aIfy\n`', max_size=300))
 def test_tag_and_json_soup(text: str) -> None:
     assert_bounded(text)
 
@@ -82,7 +85,7 @@ def test_arbitrary_boxes(value: dict[str, float], think: bool) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(min_value=1, max_value=200_000), st.sampled_from(["[", "{\"x\": ", "[[", "<output>"]))
+@given(st.integers(min_value=1, max_value=200_000), st.sampled_from(["[", '{"x": ', "[[", "<output>"]))
 def test_deep_nesting_never_raises(depth: int, opener: str) -> None:
     text = "<think>r</think><output>" + opener * depth + "</output>"
     started = time.perf_counter()

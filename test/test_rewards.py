@@ -53,7 +53,9 @@ def test_format_reward_rules() -> None:
     assert score("<think>x</think> no output at all", truth).score == 0.0
     # Any JSON counts as "parsable" for the format reward, whatever its shape.
     assert score('<think>x</think><output>"hello"</output>', truth).score == pytest.approx(0.1)
-    assert score('<think>x</think><output>{"x": NaN, "y": 0.5, "width": 0.1, "height": 0.1}</output>', truth).score == pytest.approx(0.1)
+    assert score(
+        '<think>x</think><output>{"x": NaN, "y": 0.5, "width": 0.1, "height": 0.1}</output>', truth
+    ).score == pytest.approx(0.1)
     # The release decodes the raw <output> text, so a fenced answer earns nothing there.
     fenced = score(f"<think>x</think><output>```json\n{json.dumps(BOX)}\n```</output>", truth)
     assert fenced.score == 0.0 and fenced.parse_status == "ok"
@@ -63,7 +65,10 @@ def test_box_clipping_and_absolute_size_follow_the_release() -> None:
     truth = answer(BOX)
     negative = score(answer({**BOX, "width": -0.2, "height": -0.2}), truth)
     assert negative.score == pytest.approx(1.0)  # absolute width/height
-    outside = score(answer({"x": 1.1, "y": 0.5, "width": 0.4, "height": 0.2}), answer({"x": 0.95, "y": 0.5, "width": 0.1, "height": 0.2}))
+    outside = score(
+        answer({"x": 1.1, "y": 0.5, "width": 0.4, "height": 0.2}),
+        answer({"x": 0.95, "y": 0.5, "width": 0.1, "height": 0.2}),
+    )
     assert outside.iou == pytest.approx(1.0)  # both clip to x in [0.9, 1.0]
 
 
@@ -75,7 +80,9 @@ def test_duplicate_waypoint_pathology_and_the_corrected_variant() -> None:
     assert fixed.score == pytest.approx(1.0)
     # The variant changes nothing for trajectories without repeats.
     near = [[x + 0.01, y] for x, y in PATH]
-    assert score(answer(near), answer(PATH), "dedup_waypoints").score == pytest.approx(score(answer(near), answer(PATH)).score)
+    assert score(answer(near), answer(PATH), "dedup_waypoints").score == pytest.approx(
+        score(answer(near), answer(PATH)).score
+    )
 
 
 def test_depth_triples_are_not_scored_as_2d_trajectories() -> None:

@@ -47,14 +47,17 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 def sample_messages() -> dict[str, Any]:
     from std_msgs.msg import Header
+    from vla_r1_ros.msg import Point2D, StageLatency
 
     from vla_r1_ros.core.protocol import Task, parse_completion
-    from vla_r1_ros.msg import Point2D, StageLatency
     from vla_r1_ros.ros.conversions import affordance_region_msg, prediction_msg, trajectory_msg
 
     header = Header(frame_id="camera_color_optical_frame")
     header.stamp.sec, header.stamp.nanosec = 1_700_000_000, 123
-    box_text = '<think>the red mug</think> so, the answer is <output>{"x": 0.5, "y": 0.25, "width": 0.2, "height": 0.1}</output>'
+    box_text = (
+        "<think>the red mug</think> so, the answer is "
+        '<output>{"x": 0.5, "y": 0.25, "width": 0.2, "height": 0.1}</output>'
+    )
     path_text = "<think>move right</think><output>[[0.1, 0.9], [0.4, 0.5], [0.6, 0.3]]</output>"
     box_parsed, path_parsed = parse_completion(box_text), parse_completion(path_text)
     assert box_parsed.box is not None and path_parsed.trajectory is not None
@@ -113,7 +116,6 @@ def test_prediction_content(node: Any) -> None:
 
 def test_reason_action_round_trip(node: Any) -> None:
     from rclpy.action import ActionClient, ActionServer
-
     from vla_r1_ros.action import Reason
 
     prediction = sample_messages()["Prediction"]
@@ -145,16 +147,19 @@ def test_reason_action_round_trip(node: Any) -> None:
 def test_execute_waypoints_action_round_trip(node: Any) -> None:
     from geometry_msgs.msg import PoseStamped
     from rclpy.action import ActionClient, ActionServer
-
     from vla_r1_ros.action import ExecuteWaypoints
 
     def execute(goal_handle: Any) -> Any:
         goal = goal_handle.request
         goal_handle.publish_feedback(
-            ExecuteWaypoints.Feedback(current_waypoint=0, total_waypoints=len(goal.waypoints.poses), progress=0.0, state="checking safety")
+            ExecuteWaypoints.Feedback(
+                current_waypoint=0, total_waypoints=len(goal.waypoints.poses), progress=0.0, state="checking safety"
+            )
         )
         goal_handle.succeed()
-        outcome = ExecuteWaypoints.Result.OUTCOME_DRY_RUN_OK if goal.dry_run else ExecuteWaypoints.Result.OUTCOME_SUCCEEDED
+        outcome = (
+            ExecuteWaypoints.Result.OUTCOME_DRY_RUN_OK if goal.dry_run else ExecuteWaypoints.Result.OUTCOME_SUCCEEDED
+        )
         return ExecuteWaypoints.Result(outcome=outcome, waypoints_reached=0, planned_fraction=1.0)
 
     server = ActionServer(node, ExecuteWaypoints, "/vla_r1_test/execute", execute)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from vla_r1_training.rewards import completion_text, format_reward, task_reward, vla_r1_reward
 
 from vla_r1_ros.core.rewards import score
-from vla_r1_training.rewards import completion_text, format_reward, task_reward, vla_r1_reward
 
 TRUTH = '<think>t</think><output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>'
 COMPLETIONS = [
@@ -30,7 +30,9 @@ def test_split_rewards_sum_to_the_full_reward() -> None:
 
 
 def test_completion_text_reads_typed_parts() -> None:
-    message = [{"role": "assistant", "content": [{"type": "text", "text": "<think>a"}, {"type": "text", "text": "</think>"}]}]
+    message = [
+        {"role": "assistant", "content": [{"type": "text", "text": "<think>a"}, {"type": "text", "text": "</think>"}]}
+    ]
     assert completion_text(message) == "<think>a</think>"
 
 

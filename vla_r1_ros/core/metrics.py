@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+#: One trajectory: an (n, 2) array or a sequence of (x, y) pairs.
+Trajectory = NDArray[np.float64] | Sequence[Sequence[float]]
 
 #: The release's epsilon for "zero" vectors and lengths.
 EPS = 1e-12
@@ -74,42 +77,38 @@ def box_iou_giou(boxes_a: ArrayLike, boxes_b: ArrayLike) -> tuple[FloatArray, Fl
 
 @dataclass(frozen=True)
 class TrajectoryFeatures:
-    """A batch of padded trajectories with the per-point tangent and length of the reward.
+    """A padded batch of trajectories with the reward's per-point tangent and length.
 
-    ``points`` is (B, L, 2), padded by repeating each trajectory's last point; ``counts`` holds
-    the true lengths. ``tangents`` (B, L, 2) and ``lengths`` (B, L) are defined for the first
-    ``counts[b]`` points of each trajectory.
+    Every array is (L, B): point index first, trajectory index on the contiguous last axis, so
+    that (M, N, B) cost grids broadcast without copies. Each trajectory is padded by repeating
+    its last point; ``counts`` holds the true lengths, and the tangents and lengths are defined
+    for the first ``counts[b]`` points of trajectory b.
     """
 
-    points: FloatArray
     counts: NDArray[np.int64]
-    tangents: FloatArray
-    lengths: FloatArray
+    x: FloatArray
+    y: FloatArray
+    tangent_x: FloatArray
+    tangent_y: FloatArray
+    length: FloatArray
 
 
-def _unit(vectors: FloatArray) -> tuple[FloatArray, FloatArray]:
-    norms = np.hypot(vectors[..., 0], vectors[..., 1])
-    safe = np.where(norms < EPS, 1.0, norms)
-    units = np.where((norms < EPS)[..., None], 0.0, vectors / safe[..., None])
-    return units, norms
-
-
-def _pad(trajectories: Sequence[ArrayLike]) -> tuple[FloatArray, NDArray[np.int64]]:
-    arrays = [np.asarray(t, dtype=np.float64).reshape(-1, 2) for t in trajectories]
-    counts = np.array([len(a) for a in arrays], dtype=np.int64)
-    if len(arrays) == 0:
-        return np.zeros((0, 1, 2)), counts
+def _pad_columns(trajectories: Sequence[Trajectory]) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
+    """(L, B) x and y columns of a batch, each trajectory padded with its last point."""
+    counts = np.fromiter((len(t) for t in trajectories), dtype=np.int64, count=len(trajectories))
+    if len(counts) == 0:
+        return np.zeros((1, 0)), np.zeros((1, 0)), counts
     if counts.min() < 1:
         raise ValueError("every trajectory needs at least one point")
-    width = int(counts.max())
-    padded = np.empty((len(arrays), width, 2), dtype=np.float64)
-    for row, array in enumerate(arrays):
-        padded[row, : len(array)] = array
-        padded[row, len(array) :] = array[-1]
-    return padded, counts
+    flat = np.asarray(np.concatenate(trajectories), dtype=np.float64)
+    if flat.ndim != 2 or flat.shape[1] != 2 or len(flat) != counts.sum():
+        raise ValueError("trajectories must be sequences of (x, y) points")
+    starts = np.cumsum(counts) - counts
+    index = np.minimum(np.arange(int(counts.max()))[:, None], counts[None, :] - 1) + starts[None, :]
+    return flat[index, 0], flat[index, 1], counts
 
 
-def trajectory_features(trajectories: Sequence[ArrayLike]) -> TrajectoryFeatures:
+def trajectory_features(trajectories: Sequence[Trajectory]) -> TrajectoryFeatures:
     """Tangents and lengths per point, exactly as the VLA-R1 release defines them.
 
     Tangent: the unit direction of the first segment at the first point, of the last segment at
@@ -117,103 +116,147 @@ def trajectory_features(trajectories: Sequence[ArrayLike]) -> TrajectoryFeatures
     segments (the incoming direction when that sum is ~0). A single point has a zero tangent.
     Length: the distance to the next point (to the previous one for the last point).
     """
-    points, counts = _pad(trajectories)
-    batch, width = points.shape[:2]
-    index = np.arange(width)[None, :]
-    last = counts[:, None] - 1
-
-    segments = np.diff(points, axis=1)  # (B, L-1, 2)
-    seg_units, seg_norms = _unit(segments)
-    zeros2 = np.zeros((batch, 1, 2))
-    incoming = np.concatenate([zeros2, seg_units], axis=1)  # unit(p_i - p_{i-1}); 0 at i = 0
-    outgoing = np.concatenate([seg_units, zeros2], axis=1)  # unit(p_{i+1} - p_i); 0 at i = L-1
-    summed = incoming + outgoing
-    summed_norm = np.hypot(summed[..., 0], summed[..., 1])
-    middle = np.where(
-        (summed_norm >= EPS)[..., None],
-        summed / np.where(summed_norm >= EPS, summed_norm, 1.0)[..., None],
-        incoming,
-    )
-    tangents = np.where(
-        (index == 0)[..., None], outgoing, np.where((index == last)[..., None], incoming, middle)
-    )
-    tangents = np.where((counts[:, None, None] == 1), 0.0, tangents)
-
-    lengths_next = np.concatenate([seg_norms, np.zeros((batch, 1))], axis=1)
-    lengths_prev = np.concatenate([np.zeros((batch, 1)), seg_norms], axis=1)
-    lengths = np.where(index == last, lengths_prev, lengths_next)
-    lengths = np.where(counts[:, None] == 1, 0.0, lengths)
-    return TrajectoryFeatures(points, counts, tangents, lengths)
-
-
-#: ``cost(pair, i, j)`` for flat arrays of cells: the cost of matching point i of the pair's
-#: reference with point j of its candidate.
-CellCost = Callable[[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]], FloatArray]
-
-#: Cells of the diagonal table held at once (8 bytes each).
-_MAX_CELLS_PER_CHUNK = 8_000_000
+    x, y, counts = _pad_columns(trajectories)
+    width, batch = x.shape
+    tangent_x, tangent_y, length = np.zeros((width, batch)), np.zeros((width, batch)), np.zeros((width, batch))
+    if width == 1:
+        return TrajectoryFeatures(counts, x, y, tangent_x, tangent_y, length)
+    dx, dy = x[1:] - x[:-1], y[1:] - y[:-1]  # segment i joins points i and i+1
+    segment = np.hypot(dx, dy)
+    zero = segment < EPS
+    safe = np.where(zero, 1.0, segment)
+    ux, uy = dx / safe, dy / safe
+    ux[zero] = 0.0
+    uy[zero] = 0.0
+    # Interior points: normalised sum of incoming (segment i-1) and outgoing (segment i) units.
+    sum_x, sum_y = ux[:-1] + ux[1:], uy[:-1] + uy[1:]
+    sum_norm = np.hypot(sum_x, sum_y)
+    usable = sum_norm >= EPS
+    sum_norm[~usable] = 1.0
+    tangent_x[1:-1] = np.where(usable, sum_x / sum_norm, ux[:-1])
+    tangent_y[1:-1] = np.where(usable, sum_y / sum_norm, uy[:-1])
+    tangent_x[0], tangent_y[0] = ux[0], uy[0]
+    length[:-1] = segment
+    # Each trajectory's last point looks back along its last segment.
+    ends = np.flatnonzero(counts > 1)
+    last = counts[ends] - 1
+    tangent_x[last, ends], tangent_y[last, ends] = ux[last - 1, ends], uy[last - 1, ends]
+    length[last, ends] = segment[last - 1, ends]
+    single = counts == 1
+    tangent_x[:, single] = tangent_y[:, single] = length[:, single] = 0.0
+    return TrajectoryFeatures(counts, x, y, tangent_x, tangent_y, length)
 
 
-def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], cost: CellCost) -> FloatArray:
-    """Discrete Fréchet coupling ``C(m-1, n-1)`` for every pair of a batch.
+#: ``fill(pairs, out, scratch)`` writes the cost grid of the batch's pairs ``pairs`` into ``out``,
+#: shaped (M, N, len(pairs)) with M, N the largest reference and candidate lengths among them:
+#: out[i, j, k] is the cost of matching point i of the reference with point j of the candidate
+#: for pair ``pairs[k]`` (cells beyond a pair's own lengths may hold anything finite).
+#: ``scratch`` is two work arrays of out's shape.
+CostFill = Callable[[NDArray[np.intp], FloatArray, tuple[FloatArray, FloatArray]], None]
 
-    The batch is processed in chunks whose diagonal table stays below ``_MAX_CELLS_PER_CHUNK``
-    cells; each chunk is one vectorised sweep over anti-diagonals.
+#: Cells of one padded cost grid (8 bytes each).
+_MAX_CELLS_PER_GRID = 4_000_000
+#: Pairs are grouped by size so that padding wastes little work; groups below this size cost
+#: more in per-call overhead than they save.
+_MIN_GROUP = 48
+
+
+def _size_groups(rows: NDArray[np.int64], cols: NDArray[np.int64]) -> list[NDArray[np.intp]]:
+    """Pair indices grouped by (reference length, candidate length)."""
+    splits = max(1, int(np.sqrt(len(rows) / _MIN_GROUP)))
+    groups: list[NDArray[np.intp]] = []
+    for by_rows in np.array_split(np.argsort(rows, kind="stable"), splits):
+        by_both = by_rows[np.argsort(cols[by_rows], kind="stable")]
+        groups.extend(group for group in np.array_split(by_both, splits) if group.size)
+    return groups
+
+
+def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], fill: CostFill) -> FloatArray:
+    """Discrete Fréchet coupling value ``C(m-1, n-1)`` for every pair of a batch.
+
+    C(i, j) = max(cost(i, j), min(C(i-1, j), C(i-1, j-1), C(i, j-1))). The pairs share one grid
+    with a border row and column of +inf (and -inf in the corner, so that C(0, 0) = cost(0, 0)),
+    pairs on the last, contiguous axis. Costs are filled per group of similar-size pairs (little
+    padding); the sweep then runs once over the whole grid, where an anti-diagonal and its three
+    neighbours are strided views: three in-place NumPy operations per diagonal, no recursion, no
+    Python loop over cells. Cells beyond a pair's own lengths never feed its answer.
     """
-    batch = len(rows)
-    result = np.empty(batch, dtype=np.float64)
-    if batch == 0:
+    result = np.empty(len(rows), dtype=np.float64)
+    if len(rows) == 0:
         return result
-    height, width = int(rows.max()), int(cols.max())
-    per_pair = (height + width - 1) * (height + 1)
-    chunk = max(1, _MAX_CELLS_PER_CHUNK // per_pair)
-    for start in range(0, batch, chunk):
-        stop = min(batch, start + chunk)
-        result[start:stop] = _frechet_chunk(np.arange(start, stop), rows[start:stop], cols[start:stop], cost)
+    for chunk in _chunk_pairs(rows, cols):
+        result[chunk] = _frechet_chunk(rows[chunk], cols[chunk], chunk, fill)
     return result
 
 
+def _chunk_pairs(rows: NDArray[np.int64], cols: NDArray[np.int64]) -> list[NDArray[np.intp]]:
+    """Pairs in size order, cut into runs whose shared padded grid fits the cell budget."""
+    order = np.lexsort((cols, rows))
+    if (int(rows.max()) + 1) * (int(cols.max()) + 1) * len(rows) <= _MAX_CELLS_PER_GRID:
+        return [order]
+    chunks, start, width = [], 0, 0
+    for position, pair in enumerate(order.tolist()):
+        height = int(rows[pair]) + 1  # rows ascend along `order`
+        width = max(width, int(cols[pair]) + 1)
+        if position > start and height * width * (position + 1 - start) > _MAX_CELLS_PER_GRID:
+            chunks.append(order[start:position])
+            start, width = position, int(cols[pair]) + 1
+    chunks.append(order[start:])
+    return chunks
+
+
 def _frechet_chunk(
-    pairs: NDArray[np.intp], rows: NDArray[np.int64], cols: NDArray[np.int64], cost: CellCost
+    rows: NDArray[np.int64], cols: NDArray[np.int64], pairs: NDArray[np.intp], fill: CostFill
 ) -> FloatArray:
-    batch, height, width = len(pairs), int(rows.max()), int(cols.max())
-    diagonals = height + width - 1
-    # The table is stored by anti-diagonal: table[d, pair, i + 1] is cell (i, d - i). Column 0 and
-    # every slot that is not a real cell of its pair hold +inf, which reads as "no such cell" in
-    # min() and keeps max() at +inf, so each diagonal is three whole-array operations.
-    cells = rows * cols
-    local_pair = np.repeat(np.arange(batch), cells)
-    flat = np.arange(int(cells.sum())) - np.repeat(np.cumsum(cells) - cells, cells)
-    pair_cols = cols[local_pair]
-    i = flat // pair_cols
-    j = flat - i * pair_cols
-    table = np.full((diagonals, batch, height + 1), np.inf)
-    table.ravel()[((i + j) * batch + local_pair) * (height + 1) + i + 1] = cost(pairs[local_pair], i, j)
+    height, width, count = int(rows.max()), int(cols.max()), len(rows)
+    grid = np.zeros((height + 1, width + 1, count), dtype=np.float64)
+    grid[0, :, :] = np.inf
+    grid[:, 0, :] = np.inf
+    grid[0, 0, :] = -np.inf
+    groups = _size_groups(rows, cols)
+    # Regroup the grid's pairs so that each size group is one contiguous run of the last axis.
+    order = np.concatenate(groups)
+    rows, cols, pairs = rows[order], cols[order], pairs[order]
+    largest = max(int(rows[g].max()) * int(cols[g].max()) * g.size for g in groups)
+    scratch_a, scratch_b = np.empty(largest), np.empty(largest)
+    start = 0
+    for group in groups:
+        stop = start + group.size
+        h, w = int(rows[start:stop].max()), int(cols[start:stop].max())
+        size = h * w * group.size
+        scratch = (scratch_a[:size].reshape(h, w, group.size), scratch_b[:size].reshape(h, w, group.size))
+        fill(pairs[start:stop], grid[1 : h + 1, 1 : w + 1, start:stop], scratch)
+        start = stop
+    _sweep_anti_diagonals(grid)
+    values = np.empty(count)
+    values[order] = grid[rows, cols, np.arange(count)]
+    return values
 
-    scratch = np.empty((batch, height))
-    for diagonal in range(1, diagonals):
-        previous = table[diagonal - 1]
-        np.minimum(previous[:, :-1], previous[:, 1:], out=scratch)  # C(i-1, j), C(i, j-1)
-        if diagonal >= 2:
-            np.minimum(scratch, table[diagonal - 2, :, :-1], out=scratch)  # C(i-1, j-1)
-        np.maximum(scratch, table[diagonal, :, 1:], out=table[diagonal, :, 1:])
-    return np.asarray(table[rows + cols - 2, np.arange(batch), rows], dtype=np.float64)
 
-
-def _columns(features: TrajectoryFeatures) -> tuple[FloatArray, ...]:
-    """x, y, tangent x, tangent y and length of every padded point, each as a flat array."""
-    return (
-        features.points[..., 0].ravel(),
-        features.points[..., 1].ravel(),
-        features.tangents[..., 0].ravel(),
-        features.tangents[..., 1].ravel(),
-        features.lengths.ravel(),
-    )
+def _sweep_anti_diagonals(grid: FloatArray) -> None:
+    padded_height, padded_width, batch = grid.shape
+    height, width = padded_height - 1, padded_width - 1
+    cells = grid.reshape(padded_height * padded_width, batch)
+    scratch = np.empty((min(height, width), batch))
+    step = max(width, 1)
+    # Padded cell (r, c) is row r * (width + 1) + c of `cells`; along an anti-diagonal r + c = k
+    # the row index moves by `width` per grid row.
+    for k in range(2, height + width + 1):
+        r_first, r_last = max(1, k - width), min(height, k - 1)
+        count = r_last - r_first + 1
+        first = r_first * padded_width + (k - r_first)
+        span = (count - 1) * step + 1
+        best = scratch[:count]
+        up, left, up_left = first - padded_width, first - 1, first - padded_width - 1
+        np.minimum(cells[up : up + span : step], cells[left : left + span : step], out=best)
+        np.minimum(best, cells[up_left : up_left + span : step], out=best)
+        here = cells[first : first + span : step]
+        np.maximum(best, here, out=here)
 
 
 def oriented_frechet_batch(
-    reference: Sequence[ArrayLike],
-    candidate: Sequence[ArrayLike],
+    reference: Sequence[Trajectory],
+    candidate: Sequence[Trajectory],
     lambda_theta: float = 0.25,
     lambda_ratio: float = 0.10,
 ) -> FloatArray:
@@ -225,52 +268,126 @@ def oriented_frechet_batch(
     """
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference trajectories but {len(candidate)} candidates")
-    p = trajectory_features(reference)
-    q = trajectory_features(candidate)
-    p_width, q_width = p.points.shape[1], q.points.shape[1]
-    # Flat per-point columns: np.take on 1-D arrays is the fastest gather for ragged cells.
-    px, py, ptx, pty, p_len = _columns(p)
-    qx, qy, qtx, qty, q_len = _columns(q)
-    pt_norm, qt_norm = np.hypot(ptx, pty), np.hypot(qtx, qty)
+    p = _CostColumns.of(trajectory_features(reference), lambda_ratio)
+    q = _CostColumns.of(trajectory_features(candidate), lambda_ratio)
 
-    def cost(pair: NDArray[np.intp], i: NDArray[np.intp], j: NDArray[np.intp]) -> FloatArray:
-        pi, qj = pair * p_width + i, pair * q_width + j
-        dx, dy = px.take(pi) - qx.take(qj), py.take(pi) - qy.take(qj)
-        distance = np.sqrt(dx * dx + dy * dy)
-        tp_len, tq_len = pt_norm.take(pi), qt_norm.take(qj)
-        degenerate = (tp_len < EPS) | (tq_len < EPS)
-        dot = ptx.take(pi) * qtx.take(qj) + pty.take(pi) * qty.take(qj)
-        dot /= np.where(degenerate, 1.0, tp_len * tq_len)
-        angle = np.arccos(np.clip(dot, -1.0, 1.0))
-        angle[degenerate] = 0.0
-        lp, lq = p_len.take(pi), q_len.take(qj)
-        both_positive = (lp > EPS) & (lq > EPS)
-        with np.errstate(divide="ignore"):
-            ratio = np.abs(
-                np.log(np.where(both_positive, lp / np.where(both_positive, lq, 1.0), (lp + EPS) / (lq + EPS)))
-            )
-        return distance + lambda_theta * angle + lambda_ratio * ratio
+    def fill(pairs: NDArray[np.intp], out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
+        height, width = out.shape[:2]
+        pc, qc = p.take(pairs, height), q.take(pairs, width)
+        work, other = scratch
+        np.subtract(pc.x[:, None], qc.x[None, :], out=work)
+        np.multiply(work, work, out=work)
+        np.subtract(pc.y[:, None], qc.y[None, :], out=other)
+        np.multiply(other, other, out=other)
+        work += other
+        np.sqrt(work, out=out)
+        # The release divides the tangents' dot product by the product of their norms (angle 0
+        # if either is ~0); the same operations in the same order keep every bit.
+        np.multiply(pc.tangent_x[:, None], qc.tangent_x[None, :], out=work)
+        np.multiply(pc.tangent_y[:, None], qc.tangent_y[None, :], out=other)
+        work += other
+        np.multiply(pc.tangent_norm[:, None], qc.tangent_norm[None, :], out=other)
+        degenerate = None
+        if pc.any_flat or qc.any_flat:
+            degenerate = pc.flat_tangent[:, None] | qc.flat_tangent[None, :]
+            other[degenerate] = 1.0
+        work /= other
+        np.clip(work, -1.0, 1.0, out=work)
+        np.arccos(work, out=work)
+        if degenerate is not None:
+            work[degenerate] = 0.0
+        work *= lambda_theta
+        out += work
+        # lambda_ratio * |ln(l_i / l_j)| as |lambda_ratio ln l_i - lambda_ratio ln l_j| when both
+        # lengths exceed 1e-12, else the release's (l + 1e-12) form; equal to ~1 ulp.
+        np.subtract(pc.log_length[:, None], qc.log_length[None, :], out=work)
+        if pc.any_short or qc.any_short:
+            short = pc.short[:, None] | qc.short[None, :]
+            work[short] = np.broadcast_to(pc.log_length_eps[:, None] - qc.log_length_eps[None, :], work.shape)[short]
+        np.abs(work, out=work)
+        out += work
 
-    return _frechet_dp(p.counts, q.counts, cost)
+    return _frechet_dp(p.counts, q.counts, fill)
 
 
-def frechet_batch(reference: Sequence[ArrayLike], candidate: Sequence[ArrayLike]) -> FloatArray:
+@dataclass(frozen=True)
+class _CostColumns:
+    """The (L, B) per-point inputs of the oriented cost, precomputed once per batch.
+
+    ``log_length`` and ``log_length_eps`` are already multiplied by lambda_ratio.
+    """
+
+    counts: NDArray[np.int64]
+    x: FloatArray
+    y: FloatArray
+    tangent_x: FloatArray
+    tangent_y: FloatArray
+    tangent_norm: FloatArray
+    flat_tangent: NDArray[np.bool_]
+    short: NDArray[np.bool_]
+    log_length: FloatArray
+    log_length_eps: FloatArray
+    any_flat: bool = False
+    any_short: bool = False
+
+    @classmethod
+    def of(cls, features: TrajectoryFeatures, lambda_ratio: float) -> _CostColumns:
+        tangent_norm = np.hypot(features.tangent_x, features.tangent_y)
+        short = features.length <= EPS
+        return cls(
+            counts=features.counts,
+            x=features.x,
+            y=features.y,
+            tangent_x=features.tangent_x,
+            tangent_y=features.tangent_y,
+            tangent_norm=tangent_norm,
+            flat_tangent=tangent_norm < EPS,
+            short=short,
+            log_length=lambda_ratio * np.log(np.where(short, 1.0, features.length)),
+            log_length_eps=lambda_ratio * np.log(features.length + EPS),
+        )
+
+    def take(self, pairs: NDArray[np.intp], points: int) -> _CostColumns:
+        """The first ``points`` rows of the given pairs' columns."""
+
+        def sub(column: NDArray[Any]) -> NDArray[Any]:
+            return column[:points, pairs]
+
+        flat, short = sub(self.flat_tangent), sub(self.short)
+        return _CostColumns(
+            counts=self.counts[pairs],
+            x=sub(self.x),
+            y=sub(self.y),
+            tangent_x=sub(self.tangent_x),
+            tangent_y=sub(self.tangent_y),
+            tangent_norm=sub(self.tangent_norm),
+            flat_tangent=flat,
+            short=short,
+            log_length=sub(self.log_length),
+            log_length_eps=sub(self.log_length_eps),
+            any_flat=bool(flat.any()),
+            any_short=bool(short.any()),
+        )
+
+
+def frechet_batch(reference: Sequence[Trajectory], candidate: Sequence[Trajectory]) -> FloatArray:
     """Plain discrete Fréchet distance (Euclidean cost) per pair of trajectories."""
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference trajectories but {len(candidate)} candidates")
-    p_points, p_counts = _pad(reference)
-    q_points, q_counts = _pad(candidate)
+    px, py, p_counts = _pad_columns(reference)
+    qx, qy, q_counts = _pad_columns(candidate)
 
-    p_width, q_width = p_points.shape[1], q_points.shape[1]
-    px, py = p_points[..., 0].ravel(), p_points[..., 1].ravel()
-    qx, qy = q_points[..., 0].ravel(), q_points[..., 1].ravel()
+    def fill(pairs: NDArray[np.intp], out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
+        height, width = out.shape[:2]
+        work = scratch[0]
+        # Squared distances: max/min commute with the square root, taken once per pair below.
+        np.subtract(px[:height, pairs][:, None], qx[:width, pairs][None, :], out=out)
+        np.multiply(out, out, out=out)
+        np.subtract(py[:height, pairs][:, None], qy[:width, pairs][None, :], out=work)
+        np.multiply(work, work, out=work)
+        out += work
 
-    def cost(pair: NDArray[np.intp], i: NDArray[np.intp], j: NDArray[np.intp]) -> FloatArray:
-        pi, qj = pair * p_width + i, pair * q_width + j
-        dx, dy = px.take(pi) - qx.take(qj), py.take(pi) - qy.take(qj)
-        return np.sqrt(dx * dx + dy * dy)
-
-    return _frechet_dp(p_counts, q_counts, cost)
+    return np.sqrt(_frechet_dp(p_counts, q_counts, fill))
 
 
 def hausdorff(a: ArrayLike, b: ArrayLike, chunk_cells: int = 4_000_000) -> float:
@@ -338,9 +455,7 @@ class TrajectoryMetrics:
         return (self.dfd + self.hd + self.rmse) / 3.0
 
 
-def trajectory_metrics(
-    prediction: ArrayLike, reference: ArrayLike, scale: float = PAPER_SCALE
-) -> TrajectoryMetrics:
+def trajectory_metrics(prediction: ArrayLike, reference: ArrayLike, scale: float = PAPER_SCALE) -> TrajectoryMetrics:
     """DFD, HD and RMSE of normalised trajectories, reported on ``scale`` (paper: 1000)."""
     pred = np.asarray(prediction, dtype=np.float64).reshape(-1, 2) * scale
     ref = np.asarray(reference, dtype=np.float64).reshape(-1, 2) * scale

@@ -202,17 +202,13 @@ class Trajectory2D:
         return [[x, y, d] for (x, y), d in zip(self.points, self.depths)]
 
 
-def trajectory_to_pixels(
-    trajectory: Trajectory2D, image_width: int, image_height: int
-) -> list[tuple[float, float]]:
+def trajectory_to_pixels(trajectory: Trajectory2D, image_width: int, image_height: int) -> list[tuple[float, float]]:
     """Pixel positions (u, v) of each normalised waypoint, measured from the top-left corner."""
     _check_image_size(image_width, image_height)
     return [(x * image_width, y * image_height) for x, y in trajectory.points]
 
 
-def trajectory_from_pixels(
-    points_px: list[tuple[float, float]], image_width: int, image_height: int
-) -> Trajectory2D:
+def trajectory_from_pixels(points_px: list[tuple[float, float]], image_width: int, image_height: int) -> Trajectory2D:
     """Normalise pixel waypoints of a ``image_width x image_height`` image."""
     _check_image_size(image_width, image_height)
     return Trajectory2D(tuple((u / image_width, v / image_height) for u, v in points_px))
@@ -390,14 +386,17 @@ def parse_answer_payload(payload: Any, expected_task: Task | str | None = None) 
     return _validate_answer(payload, expected_task, answer_text, "", False, ())
 
 
-def _parse_answer(
-    answer_text: str, expected_task: Task | None, reasoning: str, has_think: bool
-) -> ParsedOutput:
+def _parse_answer(answer_text: str, expected_task: Task | None, reasoning: str, has_think: bool) -> ParsedOutput:
     repairs: tuple[str, ...] = ()
     fence = _FENCE.match(answer_text)
     if fence is not None:
         answer_text, repairs = fence.group(1).strip(), ("code_fence",)
-    common = {"reasoning": reasoning, "has_think": has_think, "answer_text": answer_text, "repairs": repairs}
+    common: dict[str, Any] = {
+        "reasoning": reasoning,
+        "has_think": has_think,
+        "answer_text": answer_text,
+        "repairs": repairs,
+    }
     if not answer_text:
         return ParsedOutput(ParseStatus.EMPTY_OUTPUT, "<output> is empty", **common)
     try:
@@ -419,7 +418,12 @@ def _validate_answer(
     has_think: bool,
     repairs: tuple[str, ...],
 ) -> ParsedOutput:
-    common = {"reasoning": reasoning, "has_think": has_think, "answer_text": answer_text, "repairs": repairs}
+    common: dict[str, Any] = {
+        "reasoning": reasoning,
+        "has_think": has_think,
+        "answer_text": answer_text,
+        "repairs": repairs,
+    }
     if isinstance(payload, dict):
         return _validate_box(payload, expected_task, common)
     if isinstance(payload, list):
@@ -434,9 +438,7 @@ def _validate_answer(
 def _validate_box(payload: dict[str, Any], expected_task: Task | None, common: dict[str, Any]) -> ParsedOutput:
     missing = [key for key in _BOX_KEYS if key not in payload]
     if missing:
-        return ParsedOutput(
-            ParseStatus.WRONG_SHAPE, f"box is missing key(s) {', '.join(missing)}", **common
-        )
+        return ParsedOutput(ParseStatus.WRONG_SHAPE, f"box is missing key(s) {', '.join(missing)}", **common)
     values = []
     for key in _BOX_KEYS:
         value = payload[key]
@@ -455,9 +457,7 @@ def _validate_box(payload: dict[str, Any], expected_task: Task | None, common: d
         )
     bad = [f"{key}={value:g}" for key, value in zip(_BOX_KEYS, values) if not _in_unit_range(value)]
     if bad:
-        return ParsedOutput(
-            ParseStatus.OUT_OF_RANGE, f"box values outside [0, 1]: {', '.join(bad)}", box=box, **common
-        )
+        return ParsedOutput(ParseStatus.OUT_OF_RANGE, f"box values outside [0, 1]: {', '.join(bad)}", box=box, **common)
     if box.width <= 0.0 or box.height <= 0.0:
         return ParsedOutput(
             ParseStatus.OUT_OF_RANGE,
@@ -479,9 +479,7 @@ def _validate_trajectory(payload: list[Any], expected_task: Task | None, common:
         )
     width = len(payload[0]) if isinstance(payload[0], list) else -1
     if width not in (2, 3):
-        return ParsedOutput(
-            ParseStatus.WRONG_SHAPE, "trajectory point 0 must be [x, y] (or [x, y, depth])", **common
-        )
+        return ParsedOutput(ParseStatus.WRONG_SHAPE, "trajectory point 0 must be [x, y] (or [x, y, depth])", **common)
     points: list[tuple[float, float]] = []
     depths: list[float] = []
     for index, point in enumerate(payload):
@@ -500,9 +498,7 @@ def _validate_trajectory(payload: list[Any], expected_task: Task | None, common:
                 )
         numbers = [_as_finite_float(value) for value in point]
         if any(number is None for number in numbers):
-            return ParsedOutput(
-                ParseStatus.NON_FINITE, f"trajectory point {index} holds a non-finite number", **common
-            )
+            return ParsedOutput(ParseStatus.NON_FINITE, f"trajectory point {index} holds a non-finite number", **common)
         points.append((numbers[0], numbers[1]))  # type: ignore[arg-type]
         if width == 3:
             depths.append(numbers[2])  # type: ignore[arg-type]

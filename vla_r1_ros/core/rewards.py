@@ -39,6 +39,7 @@ import numpy as np
 from .metrics import (
     EPS,
     PAPER_SCALE,
+    FloatArray,
     box_iou_giou,
     oriented_frechet_batch,
     trajectory_metrics,
@@ -124,19 +125,19 @@ def _comparable_box(parsed: ParsedOutput) -> Box2D | None:
     return parsed.box
 
 
-def _comparable_points(parsed: ParsedOutput) -> np.ndarray | None:
+def _comparable_points(parsed: ParsedOutput) -> FloatArray | None:
     trajectory = parsed.trajectory
     if trajectory is None or parsed.repairs or trajectory.depths is not None:
         return None
-    return np.clip(np.asarray(trajectory.points, dtype=np.float64), 0.0, 1.0)
+    return np.clip(np.asarray(trajectory.points, dtype=np.float64), 0.0, 1.0).astype(np.float64)
 
 
-def _dedup_consecutive(points: np.ndarray) -> np.ndarray:
+def _dedup_consecutive(points: FloatArray) -> FloatArray:
     if len(points) < 2:
         return points
     steps = np.hypot(*np.diff(points, axis=0).T)
     keep = np.concatenate([[True], steps >= EPS])
-    return points[keep]
+    return np.asarray(points[keep], dtype=np.float64)
 
 
 def score_parsed_batch(
@@ -155,7 +156,7 @@ def score_parsed_batch(
     variant = RewardVariant(variant)
     rows: list[dict[str, object]] = []
     box_pairs: list[tuple[int, Box2D, Box2D]] = []
-    trajectory_pairs: list[tuple[int, np.ndarray, np.ndarray]] = []
+    trajectory_pairs: list[tuple[int, FloatArray, FloatArray]] = []
     for index, (pred, truth) in enumerate(zip(completions, ground_truths)):
         rows.append(
             {
@@ -181,7 +182,9 @@ def score_parsed_batch(
         truth_corners = np.clip([t.corners() for _, _, t in box_pairs], 0.0, 1.0)
         ious, gious = box_iou_giou(pred_corners, truth_corners)
         for (index, _, _), iou, giou in zip(box_pairs, ious, gious):
-            rows[index].update(task="affordance", task_score=(float(giou) + 1.0) / 2.0, iou=float(iou), giou=float(giou))
+            rows[index].update(
+                task="affordance", task_score=(float(giou) + 1.0) / 2.0, iou=float(iou), giou=float(giou)
+            )
 
     if trajectory_pairs:
         preds = [p for _, p, _ in trajectory_pairs]
@@ -190,7 +193,9 @@ def score_parsed_batch(
         for (index, pred_points, truth_points), distance in zip(trajectory_pairs, distances):
             normalised = min(1.0, float(distance) / ORIENTED_FRECHET_NORMALISER)
             row = rows[index]
-            row.update(task="trajectory", task_score=1.0 - normalised, os_frechet=float(distance), os_frechet_norm=normalised)
+            row.update(
+                task="trajectory", task_score=1.0 - normalised, os_frechet=float(distance), os_frechet_norm=normalised
+            )
             if with_metrics:
                 metrics = trajectory_metrics(pred_points, truth_points, PAPER_SCALE)
                 row.update(dfd=metrics.dfd, hd=metrics.hd, rmse=metrics.rmse, avg=metrics.avg)
@@ -218,8 +223,6 @@ def score_batch(
     return score_parsed_batch(parsed_completions, parsed_truths, variant, with_metrics)
 
 
-def score(
-    completion: str, ground_truth: str, variant: RewardVariant = RewardVariant.RELEASE
-) -> ScoreBreakdown:
+def score(completion: str, ground_truth: str, variant: RewardVariant = RewardVariant.RELEASE) -> ScoreBreakdown:
     """Score one completion; see the module docstring for the definition."""
     return score_batch([completion], [ground_truth], variant)[0]
