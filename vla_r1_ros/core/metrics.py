@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -147,12 +147,20 @@ def trajectory_features(trajectories: Sequence[Trajectory]) -> TrajectoryFeature
     return TrajectoryFeatures(counts, x, y, tangent_x, tangent_y, length)
 
 
-#: ``fill(pairs, out, scratch)`` writes the cost grid of the batch's pairs ``pairs`` into ``out``,
-#: shaped (M, N, len(pairs)) with M, N the largest reference and candidate lengths among them:
-#: out[i, j, k] is the cost of matching point i of the reference with point j of the candidate
-#: for pair ``pairs[k]`` (cells beyond a pair's own lengths may hold anything finite).
-#: ``scratch`` is two work arrays of out's shape.
-CostFill = Callable[[NDArray[np.intp], FloatArray, tuple[FloatArray, FloatArray]], None]
+class _CostModel(Protocol):
+    """Per-point inputs of a cell cost, as (L, B) columns with the pairs on the last axis."""
+
+    def reorder(self, order: NDArray[np.intp]) -> _CostModel:
+        """The same model with its pairs permuted into ``order``."""
+        ...
+
+    def fill(self, pairs: slice, out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
+        """Write out[i, j, k] = cost of reference point i against candidate point j of pair
+        ``pairs.start + k``. ``out`` is (M, N, count) for the pairs' largest lengths M, N (cells
+        beyond a pair's own lengths may hold anything finite); ``scratch`` is two arrays of
+        out's shape."""
+        ...
+
 
 #: Cells of one padded cost grid (8 bytes each).
 _MAX_CELLS_PER_GRID = 4_000_000
@@ -162,7 +170,7 @@ _MIN_GROUP = 48
 
 
 def _size_groups(rows: NDArray[np.int64], cols: NDArray[np.int64]) -> list[NDArray[np.intp]]:
-    """Pair indices grouped by (reference length, candidate length)."""
+    """Pair indices grouped by (reference length, candidate length), rows ascending."""
     splits = max(1, int(np.sqrt(len(rows) / _MIN_GROUP)))
     groups: list[NDArray[np.intp]] = []
     for by_rows in np.array_split(np.argsort(rows, kind="stable"), splits):
@@ -171,66 +179,53 @@ def _size_groups(rows: NDArray[np.int64], cols: NDArray[np.int64]) -> list[NDArr
     return groups
 
 
-def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], fill: CostFill) -> FloatArray:
+def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], model: _CostModel) -> FloatArray:
     """Discrete Fréchet coupling value ``C(m-1, n-1)`` for every pair of a batch.
 
-    C(i, j) = max(cost(i, j), min(C(i-1, j), C(i-1, j-1), C(i, j-1))). The pairs share one grid
-    with a border row and column of +inf (and -inf in the corner, so that C(0, 0) = cost(0, 0)),
-    pairs on the last, contiguous axis. Costs are filled per group of similar-size pairs (little
-    padding); the sweep then runs once over the whole grid, where an anti-diagonal and its three
-    neighbours are strided views: three in-place NumPy operations per diagonal, no recursion, no
-    Python loop over cells. Cells beyond a pair's own lengths never feed its answer.
+    C(i, j) = max(cost(i, j), min(C(i-1, j), C(i-1, j-1), C(i, j-1))). Pairs are sorted into
+    groups of similar size and share grids with a border row and column of +inf (and -inf in the
+    corner, so that C(0, 0) = cost(0, 0)), pairs on the last, contiguous axis. Costs are filled
+    group by group (little padding); the sweep runs once per grid, where an anti-diagonal and its
+    three neighbours are strided views: three in-place NumPy operations per diagonal, no
+    recursion, no Python loop over cells. Cells beyond a pair's own lengths never feed its answer.
     """
     result = np.empty(len(rows), dtype=np.float64)
     if len(rows) == 0:
         return result
-    for chunk in _chunk_pairs(rows, cols):
-        result[chunk] = _frechet_chunk(rows[chunk], cols[chunk], chunk, fill)
-    return result
-
-
-def _chunk_pairs(rows: NDArray[np.int64], cols: NDArray[np.int64]) -> list[NDArray[np.intp]]:
-    """Pairs in size order, cut into runs whose shared padded grid fits the cell budget."""
-    order = np.lexsort((cols, rows))
-    if (int(rows.max()) + 1) * (int(cols.max()) + 1) * len(rows) <= _MAX_CELLS_PER_GRID:
-        return [order]
-    chunks, start, width = [], 0, 0
-    for position, pair in enumerate(order.tolist()):
-        height = int(rows[pair]) + 1  # rows ascend along `order`
-        width = max(width, int(cols[pair]) + 1)
-        if position > start and height * width * (position + 1 - start) > _MAX_CELLS_PER_GRID:
-            chunks.append(order[start:position])
-            start, width = position, int(cols[pair]) + 1
-    chunks.append(order[start:])
-    return chunks
-
-
-def _frechet_chunk(
-    rows: NDArray[np.int64], cols: NDArray[np.int64], pairs: NDArray[np.intp], fill: CostFill
-) -> FloatArray:
-    height, width, count = int(rows.max()), int(cols.max()), len(rows)
-    grid = np.zeros((height + 1, width + 1, count), dtype=np.float64)
-    grid[0, :, :] = np.inf
-    grid[:, 0, :] = np.inf
-    grid[0, 0, :] = -np.inf
     groups = _size_groups(rows, cols)
-    # Regroup the grid's pairs so that each size group is one contiguous run of the last axis.
     order = np.concatenate(groups)
-    rows, cols, pairs = rows[order], cols[order], pairs[order]
-    largest = max(int(rows[g].max()) * int(cols[g].max()) * g.size for g in groups)
+    model = model.reorder(order)
+    rows, cols = rows[order], cols[order]
+    bounds = np.cumsum([0] + [g.size for g in groups])
+    heights = [int(rows[a:b].max()) for a, b in zip(bounds[:-1], bounds[1:])]
+    widths = [int(cols[a:b].max()) for a, b in zip(bounds[:-1], bounds[1:])]
+    values = np.empty(len(rows))
+    largest = max((h * w * (b - a) for h, w, a, b in zip(heights, widths, bounds[:-1], bounds[1:])))
     scratch_a, scratch_b = np.empty(largest), np.empty(largest)
-    start = 0
-    for group in groups:
-        stop = start + group.size
-        h, w = int(rows[start:stop].max()), int(cols[start:stop].max())
-        size = h * w * group.size
-        scratch = (scratch_a[:size].reshape(h, w, group.size), scratch_b[:size].reshape(h, w, group.size))
-        fill(pairs[start:stop], grid[1 : h + 1, 1 : w + 1, start:stop], scratch)
-        start = stop
-    _sweep_anti_diagonals(grid)
-    values = np.empty(count)
-    values[order] = grid[rows, cols, np.arange(count)]
-    return values
+    first_group = 0
+    while first_group < len(groups):
+        # Grow the grid over consecutive groups while it fits the cell budget.
+        last_group, height, width = first_group, heights[first_group], widths[first_group]
+        while last_group + 1 < len(groups):
+            h, w = max(height, heights[last_group + 1]), max(width, widths[last_group + 1])
+            if (h + 1) * (w + 1) * int(bounds[last_group + 2] - bounds[first_group]) > _MAX_CELLS_PER_GRID:
+                break
+            last_group, height, width = last_group + 1, h, w
+        start, stop = int(bounds[first_group]), int(bounds[last_group + 1])
+        grid = np.zeros((height + 1, width + 1, stop - start), dtype=np.float64)
+        grid[0, :, :] = np.inf
+        grid[:, 0, :] = np.inf
+        grid[0, 0, :] = -np.inf
+        for group in range(first_group, last_group + 1):
+            a, b, h, w = int(bounds[group]), int(bounds[group + 1]), heights[group], widths[group]
+            size = h * w * (b - a)
+            scratch = (scratch_a[:size].reshape(h, w, b - a), scratch_b[:size].reshape(h, w, b - a))
+            model.fill(slice(a, b), grid[1 : h + 1, 1 : w + 1, a - start : b - start], scratch)
+        _sweep_anti_diagonals(grid)
+        values[start:stop] = grid[rows[start:stop], cols[start:stop], np.arange(stop - start)]
+        first_group = last_group + 1
+    result[order] = values
+    return result
 
 
 def _sweep_anti_diagonals(grid: FloatArray) -> None:
@@ -254,6 +249,109 @@ def _sweep_anti_diagonals(grid: FloatArray) -> None:
         np.maximum(best, here, out=here)
 
 
+@dataclass(frozen=True)
+class _OrientedCost:
+    """The release's cell cost, with both trajectories' per-point inputs as (L, B) columns.
+
+    ``log_length`` and ``log_length_eps`` are already multiplied by lambda_ratio.
+    """
+
+    lambda_theta: float
+    reference: dict[str, NDArray[Any]]
+    candidate: dict[str, NDArray[Any]]
+
+    @staticmethod
+    def columns(features: TrajectoryFeatures, lambda_ratio: float) -> dict[str, NDArray[Any]]:
+        tangent_norm = np.hypot(features.tangent_x, features.tangent_y)
+        short = features.length <= EPS
+        return {
+            "x": features.x,
+            "y": features.y,
+            "tangent_x": features.tangent_x,
+            "tangent_y": features.tangent_y,
+            "tangent_norm": tangent_norm,
+            "flat_tangent": tangent_norm < EPS,
+            "short": short,
+            "log_length": lambda_ratio * np.log(np.where(short, 1.0, features.length)),
+            "log_length_eps": lambda_ratio * np.log(features.length + EPS),
+        }
+
+    def reorder(self, order: NDArray[np.intp]) -> _OrientedCost:
+        def permute(columns: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+            return {name: np.ascontiguousarray(column[:, order]) for name, column in columns.items()}
+
+        return _OrientedCost(self.lambda_theta, permute(self.reference), permute(self.candidate))
+
+    def fill(self, pairs: slice, out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
+        height, width = out.shape[:2]
+
+        def outer(name: str) -> tuple[NDArray[Any], NDArray[Any]]:
+            return self.reference[name][:height, None, pairs], self.candidate[name][None, :width, pairs]
+
+        work, other = scratch
+        (px, qx), (py, qy) = outer("x"), outer("y")
+        np.subtract(px, qx, out=work)
+        np.multiply(work, work, out=work)
+        np.subtract(py, qy, out=other)
+        np.multiply(other, other, out=other)
+        work += other
+        np.sqrt(work, out=out)
+        # The release divides the tangents' dot product by the product of their norms (angle 0
+        # if either is ~0); the same operations in the same order keep every bit.
+        (ptx, qtx), (pty, qty), (p_norm, q_norm) = outer("tangent_x"), outer("tangent_y"), outer("tangent_norm")
+        np.multiply(ptx, qtx, out=work)
+        np.multiply(pty, qty, out=other)
+        work += other
+        np.multiply(p_norm, q_norm, out=other)
+        p_flat, q_flat = outer("flat_tangent")
+        degenerate = p_flat | q_flat if p_flat.any() or q_flat.any() else None
+        if degenerate is not None:
+            other[degenerate] = 1.0
+        work /= other
+        np.clip(work, -1.0, 1.0, out=work)
+        np.arccos(work, out=work)
+        if degenerate is not None:
+            work[degenerate] = 0.0
+        work *= self.lambda_theta
+        out += work
+        # lambda_ratio * |ln(l_i / l_j)| as |lambda_ratio ln l_i - lambda_ratio ln l_j| when both
+        # lengths exceed 1e-12, else the release's (l + 1e-12) form; equal to ~1 ulp.
+        p_log, q_log = outer("log_length")
+        np.subtract(p_log, q_log, out=work)
+        p_short, q_short = outer("short")
+        if p_short.any() or q_short.any():
+            short = p_short | q_short
+            p_eps, q_eps = outer("log_length_eps")
+            work[short] = np.broadcast_to(p_eps - q_eps, work.shape)[short]
+        np.abs(work, out=work)
+        out += work
+
+
+@dataclass(frozen=True)
+class _EuclideanCost:
+    """Squared point distances; max/min commute with the square root, taken per pair at the end."""
+
+    reference: tuple[FloatArray, FloatArray]
+    candidate: tuple[FloatArray, FloatArray]
+
+    def reorder(self, order: NDArray[np.intp]) -> _EuclideanCost:
+        (px, py), (qx, qy) = self.reference, self.candidate
+        return _EuclideanCost(
+            (np.ascontiguousarray(px[:, order]), np.ascontiguousarray(py[:, order])),
+            (np.ascontiguousarray(qx[:, order]), np.ascontiguousarray(qy[:, order])),
+        )
+
+    def fill(self, pairs: slice, out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
+        height, width = out.shape[:2]
+        (px, py), (qx, qy) = self.reference, self.candidate
+        work = scratch[0]
+        np.subtract(px[:height, None, pairs], qx[None, :width, pairs], out=out)
+        np.multiply(out, out, out=out)
+        np.subtract(py[:height, None, pairs], qy[None, :width, pairs], out=work)
+        np.multiply(work, work, out=work)
+        out += work
+
+
 def oriented_frechet_batch(
     reference: Sequence[Trajectory],
     candidate: Sequence[Trajectory],
@@ -268,126 +366,30 @@ def oriented_frechet_batch(
     """
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference trajectories but {len(candidate)} candidates")
-    p = _CostColumns.of(trajectory_features(reference), lambda_ratio)
-    q = _CostColumns.of(trajectory_features(candidate), lambda_ratio)
-
-    def fill(pairs: NDArray[np.intp], out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
-        height, width = out.shape[:2]
-        pc, qc = p.take(pairs, height), q.take(pairs, width)
-        work, other = scratch
-        np.subtract(pc.x[:, None], qc.x[None, :], out=work)
-        np.multiply(work, work, out=work)
-        np.subtract(pc.y[:, None], qc.y[None, :], out=other)
-        np.multiply(other, other, out=other)
-        work += other
-        np.sqrt(work, out=out)
-        # The release divides the tangents' dot product by the product of their norms (angle 0
-        # if either is ~0); the same operations in the same order keep every bit.
-        np.multiply(pc.tangent_x[:, None], qc.tangent_x[None, :], out=work)
-        np.multiply(pc.tangent_y[:, None], qc.tangent_y[None, :], out=other)
-        work += other
-        np.multiply(pc.tangent_norm[:, None], qc.tangent_norm[None, :], out=other)
-        degenerate = None
-        if pc.any_flat or qc.any_flat:
-            degenerate = pc.flat_tangent[:, None] | qc.flat_tangent[None, :]
-            other[degenerate] = 1.0
-        work /= other
-        np.clip(work, -1.0, 1.0, out=work)
-        np.arccos(work, out=work)
-        if degenerate is not None:
-            work[degenerate] = 0.0
-        work *= lambda_theta
-        out += work
-        # lambda_ratio * |ln(l_i / l_j)| as |lambda_ratio ln l_i - lambda_ratio ln l_j| when both
-        # lengths exceed 1e-12, else the release's (l + 1e-12) form; equal to ~1 ulp.
-        np.subtract(pc.log_length[:, None], qc.log_length[None, :], out=work)
-        if pc.any_short or qc.any_short:
-            short = pc.short[:, None] | qc.short[None, :]
-            work[short] = np.broadcast_to(pc.log_length_eps[:, None] - qc.log_length_eps[None, :], work.shape)[short]
-        np.abs(work, out=work)
-        out += work
-
-    return _frechet_dp(p.counts, q.counts, fill)
-
-
-@dataclass(frozen=True)
-class _CostColumns:
-    """The (L, B) per-point inputs of the oriented cost, precomputed once per batch.
-
-    ``log_length`` and ``log_length_eps`` are already multiplied by lambda_ratio.
-    """
-
-    counts: NDArray[np.int64]
-    x: FloatArray
-    y: FloatArray
-    tangent_x: FloatArray
-    tangent_y: FloatArray
-    tangent_norm: FloatArray
-    flat_tangent: NDArray[np.bool_]
-    short: NDArray[np.bool_]
-    log_length: FloatArray
-    log_length_eps: FloatArray
-    any_flat: bool = False
-    any_short: bool = False
-
-    @classmethod
-    def of(cls, features: TrajectoryFeatures, lambda_ratio: float) -> _CostColumns:
-        tangent_norm = np.hypot(features.tangent_x, features.tangent_y)
-        short = features.length <= EPS
-        return cls(
-            counts=features.counts,
-            x=features.x,
-            y=features.y,
-            tangent_x=features.tangent_x,
-            tangent_y=features.tangent_y,
-            tangent_norm=tangent_norm,
-            flat_tangent=tangent_norm < EPS,
-            short=short,
-            log_length=lambda_ratio * np.log(np.where(short, 1.0, features.length)),
-            log_length_eps=lambda_ratio * np.log(features.length + EPS),
-        )
-
-    def take(self, pairs: NDArray[np.intp], points: int) -> _CostColumns:
-        """The first ``points`` rows of the given pairs' columns."""
-
-        def sub(column: NDArray[Any]) -> NDArray[Any]:
-            return column[:points, pairs]
-
-        flat, short = sub(self.flat_tangent), sub(self.short)
-        return _CostColumns(
-            counts=self.counts[pairs],
-            x=sub(self.x),
-            y=sub(self.y),
-            tangent_x=sub(self.tangent_x),
-            tangent_y=sub(self.tangent_y),
-            tangent_norm=sub(self.tangent_norm),
-            flat_tangent=flat,
-            short=short,
-            log_length=sub(self.log_length),
-            log_length_eps=sub(self.log_length_eps),
-            any_flat=bool(flat.any()),
-            any_short=bool(short.any()),
-        )
+    count = len(reference)
+    if count == 0:
+        return np.empty(0)
+    # One feature pass over both sides: half the NumPy calls of two passes.
+    both = _OrientedCost.columns(trajectory_features([*reference, *candidate]), lambda_ratio)
+    model = _OrientedCost(
+        lambda_theta,
+        {name: column[:, :count] for name, column in both.items()},
+        {name: column[:, count:] for name, column in both.items()},
+    )
+    counts = np.fromiter((len(t) for t in [*reference, *candidate]), dtype=np.int64)
+    return _frechet_dp(counts[:count], counts[count:], model)
 
 
 def frechet_batch(reference: Sequence[Trajectory], candidate: Sequence[Trajectory]) -> FloatArray:
     """Plain discrete Fréchet distance (Euclidean cost) per pair of trajectories."""
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference trajectories but {len(candidate)} candidates")
-    px, py, p_counts = _pad_columns(reference)
-    qx, qy, q_counts = _pad_columns(candidate)
-
-    def fill(pairs: NDArray[np.intp], out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
-        height, width = out.shape[:2]
-        work = scratch[0]
-        # Squared distances: max/min commute with the square root, taken once per pair below.
-        np.subtract(px[:height, pairs][:, None], qx[:width, pairs][None, :], out=out)
-        np.multiply(out, out, out=out)
-        np.subtract(py[:height, pairs][:, None], qy[:width, pairs][None, :], out=work)
-        np.multiply(work, work, out=work)
-        out += work
-
-    return np.sqrt(_frechet_dp(p_counts, q_counts, fill))
+    count = len(reference)
+    if count == 0:
+        return np.empty(0)
+    x, y, counts = _pad_columns([*reference, *candidate])
+    model = _EuclideanCost((x[:, :count], y[:, :count]), (x[:, count:], y[:, count:]))
+    return np.sqrt(_frechet_dp(counts[:count], counts[count:], model))
 
 
 def hausdorff(a: ArrayLike, b: ArrayLike, chunk_cells: int = 4_000_000) -> float:
