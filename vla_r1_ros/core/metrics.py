@@ -11,8 +11,9 @@ the paper's metrics the [0, 1000) scale (:data:`PAPER_SCALE`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
@@ -197,10 +198,11 @@ def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], model: _CostMo
     model = model.reorder(order)
     rows, cols = rows[order], cols[order]
     bounds = np.cumsum([0] + [g.size for g in groups])
-    heights = [int(rows[a:b].max()) for a, b in zip(bounds[:-1], bounds[1:])]
-    widths = [int(cols[a:b].max()) for a, b in zip(bounds[:-1], bounds[1:])]
+    spans = list(pairwise(bounds.tolist()))
+    heights = [int(rows[a:b].max()) for a, b in spans]
+    widths = [int(cols[a:b].max()) for a, b in spans]
     values = np.empty(len(rows))
-    largest = max((h * w * (b - a) for h, w, a, b in zip(heights, widths, bounds[:-1], bounds[1:])))
+    largest = max(h * w * (b - a) for h, w, (a, b) in zip(heights, widths, spans))
     scratch_a, scratch_b = np.empty(largest), np.empty(largest)
     first_group = 0
     while first_group < len(groups):
