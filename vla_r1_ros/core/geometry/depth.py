@@ -1,0 +1,222 @@
+"""Depth images as ROS encodes them, decoded to metres, and the registration check.
+
+Why here and not via ``cv_bridge``: cv_bridge on Humble is built against NumPy 1 and breaks under
+NumPy 2; decoding ``sensor_msgs/Image`` bytes needs ten lines of NumPy. ROS's REP 118 says depth
+is ``16UC1`` in millimetres (0 = no reading) or ``32FC1`` in metres (NaN / +-inf / 0 = no reading).
+Everything downstream sees float32 metres with NaN for "no reading" and nothing else.
+
+A depth pixel is only meaningful for a colour pixel when the depth image is *registered* to the
+colour camera (same optical frame, same pixel grid). Lifting unregistered depth silently puts the
+target centimetres away, so :func:`register_depth` refuses it with an error that says what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_r1_ros.core.geometry.camera import CameraModel, focal_scale_consistent
+
+__all__ = [
+    "DepthEncodingError",
+    "DepthRegistrationError",
+    "DepthRange",
+    "DepthImage",
+    "RegisteredDepth",
+    "decode_depth",
+    "depth_from_buffer",
+    "encode_depth",
+    "register_depth",
+]
+
+_ENCODINGS = {"16UC1": np.dtype(np.uint16), "mono16": np.dtype(np.uint16), "32FC1": np.dtype(np.float32)}
+
+
+class DepthEncodingError(ValueError):
+    """The depth data does not match its declared encoding, size or layout."""
+
+
+class DepthRegistrationError(ValueError):
+    """Depth is not registered to the colour frame and nothing says how to map it."""
+
+
+@dataclass(frozen=True)
+class DepthRange:
+    """Readings outside ``[min_m, max_m]`` are treated as invalid (sensor blind zone, far noise)."""
+
+    min_m: float = 0.1
+    max_m: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.min_m) and self.min_m >= 0.0 and self.max_m > self.min_m):
+            raise ValueError(f"invalid depth range [{self.min_m}, {self.max_m}] m")
+
+
+def decode_depth(data: np.ndarray, encoding: str, valid_range: DepthRange = DepthRange()) -> np.ndarray:
+    """Decode a depth array to float32 metres, NaN where there is no valid reading.
+
+    ``16UC1`` / ``mono16``: uint16 millimetres, 0 = invalid. ``32FC1``: float32 metres, NaN,
+    +-inf, 0 and negative values are invalid. The dtype must match the encoding: a float array
+    labelled 16UC1 is a bug upstream, not something to guess about.
+    """
+    if encoding not in _ENCODINGS:
+        raise DepthEncodingError(f"unsupported depth encoding {encoding!r}; expected 16UC1, mono16 or 32FC1")
+    array = np.asarray(data)
+    if array.ndim != 2:
+        raise DepthEncodingError(f"depth must be a 2-D (H, W) array, got shape {array.shape}")
+    expected = _ENCODINGS[encoding]
+    if array.dtype.newbyteorder("=") != expected.newbyteorder("="):
+        raise DepthEncodingError(f"encoding {encoding} needs dtype {expected}, got {array.dtype}")
+    if expected == np.uint16:
+        metres = array.astype(np.float32) * np.float32(0.001)
+        metres[array == 0] = np.nan
+    else:
+        metres = array.astype(np.float32, copy=True)
+        metres[~np.isfinite(metres) | (metres <= 0.0)] = np.nan
+    with np.errstate(invalid="ignore"):
+        metres[(metres < valid_range.min_m) | (metres > valid_range.max_m)] = np.nan
+    return metres
+
+
+def depth_from_buffer(
+    data: bytes | bytearray | memoryview,
+    width: int,
+    height: int,
+    step: int,
+    encoding: str,
+    is_bigendian: bool = False,
+) -> np.ndarray:
+    """View the bytes of a ``sensor_msgs/Image`` as an (H, W) array of the encoding's dtype.
+
+    Honours ``step`` (row padding) and ``is_bigendian``; returns a native-endian copy.
+    """
+    if encoding not in _ENCODINGS:
+        raise DepthEncodingError(f"unsupported depth encoding {encoding!r}; expected 16UC1, mono16 or 32FC1")
+    dtype = _ENCODINGS[encoding].newbyteorder(">" if is_bigendian else "<")
+    row_bytes = width * dtype.itemsize
+    if width <= 0 or height <= 0 or step < row_bytes:
+        raise DepthEncodingError(f"image {width}x{height} with step {step} cannot hold {encoding} rows of {row_bytes} bytes")
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if buffer.size < step * (height - 1) + row_bytes:
+        raise DepthEncodingError(f"depth buffer holds {buffer.size} bytes, {width}x{height} {encoding} with step {step} needs {step * height}")
+    rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1))
+    array = np.ascontiguousarray(rows).view(dtype).reshape(height, width)
+    return array.astype(dtype.newbyteorder("="))
+
+
+def encode_depth(metres: np.ndarray, encoding: str) -> np.ndarray:
+    """Metres (NaN = invalid) -> a ROS depth array (for simulators, bags and tests)."""
+    metres = np.asarray(metres, dtype=np.float64)
+    if encoding in ("16UC1", "mono16"):
+        mm = np.where(np.isfinite(metres), np.round(metres * 1000.0), 0.0)
+        return np.clip(mm, 0, 65535).astype(np.uint16)
+    if encoding == "32FC1":
+        return metres.astype(np.float32)
+    raise DepthEncodingError(f"unsupported depth encoding {encoding!r}; expected 16UC1, mono16 or 32FC1")
+
+
+class DepthImage:
+    """A decoded depth frame: read-only float32 metres (NaN = invalid) and its optical frame."""
+
+    def __init__(self, metres: np.ndarray, frame_id: str = "") -> None:
+        array = np.array(metres, dtype=np.float32)  # own copy, then freeze it
+        if array.ndim != 2 or array.size == 0:
+            raise DepthEncodingError(f"depth must be a non-empty 2-D array, got shape {array.shape}")
+        array[~np.isfinite(array) | (array <= 0)] = np.nan
+        array.flags.writeable = False
+        self.metres = array
+        self.frame_id = frame_id
+
+    @classmethod
+    def from_ros(
+        cls, data: np.ndarray, encoding: str, frame_id: str = "", valid_range: DepthRange = DepthRange()
+    ) -> DepthImage:
+        """From an (H, W) array in a ROS depth encoding."""
+        return cls(decode_depth(data, encoding, valid_range), frame_id)
+
+    @classmethod
+    def from_image_msg(cls, msg: object, valid_range: DepthRange = DepthRange()) -> DepthImage:
+        """From anything shaped like ``sensor_msgs/msg/Image`` (duck-typed, no ROS import)."""
+        raw = depth_from_buffer(
+            bytes(msg.data), int(msg.width), int(msg.height), int(msg.step), str(msg.encoding),  # type: ignore[attr-defined]
+            bool(msg.is_bigendian),  # type: ignore[attr-defined]
+        )
+        header = getattr(msg, "header", None)
+        return cls.from_ros(raw, str(msg.encoding), getattr(header, "frame_id", ""), valid_range)  # type: ignore[attr-defined]
+
+    @property
+    def width(self) -> int:
+        return int(self.metres.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.metres.shape[0])
+
+    def valid_fraction(self) -> float:
+        return float(np.isfinite(self.metres).mean())
+
+
+@dataclass(frozen=True, eq=False)
+class RegisteredDepth:
+    """Depth that may be read at colour pixels: ``camera`` describes the depth image's pixel grid.
+
+    Normalised (protocol) coordinates map to depth pixels through the depth image's own size,
+    which is exact because :func:`register_depth` checked that the depth intrinsics are the colour
+    intrinsics scaled to that size.
+    """
+
+    depth: DepthImage
+    camera: CameraModel
+    color_camera: CameraModel
+
+
+def register_depth(
+    depth: DepthImage,
+    color_camera: CameraModel,
+    depth_camera: CameraModel | None = None,
+) -> RegisteredDepth:
+    """Check that ``depth`` is registered to the colour camera; return what lifting needs.
+
+    Accepted: the same optical frame (when both name one) and either the colour image size, or a
+    different size whose depth CameraInfo is the colour one scaled to it. Anything else raises
+    :class:`DepthRegistrationError` naming the mismatch and the fix.
+    """
+    frames = {name for name in (depth.frame_id, color_camera.frame_id) if name}
+    if depth_camera is not None and depth_camera.frame_id:
+        frames.add(depth_camera.frame_id)
+    if len(frames) > 1:
+        raise DepthRegistrationError(
+            f"depth is in frame {depth.frame_id!r} but the colour image is in {color_camera.frame_id!r}"
+            + (f" (depth CameraInfo: {depth_camera.frame_id!r})" if depth_camera is not None else "")
+            + ": depth must be registered to the colour frame (e.g. realsense align_depth, "
+            "or depth_image_proc/register) before lifting"
+        )
+    same_size = (depth.width, depth.height) == (color_camera.width, color_camera.height)
+    if depth_camera is None:
+        if not same_size:
+            raise DepthRegistrationError(
+                f"depth image is {depth.width}x{depth.height} but the colour CameraInfo describes "
+                f"{color_camera.width}x{color_camera.height}; pass the depth CameraInfo so its intrinsics say "
+                "how to map between them, or register depth to the colour image"
+            )
+        return RegisteredDepth(depth, color_camera, color_camera)
+    if (depth_camera.width, depth_camera.height) != (depth.width, depth.height):
+        raise DepthRegistrationError(
+            f"depth CameraInfo describes {depth_camera.width}x{depth_camera.height} but the depth image is "
+            f"{depth.width}x{depth.height}"
+        )
+    if same_size:
+        if not depth_camera.same_intrinsics(color_camera, tolerance=1e-4):
+            raise DepthRegistrationError(
+                f"depth and colour images are both {depth.width}x{depth.height} but their intrinsics differ "
+                f"({depth_camera!r} vs {color_camera!r}): the depth image is not registered to the colour camera"
+            )
+        return RegisteredDepth(depth, color_camera, color_camera)
+    if not focal_scale_consistent(color_camera, depth_camera):
+        raise DepthRegistrationError(
+            f"depth image is {depth.width}x{depth.height} and colour is {color_camera.width}x{color_camera.height}, "
+            f"but the depth intrinsics ({depth_camera!r}) are not the colour intrinsics ({color_camera!r}) scaled "
+            "to that size: register depth to the colour image first"
+        )
+    return RegisteredDepth(depth, depth_camera, color_camera)

@@ -1,0 +1,167 @@
+"""The last check before motion: waypoints either pass every rule or are rejected as a whole.
+
+Why a separate, dumb filter: lifting is clever and therefore can be wrong; this module is simple
+enough to be obviously right and is run again right before execution (after any editing of the
+plan). It never repairs a path (a clipped waypoint is a different plan nobody reviewed); it names
+*every* violated rule so an operator sees all problems at once.
+
+Rules (base frame, metres, REP 103):
+``non_finite``   every coordinate is a finite number;
+``workspace``    every waypoint lies inside the axis-aligned workspace box (inclusive);
+``min_height``   every waypoint is at least ``min_height_above_table`` above ``table_height``;
+``segment``      no two consecutive waypoints are more than ``max_segment_length`` apart;
+``path_length``  the summed segment lengths do not exceed ``max_path_length``;
+``reach``        every waypoint is within ``max_reach`` of ``reach_center`` (the shoulder);
+``empty``        there is at least one waypoint.
+Geometric rules are evaluated on finite waypoints only, so one NaN does not hide other problems.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["SafetyRule", "SafetyLimits", "Violation", "SafetyResult", "check_waypoints"]
+
+
+class SafetyRule(str, enum.Enum):
+    """The rules, with stable names (they appear in messages and logs)."""
+
+    EMPTY = "empty"
+    NON_FINITE = "non_finite"
+    WORKSPACE = "workspace"
+    MIN_HEIGHT = "min_height"
+    SEGMENT = "segment"
+    PATH_LENGTH = "path_length"
+    REACH = "reach"
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Limits in the base frame. Defaults describe a Franka-Panda-sized tabletop cell."""
+
+    workspace_min: tuple[float, float, float] = (-0.8, -0.8, -0.05)
+    workspace_max: tuple[float, float, float] = (0.8, 0.8, 1.0)
+    table_height: float = 0.0
+    min_height_above_table: float = 0.005
+    max_segment_length: float = 0.05
+    max_path_length: float = 2.0
+    reach_center: tuple[float, float, float] = (0.0, 0.0, 0.333)
+    max_reach: float = 0.85
+
+    def __post_init__(self) -> None:
+        vectors = (self.workspace_min, self.workspace_max, self.reach_center)
+        if any(len(v) != 3 for v in vectors):
+            raise ValueError("workspace_min, workspace_max and reach_center must have 3 components")
+        scalars = (self.table_height, self.min_height_above_table, self.max_segment_length, self.max_path_length, self.max_reach)
+        if not all(math.isfinite(x) for v in vectors for x in v) or not all(math.isfinite(x) for x in scalars):
+            raise ValueError("safety limits must be finite numbers")
+        if any(lo > hi for lo, hi in zip(self.workspace_min, self.workspace_max)):
+            raise ValueError(f"workspace_min {self.workspace_min} exceeds workspace_max {self.workspace_max}")
+        if self.max_segment_length <= 0 or self.max_path_length <= 0 or self.max_reach <= 0:
+            raise ValueError("max_segment_length, max_path_length and max_reach must be > 0")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One violated rule: which waypoints (or segments, for ``segment``) and a readable detail."""
+
+    rule: SafetyRule
+    indices: tuple[int, ...]
+    detail: str
+
+
+@dataclass(frozen=True, eq=False)
+class SafetyResult:
+    """``waypoints`` (read-only) only when accepted; otherwise every violated rule."""
+
+    waypoints: np.ndarray | None
+    violations: tuple[Violation, ...] = field(default=())
+
+    @property
+    def accepted(self) -> bool:
+        return self.waypoints is not None and not self.violations
+
+    @property
+    def rules(self) -> frozenset[SafetyRule]:
+        return frozenset(v.rule for v in self.violations)
+
+    def message(self) -> str:
+        if self.accepted:
+            return "accepted"
+        return "rejected: " + "; ".join(f"{v.rule.value}: {v.detail}" for v in self.violations)
+
+
+def _first(indices: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(str(int(i)) for i in indices[:limit])
+    return shown + (f", ... ({len(indices)} in all)" if len(indices) > limit else "")
+
+
+def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult:
+    """Accept (N, 3) base-frame positions only if no rule is violated; else name every violation."""
+    pts = np.asarray(waypoints, dtype=float)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"waypoints must be an (N, 3) array, got shape {pts.shape}")
+    if len(pts) == 0:
+        return SafetyResult(None, (Violation(SafetyRule.EMPTY, (), "no waypoints"),))
+    violations: list[Violation] = []
+    finite = np.all(np.isfinite(pts), axis=1)
+    if not np.all(finite):
+        bad = np.nonzero(~finite)[0]
+        violations.append(Violation(SafetyRule.NON_FINITE, tuple(int(i) for i in bad), f"waypoints {_first(bad)} are not finite"))
+    idx = np.nonzero(finite)[0]
+    good = pts[finite]
+
+    lo, hi = np.asarray(limits.workspace_min), np.asarray(limits.workspace_max)
+    outside = np.any((good < lo) | (good > hi), axis=1)
+    if np.any(outside):
+        bad = idx[outside]
+        violations.append(
+            Violation(SafetyRule.WORKSPACE, tuple(int(i) for i in bad), f"waypoints {_first(bad)} leave the workspace box {limits.workspace_min}..{limits.workspace_max}")
+        )
+    floor = limits.table_height + limits.min_height_above_table
+    low = good[:, 2] < floor
+    if np.any(low):
+        bad = idx[low]
+        violations.append(
+            Violation(SafetyRule.MIN_HEIGHT, tuple(int(i) for i in bad), f"waypoints {_first(bad)} are below z = {floor:.4f} m (table + minimum height)")
+        )
+    centre = np.asarray(limits.reach_center)
+    offset = good - centre
+    with np.errstate(over="ignore", invalid="ignore"):
+        far = ~(np.sqrt(np.sum(offset * offset, axis=1)) <= limits.max_reach)
+    if np.any(far):
+        bad = idx[far]
+        violations.append(
+            Violation(SafetyRule.REACH, tuple(int(i) for i in bad), f"waypoints {_first(bad)} are farther than {limits.max_reach} m from the shoulder")
+        )
+    if len(pts) > 1:
+        with np.errstate(over="ignore", invalid="ignore"):
+            diff = pts[1:] - pts[:-1]
+            lengths = np.sqrt(np.sum(diff * diff, axis=1))  # inf on overflow: counted as too long
+        seg_ok = finite[1:] & finite[:-1]
+        long_seg = seg_ok & ~(lengths <= limits.max_segment_length)
+        if np.any(long_seg):
+            bad = np.nonzero(long_seg)[0]
+            violations.append(
+                Violation(
+                    SafetyRule.SEGMENT,
+                    tuple(int(i) for i in bad),
+                    f"segments starting at {_first(bad)} are longer than {limits.max_segment_length} m "
+                    f"(longest {float(lengths[long_seg].max()):.4f} m)",
+                )
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.sum(lengths[seg_ok]))
+        if not total <= limits.max_path_length:
+            violations.append(
+                Violation(SafetyRule.PATH_LENGTH, (), f"path is {total:.4f} m long, more than {limits.max_path_length} m")
+            )
+    if violations:
+        return SafetyResult(None, tuple(violations))
+    accepted = pts.copy()
+    accepted.flags.writeable = False
+    return SafetyResult(accepted, ())
