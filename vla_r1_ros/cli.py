@@ -64,7 +64,9 @@ def _numbered_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
-def _score_stream(stream: IO[str], out: IO[str], variant: RewardVariant, with_metrics: bool) -> tuple[int, int, list[ScoreBreakdown]]:
+def _score_stream(
+    stream: IO[str], out: IO[str], variant: RewardVariant, with_metrics: bool
+) -> tuple[int, int, list[ScoreBreakdown]]:
     scored: list[ScoreBreakdown] = []
     errors = 0
     batch: list[tuple[int, str]] = []
@@ -170,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="score completions against ground truths (JSON Lines in, JSON Lines out)",
         description=(
-            "Read JSON Lines {\"completion\": ..., \"ground_truth\": ...} and write one JSON object per "
+            'Read JSON Lines {"completion": ..., "ground_truth": ...} and write one JSON object per '
             "line with score, format_score, task_score, task, parse status and the paper's metrics "
             "(iou/giou for boxes; os_frechet, dfd, hd, rmse, avg on the x1000 scale for trajectories)."
         ),
@@ -186,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--no-metrics", action="store_true", help="skip DFD/HD/RMSE (faster)")
     score.add_argument("--summary", action="store_true", help="print aggregate metrics on stderr")
     score.set_defaults(handler=_cmd_score)
+    from .model.commands import register as register_model_commands
+
+    register_model_commands(commands)
     return parser
 
 

@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Per-stage latency and decode speed of the VLA-R1 inference paths.
+
+Default (runs anywhere, CPU): builds the tiny Qwen2.5-VL checkpoint (reports its size and build
+time), then measures on a 640x480 image with a fixed number of generated tokens:
+
+* eager ``generate`` (dynamic KV cache), one question;
+* "both" questions in one batched ``generate``;
+* the static KV cache path (compiled with ``torch.compile`` only on a GPU);
+* the release's server path: HTTP to ``transformers serve`` on 127.0.0.1, JPEG image, sampling
+  (T 0.7, top-p 0.9, repetition penalty 1.1).
+
+``--device cuda --full-size``: the same on a randomly initialised Qwen2.5-VL-3B (the exact shapes
+of VLA-R1, so the same speed as the released weights) in bf16, 640x480 (~391 visual tokens), 256
+generated tokens, eager vs static cache + torch.compile, and the server path on the same card.
+Targets from issue 4 (H100): >= 270 decode tokens/s at batch 1 and <= 1.0 s image -> parsed answer
+for 256 tokens.
+
+Per stage: ``preprocess`` (chat template + image processor + copy to the device), ``prefill``
+(up to the first generated token), ``generate`` (prefill + decode), ``parse`` (detokenise + the
+protocol parser), ``total`` (image -> parsed answer). Decode tokens/s = (tokens - 1) / (generate -
+prefill). Medians over ``--repeats`` runs after warm-up runs.
+
+    python benchmarks/bench_inference.py                       # tiny checkpoint, this CPU
+    python benchmarks/bench_inference.py --device cuda --full-size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+TARGET_TOKENS_PER_S = 270.0
+TARGET_LATENCY_S = 1.0
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def full_size_config(tokenizer: Any, layers: int | None = None) -> Any:
+    """Qwen2.5-VL-3B-Instruct's config (VLA-R1's shapes), with token ids taken from ``tokenizer``."""
+    from transformers import Qwen2_5_VLConfig
+
+    ids = {
+        t: tokenizer.convert_tokens_to_ids(t)
+        for t in ("<|endoftext|>", "<|im_end|>", "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    }
+    return Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": 151936,
+            "hidden_size": 2048,
+            "intermediate_size": 11008,
+            "num_hidden_layers": layers or 36,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 128000,
+            "rms_norm_eps": 1e-6,
+            "hidden_act": "silu",
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
+            "use_sliding_window": False,
+            "sliding_window": 32768,
+            "max_window_layers": 70,
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": layers or 32,
+            "hidden_size": 1280,
+            "intermediate_size": 3420,
+            "num_heads": 16,
+            "in_channels": 3,
+            "out_hidden_size": 2048,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 112,
+            "fullatt_block_indexes": [7, 15, 23, 31] if layers is None else [layers - 1],
+            "tokens_per_second": 2,
+            "hidden_act": "silu",
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+
+
+def build_full_size(device: str, save_to: Path | None, layers: int | None = None) -> tuple[Any, Any]:
+    """A random bf16 Qwen2.5-VL-3B on ``device`` with the tiny tokenizer and Qwen's default pixel bounds."""
+    import torch
+    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+
+    from vla_r1_ros.model.tiny import build_processor, build_tokenizer
+
+    tokenizer = build_tokenizer(0, 400)
+    processor = build_processor(tokenizer, 28)
+    # Qwen2.5-VL's stock bounds: min 4*28*28 (3136), max 16384*28*28 pixels: 640x480 -> ~391 tokens.
+    processor.image_processor.size = {"shortest_edge": 3136, "longest_edge": 16384 * 28 * 28}
+    config = full_size_config(tokenizer, layers)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration._from_config(
+            config, dtype=torch.bfloat16, attn_implementation="sdpa"
+        )
+    eos, pad = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    model.generation_config = GenerationConfig(
+        bos_token_id=pad, eos_token_id=[eos, pad], pad_token_id=pad, do_sample=False
+    )
+    model.eval()
+    if save_to is not None:
+        model.save_pretrained(save_to)
+        processor.save_pretrained(save_to)
+    return model, processor
+
+
+def median_stages(results: list[Any]) -> dict[str, float]:
+    stages: dict[str, list[float]] = {}
+    for result in results:
+        for stage, seconds in result.timings:
+            stages.setdefault(stage, []).append(seconds)
+        if "first_token_s" in result.extra:
+            stages.setdefault("prefill", []).append(result.extra["first_token_s"])
+        stages.setdefault("total", []).append(result.total_seconds)
+        stages.setdefault("tokens", []).append(float(max(p.generated_tokens for p in result.predictions)))
+        stages.setdefault("prompt_tokens", []).append(float(result.predictions[0].prompt_tokens))
+    return {stage: statistics.median(values) for stage, values in stages.items()}
+
+
+def bench(backend: Any, image: np.ndarray, task: str, settings: Any, warmup: int, repeats: int) -> dict[str, float]:
+    for _ in range(warmup):
+        backend.predict(image, "pick up the red mug", task, settings)
+    runs = [backend.predict(image, "pick up the red mug", task, settings) for _ in range(repeats)]
+    stats = median_stages(runs)
+    tokens = stats["tokens"]
+    decode_s = stats["generate"] - stats.get("prefill", 0.0)
+    if "prefill" in stats and tokens > 1 and decode_s > 0:
+        stats["decode_tok_s"] = (tokens - 1) / decode_s
+    stats["e2e_tok_s"] = tokens * len(runs[0].predictions) / stats["generate"]
+    return stats
+
+
+def report(label: str, stats: dict[str, float]) -> None:
+    parts = [
+        f"{stage} {stats[stage] * 1000:8.1f} ms"
+        for stage in ("preprocess", "prefill", "generate", "parse", "total")
+        if stage in stats
+    ]
+    speed = f"decode {stats['decode_tok_s']:7.1f} tok/s" if "decode_tok_s" in stats else "decode      n/a"
+    print(
+        f"{label:<52} prompt {stats['prompt_tokens']:5.0f} tokens {stats['tokens']:5.0f} | "
+        + " | ".join(parts)
+        + f" | {speed} | generate {stats['e2e_tok_s']:7.1f} tok/s",
+        flush=True,
+    )
+
+
+def start_server(checkpoint: Path, device: str) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        str(Path(sys.executable).parent / "transformers"),
+        "serve",
+        str(checkpoint),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        device,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"transformers serve exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/v1/models", timeout=2):
+                return process, url
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("transformers serve did not start")
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="vla_r1_bench_"))
+    try:
+        return run(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # the full-size checkpoint is 7.5 GB
+
+
+def run(workdir: Path) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument(
+        "--full-size", action="store_true", help="random Qwen2.5-VL-3B (VLA-R1 shapes) in bf16; needs a GPU"
+    )
+    parser.add_argument(
+        "--tokens", type=int, default=None, help="generated tokens per answer (default 256 full size, 128 tiny)"
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per path (default 5 full size, 3 tiny)")
+    parser.add_argument(
+        "--size", choices=("tiny", "small"), default="tiny", help="tiny checkpoint variant for the CPU path"
+    )
+    parser.add_argument("--skip-server", action="store_true", help="skip the HTTP server path")
+    parser.add_argument("--skip-static", action="store_true", help="skip the static KV cache (+ compile) path")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help=(
+            "smoke test only: full-size widths with this many text and vision layers "
+            "(allows --full-size on a CPU; the figures are then meaningless)"
+        ),
+    )
+    args = parser.parse_args()
+    if args.full_size and not args.device.startswith("cuda") and args.layers is None:
+        parser.error("--full-size needs --device cuda (a 3B model decodes at a few tokens/s on a CPU)")
+
+    import torch
+
+    from vla_r1_ros.model.backends import GenerationSettings, RemoteChatBackend
+    from vla_r1_ros.model.engine import VLAR1Engine
+    from vla_r1_ros.model.tiny import build_tiny_model
+
+    tokens = args.tokens or (256 if args.full_size else 128)
+    repeats = args.repeats or (5 if args.full_size else 3)
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    fixed = GenerationSettings(max_new_tokens=tokens, min_new_tokens=tokens)  # greedy, exactly `tokens`
+    figures: dict[str, Any] = {"device": args.device, "tokens": tokens, "repeats": repeats, "image": [640, 480]}
+    if args.device.startswith("cuda"):
+        figures["card"] = torch.cuda.get_device_name(0)
+    else:
+        figures["cpu_threads"] = torch.get_num_threads()
+    print(
+        f"device: {figures.get('card', f'CPU, {torch.get_num_threads()} threads')}; image 640x480; "
+        f"{tokens} generated tokens; median of {repeats}"
+    )
+
+    if args.full_size:
+        log("building a random Qwen2.5-VL-3B in bf16 ...")
+        checkpoint = workdir / "qwen2_5_vl_3b_random" if not args.skip_server else None
+        started = time.perf_counter()
+        model, processor = build_full_size(args.device, checkpoint, args.layers)
+        print(
+            f"full-size model: {sum(p.numel() for p in model.parameters()) / 1e9:.3f} B params, "
+            f"built in {time.perf_counter() - started:.1f} s"
+        )
+        eager = VLAR1Engine.from_loaded(model, processor, "random Qwen2.5-VL-3B")
+        static = VLAR1Engine.from_loaded(model, processor, "random Qwen2.5-VL-3B", cache_implementation="static")
+        warmup = 2
+    else:
+        build = build_tiny_model(workdir / "tiny", seed=0, size=args.size)
+        checkpoint = build.path
+        print(
+            f"tiny checkpoint ({args.size}): {build.parameters:,} params, {build.bytes_on_disk / 1e6:.2f} MB on disk, "
+            f"built in {build.seconds:.3f} s (first build in this process)"
+        )
+        rebuild = build_tiny_model(workdir / "tiny2", seed=0, size=args.size)
+        print(f"rebuild (imports warm): {rebuild.seconds:.3f} s")
+        figures["tiny"] = {
+            "parameters": build.parameters,
+            "bytes": build.bytes_on_disk,
+            "build_s": build.seconds,
+            "rebuild_s": rebuild.seconds,
+        }
+        eager = VLAR1Engine(str(checkpoint), device=args.device)
+        static = VLAR1Engine(str(checkpoint), device=args.device, cache_implementation="static")
+        warmup = 1
+
+    results: dict[str, dict[str, float]] = {}
+    label = "eager generate (dynamic cache), 1 question"
+    results["eager"] = bench(eager, image, "affordance", fixed, warmup, repeats)
+    report(label, results["eager"])
+    results["eager_both"] = bench(eager, image, "both", fixed, warmup, repeats)
+    report("eager generate, 'both' in one batch of 2", results["eager_both"])
+    if not args.skip_static:
+        compiled = args.device.startswith("cuda")
+        label = "static KV cache + torch.compile" if compiled else "static KV cache (torch.compile only on GPU)"
+        results["static"] = bench(static, image, "affordance", fixed, warmup + (2 if compiled else 0), repeats)
+        report(label, results["static"])
+
+    if not args.skip_server and checkpoint is not None:
+        log("starting transformers serve on 127.0.0.1 ...")
+        if args.full_size:
+            del eager, static, model
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        process, url = start_server(checkpoint, "cuda" if args.device.startswith("cuda") else "cpu")
+        try:
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(checkpoint)
+            eos_bias = {str(tok.convert_tokens_to_ids(t)): -100.0 for t in ("<|im_end|>", "<|endoftext|>")}
+            # The release's client: JPEG, sampling (T 0.7, top-p 0.9, repetition 1.1). A logit bias keeps
+            # end-of-sequence away so every run decodes `tokens` tokens, as on the other paths.
+            remote = RemoteChatBackend(url, str(checkpoint), server="transformers", extra_body={"logit_bias": eos_bias})
+            sampled = GenerationSettings.release(max_new_tokens=tokens)
+            results["server"] = bench(remote, image, "affordance", sampled, 1, repeats)
+            report("server: HTTP + JPEG + sampling (transformers serve)", results["server"])
+            remote.close()
+        finally:
+            process.terminate()
+            process.wait(30)
+
+    if args.full_size and args.layers is None:
+        best = min((r for k, r in results.items() if k in ("eager", "static")), key=lambda r: r["total"])
+        speed = max(r.get("decode_tok_s", 0.0) for k, r in results.items() if k in ("eager", "static"))
+        print(
+            f"targets (H100): decode >= {TARGET_TOKENS_PER_S:.0f} tok/s -> {speed:.0f} "
+            f"({'met' if speed >= TARGET_TOKENS_PER_S else 'NOT met'}); image -> answer <= {TARGET_LATENCY_S:.1f} s "
+            f"-> {best['total']:.2f} s ({'met' if best['total'] <= TARGET_LATENCY_S else 'NOT met'})"
+        )
+    figures["results"] = results
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Model side of VLA-R1: the inference engine, backends (in-process / remote) and a tiny offline checkpoint.
+
+Importing this package is cheap: torch and transformers are imported only by :mod:`.engine`,
+:mod:`.tiny` and the CLI handlers that need them.
+"""
+
+from .backends import (
+    DEFAULT_MODEL_ID,
+    Backend,
+    BackendError,
+    GenerationSettings,
+    InferenceResult,
+    Prediction,
+    RemoteChatBackend,
+    ScriptedBackend,
+    resolve_tasks,
+)
+
+__all__ = [
+    "DEFAULT_MODEL_ID",
+    "Backend",
+    "BackendError",
+    "GenerationSettings",
+    "InferenceResult",
+    "Prediction",
+    "RemoteChatBackend",
+    "ScriptedBackend",
+    "resolve_tasks",
+]

@@ -1,0 +1,256 @@
+"""``vla-r1 predict`` and ``vla-r1 make-tiny-model``.
+
+Both handlers import torch / transformers lazily, so the rest of the CLI (``vla-r1 score``) never
+pays for them. Results go to stdout, progress to stderr.
+
+``vla-r1 predict`` exit codes: 0 every answer parsed; 1 the model answered but at least one answer
+could not be parsed (the JSON on stdout says why); 2 bad input (missing or unreadable image, empty
+instruction, bad option); 3 the model could not be loaded or reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .backends import DEFAULT_MODEL_ID, TASK_CHOICES
+
+EXIT_OK = 0
+EXIT_UNPARSED = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+
+
+def _progress(message: str) -> None:
+    print(f"vla-r1: {message}", file=sys.stderr, flush=True)
+
+
+def _fail(command: str, message: str, code: int = EXIT_USAGE) -> int:
+    print(f"vla-r1 {command}: {message}", file=sys.stderr)
+    return code
+
+
+# --------------------------------------------------------------------------------------------
+# make-tiny-model
+# --------------------------------------------------------------------------------------------
+
+
+def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        return _fail("make-tiny-model", f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        return _fail("make-tiny-model", f"{out} is not empty (use --force to write into it)")
+    _progress(f"building a {args.size} Qwen2.5-VL checkpoint (seed {args.seed}) in {out}")
+    from .tiny import build_tiny_model
+
+    build = build_tiny_model(out, seed=args.seed, size=args.size)
+    print(
+        json.dumps(
+            {
+                "path": str(build.path),
+                "size": build.size,
+                "seed": build.seed,
+                "parameters": build.parameters,
+                "bytes": build.bytes_on_disk,
+                "seconds": round(build.seconds, 3),
+            }
+        )
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# predict
+# --------------------------------------------------------------------------------------------
+
+
+def _read_rgb(path: str) -> Any:
+    import cv2
+
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def draw_overlay(rgb: Any, result: Any) -> Any:
+    """A BGR copy of ``rgb`` with each prediction's box and trajectory drawn on it."""
+    import cv2
+    import numpy as np
+
+    from ..core.protocol import trajectory_to_pixels
+
+    canvas = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+    height, width = canvas.shape[:2]
+    thickness = max(1, round(min(width, height) / 240))
+    lines = []
+    for prediction in result.predictions:
+        parsed = prediction.parsed
+        colour_ok = (60, 200, 60) if parsed.ok else (0, 165, 255)  # green when valid, orange when not
+        if parsed.box is not None:
+            box = parsed.box.to_pixels(width, height)
+            cv2.rectangle(
+                canvas,
+                (round(box.x_min), round(box.y_min)),
+                (round(box.x_max) - 1, round(box.y_max) - 1),
+                colour_ok,
+                thickness,
+            )
+        if parsed.trajectory is not None:
+            points = [(round(u), round(v)) for u, v in trajectory_to_pixels(parsed.trajectory, width, height)]
+            colour = (255, 120, 0) if parsed.ok else (0, 165, 255)
+            if len(points) > 1:
+                cv2.polylines(canvas, [np.array(points, dtype=np.int32)], False, colour, thickness)
+            for index, point in enumerate(points):
+                radius = thickness * (3 if index == len(points) - 1 else 2)
+                cv2.circle(canvas, point, radius, colour, -1 if index == len(points) - 1 else thickness)
+        lines.append(f"{prediction.task.value}: {parsed.status.value}")
+    scale = max(0.4, min(width, height) / 800)
+    for row, text in enumerate(lines):
+        origin = (5, int(20 * scale * (row + 1)) + 5)
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return canvas
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    image_path = Path(args.image)
+    if not image_path.is_file():
+        return _fail("predict", f"no such image file: {image_path}")
+    if not args.instruction.strip():
+        return _fail("predict", "the instruction is empty; say what the robot should act on")
+    if args.max_new_tokens < 1:
+        return _fail("predict", "--max-new-tokens must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        return _fail("predict", "--timeout must be positive")
+    rgb = _read_rgb(str(image_path))
+    if rgb is None:
+        return _fail("predict", f"cannot read {image_path} as an image (unsupported or corrupt file)")
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        return _fail("predict", f"--out {out_dir} exists and is not a folder")
+
+    from .backends import (
+        BackendError,
+        GenerationSettings,
+        local_model_problem,
+        looks_like_local_path,
+        make_backend,
+        offline_help,
+    )
+
+    if not args.model.startswith(("http://", "https://")) and looks_like_local_path(args.model):
+        problem = local_model_problem(args.model)
+        if problem:  # said before paying for the torch import
+            return _fail("predict", offline_help(args.model, problem, is_path=True), EXIT_MODEL)
+
+    settings_kwargs: dict[str, Any] = {
+        "max_new_tokens": args.max_new_tokens,
+        "timeout_s": args.timeout,
+        "seed": args.seed,
+    }
+    settings = GenerationSettings.release(**settings_kwargs) if args.sample else GenerationSettings(**settings_kwargs)
+    _progress(f"loading {args.model} ...")
+    started = time.perf_counter()
+    try:
+        backend = make_backend(
+            args.model,
+            device=args.device,
+            dtype=args.dtype,
+            min_pixels=args.min_pixels,
+            max_pixels=args.max_pixels,
+            served_model=args.served_model,
+        )
+    except BackendError as err:
+        return _fail("predict", str(err), EXIT_MODEL)
+    _progress(
+        f"loaded in {time.perf_counter() - started:.2f} s; asking for {args.task} on {rgb.shape[1]}x{rgb.shape[0]}"
+    )
+    try:
+        with backend:
+            result = backend.predict(rgb, args.instruction, args.task, settings)
+    except BackendError as err:
+        return _fail("predict", str(err), EXIT_MODEL)
+    timings = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in result.timings)
+    _progress(f"{result.generated_tokens} tokens generated; {timings}")
+
+    report = result.to_json()
+    report["image"] = str(image_path)
+    report["instruction"] = args.instruction
+    if out_dir is not None:
+        import cv2
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        overlay_path = out_dir / f"{image_path.stem}.vla_r1.png"
+        if not cv2.imwrite(str(overlay_path), draw_overlay(rgb, result)):
+            return _fail("predict", f"cannot write {overlay_path}")
+        report["overlay"] = str(overlay_path)
+        _progress(f"overlay saved to {overlay_path}")
+    print(json.dumps(report, indent=2))
+    return EXIT_OK if all(p.parsed.ok for p in result.predictions) else EXIT_UNPARSED
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``predict`` and ``make-tiny-model`` to the ``vla-r1`` command."""
+    predict = commands.add_parser(
+        "predict",
+        help="ask VLA-R1 for an affordance box and/or a trajectory on one image",
+        description=(
+            "Run VLA-R1 on one image and print the reasoning and the parsed answer(s) as JSON on stdout "
+            "(progress on stderr). Exit 0 when every answer parsed, 1 when the model answered but an "
+            "answer could not be parsed, 2 on bad input, 3 when the model cannot be loaded or reached."
+        ),
+    )
+    predict.add_argument("--image", required=True, help="RGB picture (PNG, JPEG, ...)")
+    predict.add_argument("--instruction", required=True, help='what to do, e.g. "pick up the red mug"')
+    predict.add_argument(
+        "--task", choices=TASK_CHOICES, default="affordance", help="which question(s) to ask (default: affordance)"
+    )
+    predict.add_argument(
+        "--model",
+        default=DEFAULT_MODEL_ID,
+        help=(
+            f"Hub id or local folder (default: {DEFAULT_MODEL_ID}), "
+            "or http(s)://host:port of an OpenAI-compatible server"
+        ),
+    )
+    predict.add_argument(
+        "--served-model", default=None, help="model name to send to a remote server (default: the Hub id)"
+    )
+    predict.add_argument("--device", default="auto", help="auto (default), cuda, cuda:N or cpu")
+    predict.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bfloat16, float16, float32")
+    predict.add_argument("--max-new-tokens", type=int, default=1024, help="token cap (default 1024)")
+    predict.add_argument(
+        "--sample",
+        action="store_true",
+        help="the release's sampling (T 0.7, top-p 0.9, repetition 1.1) instead of greedy",
+    )
+    predict.add_argument("--seed", type=int, default=None, help="seed for --sample")
+    predict.add_argument("--timeout", type=float, default=None, help="wall-clock budget in seconds")
+    predict.add_argument("--min-pixels", type=int, default=None, help="lower bound on the resized image area")
+    predict.add_argument("--max-pixels", type=int, default=None, help="upper bound on the resized image area")
+    predict.add_argument(
+        "--out", default=None, help="folder for the overlay picture (box and trajectory drawn on the image)"
+    )
+    predict.set_defaults(handler=_cmd_predict)
+
+    tiny = commands.add_parser(
+        "make-tiny-model",
+        help="build a tiny random Qwen2.5-VL checkpoint for offline tests",
+        description=(
+            "Write a tiny Qwen2.5-VL checkpoint (real classes, random weights, a tokenizer trained here) "
+            "that loads exactly like the released VLA-R1 weights. Deterministic from --seed."
+        ),
+    )
+    tiny.add_argument("out_dir", help="folder to write")
+    tiny.add_argument("--seed", type=int, default=0, help="seed for the weights and tokenizer corpus (default 0)")
+    tiny.add_argument(
+        "--size", choices=("tiny", "small"), default="tiny", help="tiny: ~0.2 M params (<1 MB); small: ~3 M"
+    )
+    tiny.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    tiny.set_defaults(handler=_cmd_make_tiny_model)

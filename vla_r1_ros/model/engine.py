@@ -1,0 +1,385 @@
+"""VLA-R1 in this process, through transformers: load once, then ``predict(image, instruction, task)``.
+
+``VLAR1Engine`` loads the released weights (Hub id ``GigaAI-Research/vla-r1`` by default) or any
+local folder holding a Qwen2.5-VL checkpoint — including the tiny one built by
+:func:`vla_r1_ros.model.tiny.build_tiny_model` — with ``Qwen2_5_VLForConditionalGeneration`` and
+``AutoProcessor`` (``trust_remote_code`` off). Prompts come from the protocol
+(:func:`~vla_r1_ros.core.protocol.build_messages`), answers go through its parser
+(:func:`~vla_r1_ros.core.protocol.parse_completion`).
+
+* device ``auto|cuda|cpu`` (``cuda:1`` works too); dtype bf16 on GPU, fp32 on CPU by default;
+  attention sdpa, or FlashAttention-2 when ``flash_attn`` is installed and the model runs on a GPU
+  in 16-bit.
+* image size bounds (``min_pixels`` / ``max_pixels``) override the checkpoint's processor.
+* greedy decoding with a token cap by default; the release's sampling via
+  :meth:`GenerationSettings.release`; a wall-clock timeout through a ``StoppingCriteria``.
+* task "both" sends the affordance and the trajectory prompt through ONE batched ``generate``
+  (left padding).
+* ``cache_implementation="static"`` selects transformers' static KV cache, which it compiles with
+  ``torch.compile`` on a GPU (the low-latency path measured by ``benchmarks/bench_inference.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration, StoppingCriteria, StoppingCriteriaList
+
+from ..core.protocol import Task, build_messages, build_prompt, parse_completion
+from .backends import (
+    DEFAULT_MODEL_ID,
+    Backend,
+    BackendError,
+    GenerationSettings,
+    InferenceResult,
+    ModelNotAvailableError,
+    Prediction,
+    check_image,
+    local_model_problem,
+    looks_like_local_path,
+    offline_help,
+    resolve_tasks,
+)
+
+__all__ = ["VLAR1Engine", "ModelNotAvailableError", "offline_help"]
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    port = 443 if endpoint.startswith("https") else 80
+    if ":" in host:
+        host, port_text = host.rsplit(":", 1)
+        port = int(port_text)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _offline_mode() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _pick_device(device: str) -> torch.device:
+    name = device.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendError("device 'cuda' was asked for but no CUDA GPU is available (use --device cpu or auto)")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise BackendError(f"unknown device {device!r}; expected auto, cuda, cuda:N or cpu")
+    return torch.device(name)
+
+
+_DTYPES = {
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "float32": torch.float32,
+    "fp32": torch.float32,
+}
+
+
+def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    name = dtype.strip().lower()
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if name not in _DTYPES:
+        raise BackendError(f"unknown dtype {dtype!r}; expected auto, bfloat16, float16 or float32")
+    return _DTYPES[name]
+
+
+def _pick_attention(attn: str, device: torch.device, dtype: torch.dtype) -> str:
+    if attn != "auto":
+        return attn
+    flash_ok = (
+        device.type == "cuda"
+        and dtype in (torch.bfloat16, torch.float16)
+        and importlib.util.find_spec("flash_attn") is not None
+    )
+    return "flash_attention_2" if flash_ok else "sdpa"
+
+
+class _Deadline(StoppingCriteria):
+    """Stops every row once the wall clock passes ``deadline`` or ``should_stop()`` says so.
+
+    Also notes when the first token came out (prefill time). ``reason`` is "timeout" or
+    "cancelled" once it fired.
+    """
+
+    def __init__(self, deadline: float | None, should_stop: Callable[[], bool] | None = None) -> None:
+        self.deadline = deadline
+        self.should_stop = should_stop
+        self.reason: str | None = None
+        self.first_token_at: float | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        now = time.perf_counter()
+        if self.first_token_at is None:
+            self.first_token_at = now
+        if self.reason is None:
+            if self.should_stop is not None and self.should_stop():
+                self.reason = "cancelled"
+            elif self.deadline is not None and now >= self.deadline:
+                self.reason = "timeout"
+        stop = self.reason is not None
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+
+
+class VLAR1Engine(Backend):
+    """VLA-R1 (or any Qwen2.5-VL checkpoint) running in this process."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL_ID,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        attn_implementation: str = "auto",
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        revision: str | None = None,
+        settings: GenerationSettings | None = None,
+        cache_implementation: str | None = None,
+    ) -> None:
+        self.model_id = str(model)
+        self.device = _pick_device(device)
+        self.dtype = _pick_dtype(dtype, self.device)
+        self.attn_implementation = _pick_attention(attn_implementation, self.device, self.dtype)
+        self.settings = settings or GenerationSettings()
+        self.cache_implementation = cache_implementation
+        processor, loaded = self._load(self.model_id, revision)
+        self._attach(processor, loaded, min_pixels, max_pixels)
+
+    @classmethod
+    def from_loaded(
+        cls,
+        model: Any,
+        processor: Any,
+        model_id: str = "in-memory",
+        *,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        settings: GenerationSettings | None = None,
+        cache_implementation: str | None = None,
+    ) -> VLAR1Engine:
+        """An engine around an already-built model and processor (benchmarks, training loops)."""
+        engine = cls.__new__(cls)
+        engine.model_id = model_id
+        engine.device = next(model.parameters()).device
+        engine.dtype = next(model.parameters()).dtype
+        engine.attn_implementation = getattr(model.config, "_attn_implementation", None) or "sdpa"
+        engine.settings = settings or GenerationSettings()
+        engine.cache_implementation = cache_implementation
+        engine._attach(processor, model.eval(), min_pixels, max_pixels)
+        return engine
+
+    def _attach(self, processor: Any, model: Any, min_pixels: int | None, max_pixels: int | None) -> None:
+        self.processor, self.model = processor, model
+        tokenizer = self.processor.tokenizer
+        tokenizer.padding_side = "left"  # batched generation needs left padding
+        self.tokenizer = tokenizer
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        for token in ("<|im_end|>", "<|endoftext|>"):
+            token_id = tokenizer.convert_tokens_to_ids(token)
+            if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+                eos_ids.add(token_id)
+        if not eos_ids:
+            raise BackendError(f"{self.model_id}: no end-of-sequence token in the tokenizer or generation config")
+        self._eos_ids = sorted(eos_ids)
+        self._size = self._size_override(min_pixels, max_pixels)
+        self.generate_calls = 0
+
+    # ----------------------------------------------------------------------------- loading
+
+    def _load(self, model: str, revision: str | None) -> tuple[Any, Any]:
+        looks_like_path = looks_like_local_path(model)
+        if looks_like_path:
+            problem = local_model_problem(model)
+            if problem:
+                raise ModelNotAvailableError(offline_help(model, problem, is_path=True))
+        # Local files first (a folder, or the Hub cache); the Hub only when allowed and reachable.
+        source = str(Path(model).expanduser()) if looks_like_path else model
+        options: dict[str, Any] = {"trust_remote_code": False}
+        if revision:
+            options["revision"] = revision
+        try:
+            return self._from_pretrained(source, True, options)
+        except OSError as local_error:
+            if looks_like_path:
+                raise ModelNotAvailableError(
+                    offline_help(model, str(local_error).splitlines()[0], is_path=True)
+                ) from None
+            if _offline_mode():
+                raise ModelNotAvailableError(offline_help(model, "HF_HUB_OFFLINE=1 forbids downloading it")) from None
+            if not _hub_reachable():
+                raise ModelNotAvailableError(offline_help(model, "the Hub is not reachable from here")) from None
+        try:
+            return self._from_pretrained(source, False, options)
+        except OSError as err:
+            raise ModelNotAvailableError(offline_help(model, str(err).splitlines()[0])) from None
+
+    def _from_pretrained(self, source: str, local_only: bool, options: dict[str, Any]) -> tuple[Any, Any]:
+        processor = AutoProcessor.from_pretrained(source, local_files_only=local_only, **options)  # type: ignore[no-untyped-call]
+        if not hasattr(processor, "image_processor"):
+            raise BackendError(
+                f"AutoProcessor returned a {type(processor).__name__} for {source}, not the Qwen2.5-VL "
+                "processor: torchvision is missing or broken (the Qwen2-VL video processor needs it). "
+                "Install the pinned torch and torchvision pair from requirements/ml.txt."
+            )
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+            source,
+            local_files_only=local_only,
+            dtype=self.dtype,
+            attn_implementation=self.attn_implementation,
+            **options,
+        )
+        model.to(self.device).eval()  # type: ignore[arg-type]
+        return processor, model
+
+    def _size_override(self, min_pixels: int | None, max_pixels: int | None) -> dict[str, int] | None:
+        if min_pixels is None and max_pixels is None:
+            return None
+        current = getattr(self.processor.image_processor, "size", None) or {}
+        low = int(min_pixels if min_pixels is not None else current.get("shortest_edge", 4 * 28 * 28))
+        high = int(max_pixels if max_pixels is not None else current.get("longest_edge", 16384 * 28 * 28))
+        if low < 28 * 28 or high < low:
+            raise BackendError(f"need 28*28 <= min_pixels <= max_pixels, got {low} and {high}")
+        return {"shortest_edge": low, "longest_edge": high}
+
+    # ----------------------------------------------------------------------------- inference
+
+    def prepare_inputs(self, image: np.ndarray, instruction: str, tasks: tuple[Task, ...]) -> Any:
+        """Processor outputs for one image and one prompt per task, left-padded, on the model's device."""
+        from PIL import Image
+
+        check_image(image)
+        picture = Image.fromarray(np.ascontiguousarray(image))
+        texts = [
+            self.processor.apply_chat_template(
+                build_messages(instruction, task), add_generation_prompt=True, tokenize=False
+            )
+            for task in tasks
+        ]
+        extra: dict[str, Any] = {"size": dict(self._size)} if self._size else {}
+        try:
+            inputs = self.processor(
+                text=texts, images=[picture] * len(texts), padding=True, return_tensors="pt", **extra
+            )
+        except ValueError as err:
+            raise BackendError(f"cannot preprocess the image ({image.shape[1]}x{image.shape[0]}): {err}") from None
+        return inputs.to(self.device)
+
+    def generation_kwargs(self, settings: GenerationSettings, stopping: StoppingCriteriaList) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": settings.max_new_tokens,
+            "min_new_tokens": settings.min_new_tokens or None,
+            "do_sample": settings.do_sample,
+            "repetition_penalty": settings.repetition_penalty,
+            "eos_token_id": self._eos_ids,
+            "pad_token_id": self._pad_id,
+            "stopping_criteria": stopping,
+        }
+        if settings.do_sample:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=None)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if self.cache_implementation:
+            kwargs["cache_implementation"] = self.cache_implementation
+        return kwargs
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def predict(
+        self,
+        image: np.ndarray,
+        instruction: str,
+        task: Task | str = "affordance",
+        settings: GenerationSettings | None = None,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> InferenceResult:
+        settings = settings or self.settings
+        tasks = resolve_tasks(task)
+        t0 = time.perf_counter()
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise BackendError("instruction is empty; say what the robot should act on")
+        prompts = [build_prompt(instruction, t) for t in tasks]
+        inputs = self.prepare_inputs(image, instruction, tasks)
+        self._synchronize()
+        t1 = time.perf_counter()
+
+        deadline = _Deadline(None if settings.timeout_s is None else t0 + settings.timeout_s, should_stop)
+        kwargs = self.generation_kwargs(settings, StoppingCriteriaList([deadline]))
+        with torch.inference_mode(), contextlib.ExitStack() as stack:
+            if settings.seed is not None:  # seeded sampling leaves the caller's RNG streams untouched
+                stack.enter_context(torch.random.fork_rng(devices=[] if self.device.type == "cpu" else [self.device]))
+                torch.manual_seed(settings.seed)
+            self.generate_calls += 1
+            sequences = self.model.generate(**inputs, **kwargs)
+        self._synchronize()
+        t2 = time.perf_counter()
+
+        prompt_length = inputs["input_ids"].shape[1]
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        generated = sequences[:, prompt_length:].cpu()
+        eos = torch.tensor(self._eos_ids)
+        predictions = []
+        for row, (t, prompt) in enumerate(zip(tasks, prompts)):
+            ids = generated[row]
+            hits = torch.isin(ids, eos).nonzero()
+            if len(hits):
+                count, stopped_by = int(hits[0]) + 1, "eos"
+            else:
+                count = len(ids)
+                stopped_by = (
+                    deadline.reason if deadline.reason and count < settings.max_new_tokens else "max_new_tokens"
+                )
+            text = self.tokenizer.decode(ids[:count], skip_special_tokens=True)
+            predictions.append(
+                Prediction(t, prompt, text, parse_completion(text, t), int(prompt_tokens[row]), count, stopped_by)
+            )
+        t3 = time.perf_counter()
+        height, width = image.shape[:2]
+        extra: dict[str, Any] = {"batch": len(tasks), "new_tokens_max": int(generated.shape[1])}
+        if deadline.first_token_at is not None:
+            extra["first_token_s"] = deadline.first_token_at - t1
+        return InferenceResult(
+            tuple(predictions),
+            (("preprocess", t1 - t0), ("generate", t2 - t1), ("parse", t3 - t2)),
+            self.model_id,
+            width,
+            height,
+            self.name,
+            extra,
+        )
+
+    def close(self) -> None:
+        model = getattr(self, "model", None)
+        if model is not None:
+            self.model = None
+            del model
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
