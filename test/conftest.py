@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +48,71 @@ def ros_sandbox() -> None:
         if os.environ.get("VLA_R1_REQUIRE_ROS") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def scene_msgs() -> Any:
+    from ros_support import render_tabletop, scene_messages
+
+    return scene_messages(render_tabletop())
+
+
+@pytest.fixture
+def harness_factory(scene_msgs: Any) -> Iterator[Any]:
+    from contextlib import ExitStack
+
+    import rclpy
+    from geometry_msgs.msg import PoseStamped  # noqa: F401  (message types load before nodes start)
+    from nav_msgs.msg import Path
+    from rclpy.action import ActionClient
+    from rclpy.parameter import Parameter
+    from ros_support import BASE_FRAME, OPTICAL_FRAME, FakeCamera, Harness, ros_context, spinning, wait_for
+    from sensor_msgs.msg import Image
+    from visualization_msgs.msg import MarkerArray
+    from vla_r1_ros.action import Reason
+    from vla_r1_ros.msg import Prediction
+
+    from vla_r1_ros.ros.tf_adapter import StaticTransformBuffer
+    from vla_r1_ros.ros.vla_r1_node import VlaR1Node
+
+    stack = ExitStack()
+
+    def make(
+        backend: Any, with_tf: bool = True, parameters: dict[str, Any] | None = None, **camera_options: Any
+    ) -> Harness:
+        context = stack.enter_context(ros_context())
+        buffer = StaticTransformBuffer()
+        if with_tf:
+            buffer.set_transform(BASE_FRAME, OPTICAL_FRAME, scene_msgs.scene.T_world_optical)
+        overrides = {"target_frame": BASE_FRAME, "generation_timeout": 5.0, "frame_wait_timeout": 1.5}
+        overrides.update(parameters or {})
+        node = VlaR1Node(
+            backend=backend,
+            tf_buffer=buffer,
+            context=context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+        )
+        camera = FakeCamera(scene_msgs, context=context, **camera_options)
+        client_node = rclpy.create_node("vla_r1_test_client", context=context)
+        received: dict[str, Any] = {
+            key: collections.deque(maxlen=20) for key in ("prediction", "markers", "waypoints", "image")
+        }
+        for key, kind, topic in (
+            ("prediction", Prediction, "/vla_r1_node/prediction"),
+            ("markers", MarkerArray, "/vla_r1_node/markers"),
+            ("waypoints", Path, "/vla_r1_node/waypoints"),
+            ("image", Image, "/vla_r1_node/annotated_image"),
+        ):
+            client_node.create_subscription(kind, topic, lambda message, into=received[key]: into.append(message), 10)
+        client = ActionClient(client_node, Reason, "/vla_r1_node/reason")
+        stack.enter_context(spinning(context, node, camera, client_node))
+        stack.callback(node.destroy_node)
+        stack.callback(camera.destroy_node)
+        stack.callback(client_node.destroy_node)
+        stack.callback(client.destroy)
+        assert client.wait_for_server(timeout_sec=10.0)
+        assert wait_for(lambda: camera.frames_sent > 5)
+        return Harness(context, node, camera, client_node, client, received)
+
+    yield make
+    stack.close()

@@ -64,18 +64,20 @@ class LatestFramePair(Generic[ColorT, DepthT]):
         self.dropped_out_of_order = 0
 
     def add_color(self, stamp: float, frame: ColorT) -> None:
-        self._add(self._color, stamp, frame)
+        if self._in_order(self._color[-1][0] if self._color else None, stamp):
+            self._color.append((stamp, frame))
 
     def add_depth(self, stamp: float, frame: DepthT) -> None:
-        self._add(self._depth, stamp, frame)
+        if self._in_order(self._depth[-1][0] if self._depth else None, stamp):
+            self._depth.append((stamp, frame))
 
-    def _add(self, queue: collections.deque[tuple[float, object]], stamp: float, frame: object) -> None:
-        # A frame older than one already held is late or from a restarted driver; keep the
+    def _in_order(self, newest: float | None, stamp: float) -> bool:
+        # A frame older than one already held is late or from a restarted driver; keep each
         # stream monotonic so that "newest" stays meaningful.
-        if queue and stamp < queue[-1][0]:
+        if newest is not None and stamp < newest:
             self.dropped_out_of_order += 1
-            return
-        queue.append((stamp, frame))
+            return False
+        return True
 
     def latest(self, now: float) -> FramePair[ColorT, DepthT] | NoFrame:
         """The newest colour frame with a matching depth frame, if it is fresh enough."""

@@ -349,8 +349,14 @@ class ScriptedBackend(Backend):
         self.calls.append((tasks, instruction))
         t1 = time.perf_counter()
         texts = [self._script(t, p) for t, p in zip(tasks, prompts)]
-        if self.delay_s:
-            time.sleep(self.delay_s)
+        # Sleep like a model decoding: in short steps, checking cancellation and the deadline.
+        finish = time.perf_counter() + self.delay_s
+        while time.perf_counter() < finish:
+            if should_stop is not None and should_stop():
+                break
+            if settings.timeout_s is not None and time.perf_counter() - t0 > settings.timeout_s:
+                break
+            time.sleep(min(0.01, max(0.0, finish - time.perf_counter())))
         stopped_by = "eos"
         if should_stop is not None and should_stop():
             stopped_by = "cancelled"

@@ -79,43 +79,13 @@ def _read_rgb(path: str) -> Any:
 
 
 def draw_overlay(rgb: Any, result: Any) -> Any:
-    """A BGR copy of ``rgb`` with each prediction's box and trajectory drawn on it."""
+    """A BGR copy of ``rgb`` (for cv2.imwrite) with each prediction's box and trajectory drawn on it."""
     import cv2
-    import numpy as np
 
-    from ..core.protocol import trajectory_to_pixels
+    from ..core.overlay import draw_prediction
 
-    canvas = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
-    height, width = canvas.shape[:2]
-    thickness = max(1, round(min(width, height) / 240))
-    lines = []
-    for prediction in result.predictions:
-        parsed = prediction.parsed
-        colour_ok = (60, 200, 60) if parsed.ok else (0, 165, 255)  # green when valid, orange when not
-        if parsed.box is not None:
-            box = parsed.box.to_pixels(width, height)
-            cv2.rectangle(
-                canvas,
-                (round(box.x_min), round(box.y_min)),
-                (round(box.x_max) - 1, round(box.y_max) - 1),
-                colour_ok,
-                thickness,
-            )
-        if parsed.trajectory is not None:
-            points = [(round(u), round(v)) for u, v in trajectory_to_pixels(parsed.trajectory, width, height)]
-            colour = (255, 120, 0) if parsed.ok else (0, 165, 255)
-            if len(points) > 1:
-                cv2.polylines(canvas, [np.array(points, dtype=np.int32)], False, colour, thickness)
-            for index, point in enumerate(points):
-                radius = thickness * (3 if index == len(points) - 1 else 2)
-                cv2.circle(canvas, point, radius, colour, -1 if index == len(points) - 1 else thickness)
-        lines.append(f"{prediction.task.value}: {parsed.status.value}")
-    scale = max(0.4, min(width, height) / 800)
-    for row, text in enumerate(lines):
-        origin = (5, int(20 * scale * (row + 1)) + 5)
-        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
-        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
-    return canvas
+    answers = [(prediction.task.value, prediction.parsed) for prediction in result.predictions]
+    return cv2.cvtColor(draw_prediction(rgb, answers), cv2.COLOR_RGB2BGR)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Path
 from std_msgs.msg import Header
 
+from vla_r1_ros.core.geometry import Target3D, WaypointPath
 from vla_r1_ros.core.protocol import Box2D, ParsedOutput, Task, Trajectory2D, trajectory_to_pixels
 from vla_r1_ros.msg import AffordanceRegion, Point2D, Prediction, StageLatency
 from vla_r1_ros.msg import Trajectory2D as Trajectory2DMsg
 
-__all__ = ["affordance_region_msg", "trajectory_msg", "prediction_msg"]
+__all__ = ["affordance_region_msg", "trajectory_msg", "prediction_msg", "set_lifted_target", "waypoints_path"]
 
 
 def affordance_region_msg(box: Box2D, image_width: int, image_height: int, header: Header) -> AffordanceRegion:
@@ -43,6 +47,35 @@ def trajectory_msg(trajectory: Trajectory2D, image_width: int, image_height: int
         points_normalized=[Point2D(x=x, y=y) for x, y in trajectory.points],
         points_px=[Point2D(x=u, y=v) for u, v in pixels],
         depths=list(trajectory.depths or ()),
+    )
+
+
+def _pose_stamped(header: Header, position: np.ndarray, quaternion: np.ndarray) -> PoseStamped:
+    pose = PoseStamped(header=header)
+    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in position)
+    o = pose.pose.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in quaternion)
+    return pose
+
+
+def set_lifted_target(region: AffordanceRegion, target: Target3D, depth_coverage: float) -> None:
+    """Fill the 3-D part of an affordance region from a lifted target (grasp pose, extent, normal)."""
+    header = Header(stamp=region.header.stamp, frame_id=target.frame_id)
+    region.is_lifted = True
+    region.pose = _pose_stamped(header, target.grasp.position, target.grasp.orientation)
+    extent = np.nan_to_num(np.asarray(target.extent, dtype=float), nan=0.0)
+    region.extent.x, region.extent.y, region.extent.z = (float(v) for v in extent)
+    region.surface_normal.x, region.surface_normal.y, region.surface_normal.z = (float(v) for v in target.normal)
+    region.depth_coverage = float(depth_coverage)
+    region.lift_status = "lifted" + (f" ({target.note})" if target.note else "")
+
+
+def waypoints_path(path: WaypointPath, header: Header) -> Path:
+    """A nav_msgs/Path of the waypoints, in the path's frame, stamped like ``header``."""
+    stamped = Header(stamp=header.stamp, frame_id=path.frame_id)
+    return Path(
+        header=stamped,
+        poses=[_pose_stamped(stamped, p, q) for p, q in zip(np.asarray(path.positions), np.asarray(path.orientations))],
     )
 
 

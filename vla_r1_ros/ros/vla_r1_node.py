@@ -1,0 +1,548 @@
+"""``vla_r1_node``: VLA-R1 on live RGB-D.
+
+Subscribes to a colour image, registered depth and CameraInfo; answers ``~/reason`` goals (and
+``~/instruction`` strings) by running VLA-R1 on the newest frame pair, lifting the answer to 3-D
+in ``target_frame`` and publishing the prediction, RViz markers, the waypoints as a Path, an
+annotated image and diagnostics.
+
+One goal at a time: a goal that arrives while another runs is accepted and aborted at once with
+``busy: ...`` in its result message (a rejected ROS 2 goal cannot say why). Inference runs on an
+executor thread of its own callback group, so sensor callbacks keep storing only the newest
+frames and nothing stale queues up. Cancelling a goal stops generation between decode steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+import rclpy.utilities
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import Path
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header, String
+from visualization_msgs.msg import MarkerArray
+
+from vla_r1_ros.action import Reason
+from vla_r1_ros.core.frame_sync import FramePair, LatestFramePair, NoFrame
+from vla_r1_ros.core.geometry import (
+    CameraModel,
+    DepthImage,
+    DepthRange,
+    DepthScene,
+    LiftingConfig,
+    SafetyLimits,
+    TrajectoryConfig,
+    register_depth,
+)
+from vla_r1_ros.core.overlay import draw_prediction
+from vla_r1_ros.core.protocol import Task
+from vla_r1_ros.core.reasoning import LiftSettings, TaskOutcome, lift_answers
+from vla_r1_ros.model.backends import Backend, BackendError, GenerationSettings, InferenceResult, make_backend, resolve_tasks
+from vla_r1_ros.msg import Prediction as PredictionMsg
+from vla_r1_ros.ros.conversions import prediction_msg, set_lifted_target, waypoints_path
+from vla_r1_ros.ros.images import ImageEncodingError, image_to_rgb, rgb_to_image_fields
+from vla_r1_ros.ros.markers import prediction_markers
+from vla_r1_ros.ros.tf_adapter import (
+    StaticTransformBuffer,
+    Tf2TransformSource,
+    TransformSource,
+    TransformUnavailable,
+    make_tf2_buffer,
+)
+
+__all__ = ["NodeSettings", "VlaR1Node", "main"]
+
+_STAGE_NAMES = {
+    Reason.Feedback.STAGE_WAITING_FOR_FRAME: "waiting for frame",
+    Reason.Feedback.STAGE_GENERATING: "generating",
+    Reason.Feedback.STAGE_PARSING: "parsing",
+    Reason.Feedback.STAGE_LIFTING: "lifting",
+}
+
+
+class GoalFailure(Exception):
+    """Ends a goal with a clear reason; the node keeps serving."""
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The node's validated parameters (see config/vla_r1_node.yaml for documentation)."""
+
+    model: str
+    device: str
+    max_new_tokens: int
+    generation_timeout: float
+    color_topic: str
+    depth_topic: str
+    camera_info_topic: str
+    target_frame: str
+    tf_timeout: float
+    static_camera_transform: tuple[float, ...]
+    stamp_tolerance: float
+    max_frame_age: float
+    frame_wait_timeout: float
+    use_depth: bool
+    default_task: str
+    depth_range: DepthRange
+    lift: LiftSettings
+
+
+def _descriptor(description: str, kind: int, read_only: bool = True) -> ParameterDescriptor:
+    return ParameterDescriptor(description=description, type=kind, read_only=read_only)
+
+
+_STRING, _DOUBLE, _INT, _BOOL = (
+    ParameterType.PARAMETER_STRING,
+    ParameterType.PARAMETER_DOUBLE,
+    ParameterType.PARAMETER_INTEGER,
+    ParameterType.PARAMETER_BOOL,
+)
+_DOUBLES = ParameterType.PARAMETER_DOUBLE_ARRAY
+
+# name: (default, type, description)
+PARAMETERS: dict[str, tuple[Any, int, str]] = {
+    "model": ("GigaAI-Research/vla-r1", _STRING, "Hub id or local folder of the VLA-R1 weights, or http(s):// URL of an OpenAI-compatible server"),
+    "device": ("auto", _STRING, "auto, cuda or cpu (in-process model only)"),
+    "max_new_tokens": (1024, _INT, "cap on generated tokens per answer"),
+    "generation_timeout": (30.0, _DOUBLE, "wall-clock seconds allowed for one prediction"),
+    "camera_namespace": ("camera", _STRING, "namespace prefixed to the three camera topics"),
+    "color_topic": ("color/image_raw", _STRING, "colour image topic, relative to camera_namespace"),
+    "depth_topic": ("aligned_depth_to_color/image_raw", _STRING, "depth registered to the colour image (16UC1 mm or 32FC1 m)"),
+    "camera_info_topic": ("color/camera_info", _STRING, "CameraInfo of the colour image"),
+    "target_frame": ("base_link", _STRING, "frame of the published 3-D targets and waypoints"),
+    "tf_timeout": (0.2, _DOUBLE, "seconds to wait for the camera -> target transform at the image stamp"),
+    "static_camera_transform": ([0.0], _DOUBLES, "x y z qx qy qz qw of the camera optical frame in target_frame, used when tf2 is unavailable; [0.0] = unset"),
+    "stamp_tolerance": (0.02, _DOUBLE, "maximum seconds between paired colour and depth stamps"),
+    "max_frame_age": (0.5, _DOUBLE, "frames older than this (seconds) are never used"),
+    "frame_wait_timeout": (2.0, _DOUBLE, "seconds a goal waits for a fresh frame pair"),
+    "use_depth": (True, _BOOL, "lift answers to 3-D with depth; false = 2-D answers only"),
+    "default_task": ("affordance", _STRING, "task for ~/instruction messages: affordance, trajectory or both"),
+    "min_depth": (0.1, _DOUBLE, "depth readings nearer than this (m) are invalid"),
+    "max_depth": (3.0, _DOUBLE, "depth readings farther than this (m) are invalid"),
+    "approach": ("top_down", _STRING, "grasp approach: top_down or normal (along the surface normal)"),
+    "clearance": (0.05, _DOUBLE, "height (m) kept above the observed surface between start and target"),
+    "approach_height": (0.08, _DOUBLE, "length (m) of the final straight approach onto the target"),
+    "waypoint_spacing": (0.01, _DOUBLE, "arc-length spacing (m) of the waypoints"),
+    "workspace_min": ([-0.8, -0.8, -0.05], _DOUBLES, "lower corner (m) of the allowed workspace box in target_frame"),
+    "workspace_max": ([0.8, 0.8, 1.0], _DOUBLES, "upper corner (m) of the allowed workspace box in target_frame"),
+    "table_height": (0.0, _DOUBLE, "table surface height (m) in target_frame"),
+    "min_height_above_table": (0.005, _DOUBLE, "waypoints must stay this far (m) above the table"),
+    "max_segment_length": (0.05, _DOUBLE, "longest allowed step (m) between waypoints"),
+    "max_path_length": (2.0, _DOUBLE, "longest allowed path (m)"),
+    "reach_center": ([0.0, 0.0, 0.333], _DOUBLES, "centre (m) of the arm's reach sphere in target_frame"),
+    "max_reach": (0.85, _DOUBLE, "radius (m) of the arm's reach sphere"),
+}
+
+
+def declare_settings(node: Node) -> NodeSettings:
+    """Declare every parameter with a descriptor and return them validated."""
+    for name, (default, kind, description) in PARAMETERS.items():
+        node.declare_parameter(name, default, _descriptor(description, kind))
+    value = {name: node.get_parameter(name).value for name in PARAMETERS}
+    namespace = str(value["camera_namespace"]).strip("/")
+
+    def topic(name: str) -> str:
+        raw = str(value[name])
+        if raw.startswith("/") or not namespace:
+            return raw
+        return f"/{namespace}/{raw}"
+
+    positive = ("generation_timeout", "tf_timeout", "max_frame_age", "frame_wait_timeout", "waypoint_spacing", "max_reach")
+    for name in positive:
+        if not float(value[name]) > 0.0:
+            raise ValueError(f"parameter {name} must be > 0, got {value[name]}")
+    if int(value["max_new_tokens"]) < 1:
+        raise ValueError(f"parameter max_new_tokens must be >= 1, got {value['max_new_tokens']}")
+    if str(value["default_task"]) not in ("affordance", "trajectory", "both"):
+        raise ValueError(f"parameter default_task must be affordance, trajectory or both, got {value['default_task']!r}")
+    static = tuple(float(v) for v in value["static_camera_transform"])
+    if static != (0.0,) and len(static) != 7:
+        raise ValueError("parameter static_camera_transform must hold 7 numbers (x y z qx qy qz qw) or be [0.0]")
+    limits = SafetyLimits(
+        workspace_min=tuple(float(v) for v in value["workspace_min"]),  # type: ignore[arg-type]
+        workspace_max=tuple(float(v) for v in value["workspace_max"]),  # type: ignore[arg-type]
+        table_height=float(value["table_height"]),
+        min_height_above_table=float(value["min_height_above_table"]),
+        max_segment_length=float(value["max_segment_length"]),
+        max_path_length=float(value["max_path_length"]),
+        reach_center=tuple(float(v) for v in value["reach_center"]),  # type: ignore[arg-type]
+        max_reach=float(value["max_reach"]),
+    )
+    trajectory = TrajectoryConfig(
+        clearance=float(value["clearance"]),
+        approach_height=float(value["approach_height"]),
+        spacing=float(value["waypoint_spacing"]),
+    )
+    return NodeSettings(
+        model=str(value["model"]),
+        device=str(value["device"]),
+        max_new_tokens=int(value["max_new_tokens"]),
+        generation_timeout=float(value["generation_timeout"]),
+        color_topic=topic("color_topic"),
+        depth_topic=topic("depth_topic"),
+        camera_info_topic=topic("camera_info_topic"),
+        target_frame=str(value["target_frame"]),
+        tf_timeout=float(value["tf_timeout"]),
+        static_camera_transform=static if static != (0.0,) else (),
+        stamp_tolerance=float(value["stamp_tolerance"]),
+        max_frame_age=float(value["max_frame_age"]),
+        frame_wait_timeout=float(value["frame_wait_timeout"]),
+        use_depth=bool(value["use_depth"]),
+        default_task=str(value["default_task"]),
+        depth_range=DepthRange(float(value["min_depth"]), float(value["max_depth"])),
+        lift=LiftSettings(LiftingConfig(approach=str(value["approach"])), trajectory, limits),
+    )
+
+
+def _stamp_seconds(header: Header) -> float:
+    return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
+
+
+class VlaR1Node(Node):
+    """The reasoning node. ``backend`` and ``tf_buffer`` may be injected (tests, embedding)."""
+
+    def __init__(self, backend: Backend | None = None, tf_buffer: Any | None = None, **node_options: Any) -> None:
+        super().__init__("vla_r1_node", **node_options)
+        self.settings = declare_settings(self)
+        self._backend = backend if backend is not None else self._load_backend()
+        self._transforms = self._make_transform_source(tf_buffer)
+        self._frames: LatestFramePair[Image, Image] = LatestFramePair(
+            self.settings.stamp_tolerance, self.settings.max_frame_age, require_depth=self.settings.use_depth
+        )
+        self._frames_lock = threading.Lock()
+        self._camera_info: CameraInfo | None = None
+        self._camera_cache: tuple[tuple[Any, ...], CameraModel] | None = None
+        self._busy = threading.Lock()
+        self._last_latencies: list[tuple[str, float]] = []
+        self._last_status = "idle"
+        self._goals_served = 0
+
+        sensors = ReentrantCallbackGroup()
+        self._work_group = MutuallyExclusiveCallbackGroup()
+        s = self.settings
+        self.create_subscription(Image, s.color_topic, self._on_color, qos_profile_sensor_data, callback_group=sensors)
+        if s.use_depth:
+            self.create_subscription(Image, s.depth_topic, self._on_depth, qos_profile_sensor_data, callback_group=sensors)
+        self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos_profile_sensor_data, callback_group=sensors)
+        self.create_subscription(String, "~/instruction", self._on_instruction, 10, callback_group=sensors)
+        self._prediction_pub = self.create_publisher(PredictionMsg, "~/prediction", 10)
+        self._markers_pub = self.create_publisher(MarkerArray, "~/markers", 10)
+        self._path_pub = self.create_publisher(Path, "~/waypoints", 10)
+        self._image_pub = self.create_publisher(Image, "~/annotated_image", 10)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._action = ActionServer(
+            self,
+            Reason,
+            "~/reason",
+            execute_callback=self._execute,
+            goal_callback=lambda _goal: GoalResponse.ACCEPT,
+            cancel_callback=lambda _goal: CancelResponse.ACCEPT,
+            callback_group=self._work_group,
+        )
+        self.create_timer(1.0, self._publish_diagnostics, callback_group=sensors)
+        self.get_logger().info(
+            f"vla_r1_node ready: model {self._backend.model_id} ({self._backend.name}), colour {s.color_topic}, "
+            f"depth {s.depth_topic if s.use_depth else 'off'}, info {s.camera_info_topic}, target frame {s.target_frame}"
+        )
+
+    # ------------------------------------------------------------------ setup
+    def _load_backend(self) -> Backend:
+        self.get_logger().info(f"loading VLA-R1 from {self.settings.model} ...")
+        return make_backend(self.settings.model, device=self.settings.device)
+
+    def _make_transform_source(self, tf_buffer: Any | None) -> TransformSource:
+        if tf_buffer is not None:
+            return Tf2TransformSource(tf_buffer)
+        if self.settings.static_camera_transform:
+            return Tf2TransformSource(_static_buffer(self.settings))
+        made = make_tf2_buffer(self)
+        if made is None:
+            self.get_logger().warning(
+                "tf2_ros is not installed: 3-D lifting needs the static_camera_transform parameter "
+                "(or target_frame equal to the camera's optical frame)"
+            )
+            return Tf2TransformSource(StaticTransformBuffer())
+        self._tf_listener = made[1]
+        return Tf2TransformSource(made[0])
+
+    # ------------------------------------------------------------------ sensor callbacks
+    def _on_color(self, message: Image) -> None:
+        with self._frames_lock:
+            self._frames.add_color(_stamp_seconds(message.header), message)
+
+    def _on_depth(self, message: Image) -> None:
+        with self._frames_lock:
+            self._frames.add_depth(_stamp_seconds(message.header), message)
+
+    def _on_camera_info(self, message: CameraInfo) -> None:
+        self._camera_info = message
+
+    def _on_instruction(self, message: String) -> None:
+        threading.Thread(target=self._run_instruction, args=(message.data,), daemon=True).start()
+
+    def _run_instruction(self, instruction: str) -> None:
+        outcome = self._serve(instruction, self.settings.default_task, lambda _stage: None, lambda: False)
+        level = self.get_logger().info if outcome.success else self.get_logger().warning
+        level(f"~/instruction {instruction!r}: {outcome.message or 'done'}")
+
+    # ------------------------------------------------------------------ goals
+    def _execute(self, goal_handle: ServerGoalHandle) -> Reason.Result:
+        started = time.monotonic()
+
+        def feedback(stage: int) -> None:
+            goal_handle.publish_feedback(
+                Reason.Feedback(stage=stage, stage_name=_STAGE_NAMES[stage], elapsed=time.monotonic() - started)
+            )
+
+        request = goal_handle.request
+        result = self._serve(request.instruction, request.task, feedback, lambda: goal_handle.is_cancel_requested)
+        if goal_handle.is_cancel_requested and not result.success:
+            goal_handle.canceled()
+        elif result.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return result
+
+    def _serve(self, instruction: str, task: str, feedback: Callable[[int], None], cancelled: Callable[[], bool]) -> Reason.Result:
+        if not self._busy.acquire(blocking=False):
+            return Reason.Result(success=False, message="busy: another goal is being served; send it again when that one ends")
+        try:
+            return self._reason(instruction, task, feedback, cancelled)
+        except GoalFailure as failure:
+            return self._fail(str(failure))
+        except Exception as err:  # the node must survive anything one goal does
+            self.get_logger().error(traceback.format_exc())
+            return self._fail(f"internal error: {type(err).__name__}: {err}")
+        finally:
+            self._busy.release()
+
+    def _fail(self, message: str, predictions: list[PredictionMsg] | None = None) -> Reason.Result:
+        self._last_status = f"goal failed: {message}"
+        self.get_logger().warning(message)
+        return Reason.Result(success=False, message=message, predictions=predictions or [])
+
+    def _reason(self, instruction: str, task: str, feedback: Callable[[int], None], cancelled: Callable[[], bool]) -> Reason.Result:
+        if not instruction.strip():
+            raise GoalFailure("empty instruction: say what the robot should act on")
+        try:
+            tasks = resolve_tasks(task or "affordance")
+        except ValueError as err:
+            raise GoalFailure(str(err)) from None
+        feedback(Reason.Feedback.STAGE_WAITING_FOR_FRAME)
+        pair, info = self._wait_for_frame(cancelled)
+        frame_age = self.get_clock().now().nanoseconds * 1e-9 - pair.stamp
+        try:
+            rgb = image_to_rgb(pair.color)
+        except ImageEncodingError as err:
+            raise GoalFailure(f"colour image unusable: {err}") from None
+        scene = self._scene(pair, info) if self.settings.use_depth else None
+
+        feedback(Reason.Feedback.STAGE_GENERATING)
+        inference = self._generate(rgb, instruction, tasks, cancelled)
+        if cancelled():
+            return Reason.Result(success=False, message="canceled during generation")
+        feedback(Reason.Feedback.STAGE_PARSING)
+        answers = {p.task: p.parsed for p in inference.predictions}
+        timeouts = [p for p in inference.predictions if p.stopped_by == "timeout"]
+        feedback(Reason.Feedback.STAGE_LIFTING)
+        lift_started = time.perf_counter()
+        outcomes = lift_answers(answers, scene, self.settings.lift)
+        latencies = [("frame_age", frame_age), *inference.timings, ("lift", time.perf_counter() - lift_started)]
+        messages = self._publish(pair, rgb, instruction, inference, outcomes, latencies)
+        self._last_latencies = latencies
+        self._goals_served += 1
+        if timeouts:
+            return self._fail(
+                f"model timed out after {self.settings.generation_timeout:.1f} s "
+                f"({timeouts[0].generated_tokens} tokens generated); answer: {timeouts[0].parsed.error or 'incomplete'}",
+                messages,
+            )
+        failures = [o.error for o in outcomes if not o.ok]
+        if failures:
+            return self._fail("; ".join(failures), messages)
+        self._last_status = "ok"
+        return Reason.Result(success=True, message="", predictions=messages)
+
+    def _wait_for_frame(self, cancelled: Callable[[], bool]) -> tuple[FramePair[Image, Image], CameraInfo | None]:
+        deadline = time.monotonic() + self.settings.frame_wait_timeout
+        while True:
+            with self._frames_lock:
+                pair = self._frames.latest(self.get_clock().now().nanoseconds * 1e-9)
+            info = self._camera_info
+            if isinstance(pair, FramePair) and (info is not None or not self.settings.use_depth):
+                return pair, info
+            if cancelled():
+                raise GoalFailure("canceled while waiting for a frame")
+            if time.monotonic() > deadline:
+                reason = pair.reason if isinstance(pair, NoFrame) else f"no CameraInfo received on {self.settings.camera_info_topic}"
+                raise GoalFailure(f"no usable frame within {self.settings.frame_wait_timeout:.1f} s: {reason}")
+            time.sleep(0.01)
+
+    def _camera(self, info: CameraInfo) -> CameraModel:
+        key = (tuple(info.k), tuple(info.d), tuple(info.r), tuple(info.p), info.width, info.height,
+               info.distortion_model, info.binning_x, info.binning_y, info.roi.x_offset, info.roi.y_offset,
+               info.roi.width, info.roi.height, info.header.frame_id)  # fmt: skip
+        if self._camera_cache is None or self._camera_cache[0] != key:
+            self._camera_cache = (key, CameraModel.from_camera_info(info))
+        return self._camera_cache[1]
+
+    def _scene(self, pair: FramePair[Image, Image], info: CameraInfo | None) -> DepthScene:
+        if info is None or pair.depth is None:
+            raise GoalFailure("depth lifting needs CameraInfo and a depth image")
+        try:
+            camera = self._camera(info)
+            if (pair.color.width, pair.color.height) != (camera.width, camera.height):
+                raise GoalFailure(
+                    f"colour image is {pair.color.width}x{pair.color.height} but CameraInfo describes "
+                    f"{camera.width}x{camera.height}"
+                )
+            depth = DepthImage.from_image_msg(pair.depth, self.settings.depth_range)
+            registered = register_depth(depth, camera)
+        except GoalFailure:
+            raise
+        except ValueError as err:  # encoding, registration and camera model errors
+            raise GoalFailure(f"depth unusable: {err}") from None
+        optical_frame = pair.color.header.frame_id
+        try:
+            transform = self._transforms.lookup(
+                self.settings.target_frame, optical_frame, Time.from_msg(pair.color.header.stamp), self.settings.tf_timeout
+            )
+        except TransformUnavailable as err:
+            raise GoalFailure(f"TF unavailable: {err}") from None
+        return DepthScene(registered, transform, base_frame=self.settings.target_frame, optical_frame=optical_frame)
+
+    def _generate(self, rgb: np.ndarray, instruction: str, tasks: tuple[Task, ...], cancelled: Callable[[], bool]) -> InferenceResult:
+        settings = GenerationSettings(max_new_tokens=self.settings.max_new_tokens, timeout_s=self.settings.generation_timeout)
+        task_arg: Any = tasks[0] if len(tasks) == 1 else "both"
+        try:
+            return self._backend.predict(rgb, instruction, task_arg, settings, should_stop=cancelled)
+        except BackendError as err:
+            raise GoalFailure(f"model error: {err}") from None
+
+    # ------------------------------------------------------------------ outputs
+    def _publish(
+        self,
+        pair: FramePair[Image, Image],
+        rgb: np.ndarray,
+        instruction: str,
+        inference: InferenceResult,
+        outcomes: list[TaskOutcome],
+        latencies: list[tuple[str, float]],
+    ) -> list[PredictionMsg]:
+        header = pair.color.header
+        target_header = Header(stamp=header.stamp, frame_id=self.settings.target_frame)
+        by_task = {o.task: o for o in outcomes}
+        messages: list[PredictionMsg] = []
+        for prediction in inference.predictions:
+            outcome = by_task.get(prediction.task)
+            message = prediction_msg(
+                header=header,
+                instruction=instruction,
+                task=prediction.task,
+                raw_output=prediction.raw_text,
+                parsed=prediction.parsed,
+                image_width=inference.image_width,
+                image_height=inference.image_height,
+                latencies=latencies,
+                model_id=inference.model_id,
+            )
+            if outcome is not None:
+                self._attach_lift(message, outcome, target_header)
+            messages.append(message)
+            self._prediction_pub.publish(message)
+        lifted = [o for o in outcomes if o.target is not None or o.path is not None]
+        if lifted:
+            best = lifted[-1]  # the trajectory when both were asked: it ends at the affordance grasp
+            reasoning = " / ".join(p.parsed.reasoning for p in inference.predictions if p.parsed.reasoning)
+            self._markers_pub.publish(prediction_markers(target_header, best.target, best.path, reasoning))
+            if best.path is not None and best.ok:
+                self._path_pub.publish(waypoints_path(best.path, target_header))
+        answers = [(p.task.value, p.parsed) for p in inference.predictions]
+        annotated = Image(header=header, **rgb_to_image_fields(draw_prediction(rgb, answers)))
+        self._image_pub.publish(annotated)
+        return messages
+
+    def _attach_lift(self, message: PredictionMsg, outcome: TaskOutcome, target_header: Header) -> None:
+        if outcome.task is Task.AFFORDANCE and outcome.target is not None and message.has_affordance:
+            set_lifted_target(message.affordance, outcome.target, outcome.depth_coverage)
+        elif message.has_affordance:
+            message.affordance.lift_status = outcome.lift_status or outcome.error
+        if outcome.path is not None and outcome.ok:
+            message.waypoints = waypoints_path(outcome.path, target_header)
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK if self._last_status in ("ok", "idle") else DiagnosticStatus.WARN,
+            name="vla_r1_node: reasoning",
+            message=self._last_status,
+            hardware_id=self._backend.model_id,
+        )
+        status.values = [KeyValue(key="goals_served", value=str(self._goals_served)), KeyValue(key="busy", value=str(self._busy.locked()))]
+        status.values += [KeyValue(key=f"latency_{stage}_s", value=f"{seconds:.4f}") for stage, seconds in self._last_latencies]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self._action.destroy()
+        self._backend.close()
+        super().destroy_node()
+
+
+def _static_buffer(settings: NodeSettings) -> _AnyCameraFrame:
+    from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion
+
+    x, y, z, qx, qy, qz, qw = settings.static_camera_transform
+    matrix = np.eye(4)
+    matrix[:3, :3] = matrix_from_quaternion(np.array([qx, qy, qz, qw]))
+    matrix[:3, 3] = (x, y, z)
+    buffer = StaticTransformBuffer()
+    buffer.set_transform(settings.target_frame, "__camera__", matrix)
+    return _AnyCameraFrame(buffer)
+
+
+class _AnyCameraFrame:
+    """A static extrinsic applies to whatever optical frame the images name."""
+
+    def __init__(self, buffer: StaticTransformBuffer) -> None:
+        self._buffer = buffer
+
+    def lookup_transform(self, target_frame: str, source_frame: str, time: Any, timeout: Any = None) -> Any:
+        return self._buffer.lookup_transform(target_frame, "__camera__", time, timeout)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node: VlaR1Node | None = None
+    executor = MultiThreadedExecutor(num_threads=4)
+    try:
+        node = VlaR1Node()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        if rclpy.utilities.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
