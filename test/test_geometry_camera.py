@@ -76,7 +76,11 @@ def test_rectify_matches_opencv_like_image_geometry() -> None:
     np.testing.assert_allclose(cam.rectify_points(pixels), ref, atol=1e-9)
     # With OpenCV's default 5 iterations (what image_geometry gets) the answer is close but coarser.
     coarse = cv2.undistortPoints(
-        pixels.reshape(-1, 1, 2), np.reshape(K, (3, 3)), np.array(DISTORTIONS["plumb_bob"]), R=r, P=np.reshape(P_RECT, (3, 4))
+        pixels.reshape(-1, 1, 2),
+        np.reshape(K, (3, 3)),
+        np.array(DISTORTIONS["plumb_bob"]),
+        R=r,
+        P=np.reshape(P_RECT, (3, 4)),
     ).reshape(-1, 2)
     assert np.abs(coarse - ref).max() < 2.0
 

@@ -150,7 +150,9 @@ def test_noisy_depth_median_error_at_most_10mm(box_scenes: list[tuple[RenderedSc
     assert np.median(errors_mm) <= 10.0, f"median {np.median(errors_mm):.2f} mm"
 
 
-def test_grasp_is_top_down_with_fingers_across_the_shorter_side(box_scenes: list[tuple[RenderedScene, np.ndarray]]) -> None:
+def test_grasp_is_top_down_with_fingers_across_the_shorter_side(
+    box_scenes: list[tuple[RenderedScene, np.ndarray]],
+) -> None:
     checked = 0
     for scene, _ in box_scenes:
         ds = depth_scene(scene)
@@ -195,7 +197,7 @@ def test_sparse_depth_gives_a_reason_not_a_target(box_scenes: list[tuple[Rendere
 
 
 def test_confidence_reflects_coverage(box_scenes: list[tuple[RenderedScene, np.ndarray]]) -> None:
-    scene, noisy = box_scenes[2]
+    scene, _ = box_scenes[2]
     _, box, _, _ = next(case for case in _cases(scene) if case[0] == "object")
     full = lift_box(box, depth_scene(scene))
     holes = scene.depth.copy()
@@ -237,7 +239,8 @@ def _trajectory(scene: RenderedScene, with_depth: bool = False) -> tuple[Traject
     """A model-like 2-D trajectory: start in the air, over the obstacle, onto the target's top."""
     target = scene.object("target").top_center
     air = [START + a * (np.array([0.47, -0.02, 0.22]) - START) for a in (0.3, 0.6, 1.0)]
-    air += [np.array([0.47, -0.02, 0.22]) + a * (target + np.array([0.0, 0.0, 0.12]) - np.array([0.47, -0.02, 0.22])) for a in (0.4, 0.8)]
+    above_obstacle, above_target = np.array([0.47, -0.02, 0.22]), target + np.array([0.0, 0.0, 0.12])
+    air += [above_obstacle + a * (above_target - above_obstacle) for a in (0.4, 0.8)]
     points3d = np.array([START, *air, target])
     uv = [_project(scene, p) for p in points3d]
     depths = [(np.linalg.inv(scene.T_world_optical) @ np.r_[p, 1.0])[2] for p in points3d]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -10,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vla_r1_ros.core.geometry.safety import SafetyLimits, SafetyRule, check_waypoints
-import itertools
 
 LIMITS = SafetyLimits(
     workspace_min=(-0.5, -0.5, 0.0), workspace_max=(0.7, 0.5, 0.8), table_height=0.0, min_height_above_table=0.01,
@@ -71,7 +71,9 @@ def _near_boundary(points: list[tuple[float, float, float]], lim: SafetyLimits) 
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(waypoints, walks))
-def test_accepted_paths_violate_nothing_and_rejections_name_every_rule(points: list[tuple[float, float, float]]) -> None:
+def test_accepted_paths_violate_nothing_and_rejections_name_every_rule(
+    points: list[tuple[float, float, float]],
+) -> None:
     result = check_waypoints(np.array(points, dtype=float).reshape(-1, 3), LIMITS)
     if _near_boundary(points, LIMITS):
         return

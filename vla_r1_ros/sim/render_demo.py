@@ -11,6 +11,7 @@ right: a side view (x-z) with the observed surface under the path. Numbers go to
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -22,7 +23,6 @@ from vla_r1_ros.core.geometry import SafetyLimits, TrajectoryConfig, check_waypo
 from vla_r1_ros.core.protocol import Box2D, Trajectory2D
 from vla_r1_ros.sim.noise import DepthNoise, apply_depth_noise
 from vla_r1_ros.sim.scene import Intrinsics, RenderedScene, SceneObject, TabletopRenderer, depth_scene, look_at
-import itertools
 
 W, H = 640, 480
 PANEL = 480
@@ -75,7 +75,10 @@ def _top_view(scene: RenderedScene, positions: np.ndarray, grasp: np.ndarray, cl
     cv2.line(img, tip_a, tip_b, (0, 0, 230), 2)
     cv2.drawMarker(img, g, (0, 0, 230), cv2.MARKER_CROSS, 14, 2)
     cv2.circle(img, px(*START[:2]), 6, (0, 160, 0), 2)
-    cv2.putText(img, "top view (base x up, y left), 10 cm grid", (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        img, "top view (base x up, y left), 10 cm grid", (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+        cv2.LINE_AA,
+    )
     return img
 
 
@@ -105,7 +108,9 @@ def _side_view(scene: RenderedScene, positions: np.ndarray, surface: np.ndarray,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for lift_demo.png")
-    parser.add_argument("--noise", action="store_true", help="add realistic depth noise (1%% sigma, dropouts, flying pixels)")
+    parser.add_argument(
+        "--noise", action="store_true", help="add realistic depth noise (1%% sigma, dropouts, flying pixels)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -115,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         SceneObject("can", "cylinder", (0.06, 0.06, 0.10), (0.62, -0.14), 0.0, (0.8, 0.5, 0.1, 1.0)),
     ]
     with TabletopRenderer() as renderer:
-        scene = renderer.render(objects, Intrinsics.from_vertical_fov(W, H, 50.0), look_at((0.0, 0.05, 0.85), (0.55, 0.0, 0.0)))
+        intrinsics = Intrinsics.from_vertical_fov(W, H, 50.0)
+        scene = renderer.render(objects, intrinsics, look_at((0.0, 0.05, 0.85), (0.55, 0.0, 0.0)))
     depth = apply_depth_noise(scene.depth, DepthNoise(), np.random.default_rng(args.seed)) if args.noise else None
     ds = depth_scene(scene, depth)
 
@@ -165,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     error = np.linalg.norm(lifted.target.position - truth_hit[0]) * 1000.0 if truth_hit else float("nan")
     yaw = math.degrees(math.atan2(grasp.closing_axis[1], grasp.closing_axis[0]))
     print(f"depth: {'noisy' if args.noise else 'clean'}; target {lifted.target.position.round(4).tolist()} m, "
-          f"error vs truth {error:.2f} mm, confidence {lifted.confidence:.2f}, extent {lifted.target.extent.round(3).tolist()}")
+          f"error vs truth {error:.2f} mm, confidence {lifted.confidence:.2f}, "
+          f"extent {lifted.target.extent.round(3).tolist()}")
     short_side = math.degrees(math.atan2(target_truth.pose[1, 1], target_truth.pose[0, 1]))
     print(f"grasp closing-axis yaw {yaw:.1f} deg (true shorter side {short_side:.1f} deg, mod 180)")
     print(f"path: {len(path)} waypoints, {path.length:.3f} m, safety: {verdict.message()}")

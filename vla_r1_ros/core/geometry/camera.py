@@ -363,6 +363,30 @@ class CameraModel:
         grid = self.rectified_ray_grid if rectified else self.ray_grid
         return grid[rows, cols]
 
+    def ray_window(
+        self, rows: slice, cols: slice, rectified: bool = False
+    ) -> tuple[np.ndarray | float, np.ndarray | float, np.ndarray | float]:
+        """Depth-scaled rays of a (possibly strided) pixel sub-grid, as three components.
+
+        Each component broadcasts to the window's (h, w) shape; together they equal
+        ``ray_grid[rows, cols]``. Why components: lifting works on coordinate planes (x, y, z
+        arrays), and a distortion-free raw image needs no table at all (a ray is affine in the
+        pixel: x depends on the column, y on the row, z is 1), so small windows never pay for
+        building or reading the full-frame table.
+        """
+        if rectified or self._distorted:
+            grid = self.rectified_ray_grid if rectified else self.ray_grid
+            window = grid[rows, cols]
+            return window[:, :, 0], window[:, :, 1], window[:, :, 2]
+        k = self.K
+        cols_px = np.arange(self.width, dtype=float)[cols]
+        rows_px = np.arange(self.height, dtype=float)[rows]
+        y = (rows_px - k[1, 2]) / k[1, 1]
+        x = (cols_px - k[0, 2]) / k[0, 0]
+        if k[0, 1] != 0.0:
+            x = x[None, :] - (k[0, 1] * y / k[0, 0])[:, None]
+        return x, y[:, None], 1.0
+
     def same_intrinsics(self, other: CameraModel, tolerance: float = 1e-6) -> bool:
         """True when both describe the same image geometry (size, K, D, R, P)."""
         return (

@@ -13,6 +13,7 @@ target centimetres away, so :func:`register_depth` refuses it with an error that
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -60,6 +61,16 @@ def decode_depth(data: np.ndarray, encoding: str, valid_range: DepthRange = Dept
     +-inf, 0 and negative values are invalid. The dtype must match the encoding: a float array
     labelled 16UC1 is a bug upstream, not something to guess about.
     """
+    array = _check_encoded(data, encoding)
+    return _decode(array, _SCALES[encoding], valid_range)
+
+
+# Source units per metre: ROS integer depth is millimetres, float depth is metres.
+_SCALES = {"16UC1": 0.001, "mono16": 0.001, "32FC1": None}
+
+
+def _check_encoded(data: np.ndarray, encoding: str) -> np.ndarray:
+    """``data`` as a 2-D array after checking that its dtype is the one ``encoding`` declares."""
     if encoding not in _ENCODINGS:
         raise DepthEncodingError(f"unsupported depth encoding {encoding!r}; expected 16UC1, mono16 or 32FC1")
     array = np.asarray(data)
@@ -68,15 +79,46 @@ def decode_depth(data: np.ndarray, encoding: str, valid_range: DepthRange = Dept
     expected = _ENCODINGS[encoding]
     if array.dtype.newbyteorder("=") != expected.newbyteorder("="):
         raise DepthEncodingError(f"encoding {encoding} needs dtype {expected}, got {array.dtype}")
-    if expected == np.uint16:
-        metres = array.astype(np.float32) * np.float32(0.001)
-        metres[array == 0] = np.nan
-    else:
-        metres = array.astype(np.float32, copy=True)
-        metres[~np.isfinite(metres) | (metres <= 0.0)] = np.nan
-    with np.errstate(invalid="ignore"):
-        metres[(metres < valid_range.min_m) | (metres > valid_range.max_m)] = np.nan
+    return array
+
+
+def _decode(source: np.ndarray, scale: float | None, valid_range: DepthRange | None) -> np.ndarray:
+    """Source pixels -> a new float32 array of metres with NaN for every invalid reading.
+
+    The one decoding rule, used for whole frames and for the few pixels a lifting request reads,
+    so both give bit-identical values: zero, negative, NaN and +-inf are invalid (an integer
+    source can only be zero), and so is anything outside ``valid_range`` when one is given.
+    """
+    metres = source.astype(np.float32)  # a copy, also for a byte-swapped or strided source
+    if scale is not None:
+        metres *= np.float32(scale)
+    valid = (metres > 0.0) & (metres < np.inf)
+    if valid_range is not None:
+        valid &= (metres >= valid_range.min_m) & (metres <= valid_range.max_m)
+    metres[~valid] = np.nan
     return metres
+
+
+def _buffer_view(
+    data: bytes | bytearray | memoryview, width: int, height: int, step: int, encoding: str, is_bigendian: bool
+) -> np.ndarray:
+    """The (H, W) pixels of a ``sensor_msgs/Image`` buffer as a view in the message's byte order."""
+    if encoding not in _ENCODINGS:
+        raise DepthEncodingError(f"unsupported depth encoding {encoding!r}; expected 16UC1, mono16 or 32FC1")
+    dtype = _ENCODINGS[encoding].newbyteorder(">" if is_bigendian else "<")
+    row_bytes = width * dtype.itemsize
+    if width <= 0 or height <= 0 or step < row_bytes:
+        raise DepthEncodingError(
+            f"image {width}x{height} with step {step} cannot hold {encoding} rows of {row_bytes} bytes"
+        )
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if buffer.size < step * (height - 1) + row_bytes:
+        raise DepthEncodingError(
+            f"depth buffer holds {buffer.size} bytes, {width}x{height} {encoding} with step {step} "
+            f"needs {step * height}"
+        )
+    rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1), writeable=False)
+    return rows.view(dtype)  # the last axis is contiguous, so this is a view even with row padding
 
 
 def depth_from_buffer(
@@ -91,18 +133,8 @@ def depth_from_buffer(
 
     Honours ``step`` (row padding) and ``is_bigendian``; returns a native-endian copy.
     """
-    if encoding not in _ENCODINGS:
-        raise DepthEncodingError(f"unsupported depth encoding {encoding!r}; expected 16UC1, mono16 or 32FC1")
-    dtype = _ENCODINGS[encoding].newbyteorder(">" if is_bigendian else "<")
-    row_bytes = width * dtype.itemsize
-    if width <= 0 or height <= 0 or step < row_bytes:
-        raise DepthEncodingError(f"image {width}x{height} with step {step} cannot hold {encoding} rows of {row_bytes} bytes")
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    if buffer.size < step * (height - 1) + row_bytes:
-        raise DepthEncodingError(f"depth buffer holds {buffer.size} bytes, {width}x{height} {encoding} with step {step} needs {step * height}")
-    rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1))
-    array = np.ascontiguousarray(rows).view(dtype).reshape(height, width)
-    return array.astype(dtype.newbyteorder("="))
+    view = _buffer_view(data, width, height, step, encoding, is_bigendian)
+    return view.astype(view.dtype.newbyteorder("="))
 
 
 def encode_depth(metres: np.ndarray, encoding: str) -> np.ndarray:
@@ -117,43 +149,94 @@ def encode_depth(metres: np.ndarray, encoding: str) -> np.ndarray:
 
 
 class DepthImage:
-    """A decoded depth frame: read-only float32 metres (NaN = invalid) and its optical frame."""
+    """A depth frame: read-only float32 metres (NaN = invalid) and its optical frame.
+
+    Why decoding is lazy: a 640x480 frame has 300k pixels and one lifting request reads a few
+    thousand of them, yet masking the invalid readings of the whole frame costs more than the
+    whole lifting. So the image keeps its source pixels (read-only, never aliased with anything
+    the caller can still write) and decodes on demand: :meth:`window` and :meth:`pixels` decode
+    only what they read, and :attr:`metres`, the full frame for callers that want it, is decoded
+    once on first access. All paths apply the same rule, so the values are the same either way.
+    """
 
     def __init__(self, metres: np.ndarray, frame_id: str = "") -> None:
-        array = np.array(metres, dtype=np.float32)  # own copy, then freeze it
-        if array.ndim != 2 or array.size == 0:
-            raise DepthEncodingError(f"depth must be a non-empty 2-D array, got shape {array.shape}")
-        array[~np.isfinite(array) | (array <= 0)] = np.nan
-        array.flags.writeable = False
-        self.metres = array
+        """From float metres (any float dtype; NaN, +-inf, zero and negative mean no reading).
+
+        The pixels are copied: later edits to the caller's array cannot change this frame.
+        """
+        self._init(np.array(metres, dtype=np.float32), None, None, frame_id)
+
+    def _init(self, source: np.ndarray, scale: float | None, valid_range: DepthRange | None, frame_id: str) -> None:
+        if source.ndim != 2 or source.size == 0:
+            raise DepthEncodingError(f"depth must be a non-empty 2-D array, got shape {source.shape}")
+        if source.flags.writeable:
+            source.flags.writeable = False  # only ever our own copy (or an immutable buffer's view)
+        self._source = source
+        self._scale = scale
+        self._range = valid_range
         self.frame_id = frame_id
+
+    @classmethod
+    def _adopt(
+        cls, source: np.ndarray, scale: float | None, valid_range: DepthRange | None, frame_id: str
+    ) -> DepthImage:
+        """Wrap source pixels that nobody else can modify (our own copy, a view of ``bytes``)."""
+        image = cls.__new__(cls)
+        image._init(source, scale, valid_range, frame_id)
+        return image
 
     @classmethod
     def from_ros(
         cls, data: np.ndarray, encoding: str, frame_id: str = "", valid_range: DepthRange = DepthRange()
     ) -> DepthImage:
-        """From an (H, W) array in a ROS depth encoding."""
-        return cls(decode_depth(data, encoding, valid_range), frame_id)
+        """From an (H, W) array in a ROS depth encoding (copied; decoded on demand)."""
+        source = np.array(_check_encoded(data, encoding))
+        return cls._adopt(source, _SCALES[encoding], valid_range, frame_id)
 
     @classmethod
     def from_image_msg(cls, msg: object, valid_range: DepthRange = DepthRange()) -> DepthImage:
-        """From anything shaped like ``sensor_msgs/msg/Image`` (duck-typed, no ROS import)."""
-        raw = depth_from_buffer(
-            bytes(msg.data), int(msg.width), int(msg.height), int(msg.step), str(msg.encoding),  # type: ignore[attr-defined]
+        """From anything shaped like ``sensor_msgs/msg/Image`` (duck-typed, no ROS import).
+
+        ``bytes(msg.data)`` is the only full-frame copy: ``bytes`` are immutable, so the image
+        reads the pixels straight out of it (row padding and byte order are handled per read).
+        """
+        encoding = str(msg.encoding)  # type: ignore[attr-defined]
+        source = _buffer_view(
+            bytes(msg.data), int(msg.width), int(msg.height), int(msg.step), encoding,  # type: ignore[attr-defined]
             bool(msg.is_bigendian),  # type: ignore[attr-defined]
         )
         header = getattr(msg, "header", None)
-        return cls.from_ros(raw, str(msg.encoding), getattr(header, "frame_id", ""), valid_range)  # type: ignore[attr-defined]
+        return cls._adopt(source, _SCALES[encoding], valid_range, getattr(header, "frame_id", ""))
+
+    @cached_property
+    def metres(self) -> np.ndarray:
+        """The whole frame in metres, NaN where there is no valid reading (decoded once)."""
+        metres = _decode(self._source, self._scale, self._range)
+        metres.flags.writeable = False
+        return metres
+
+    def window(self, rows: slice, cols: slice) -> np.ndarray:
+        """Metres of a (possibly strided) sub-grid, decoding only those pixels."""
+        if "metres" in self.__dict__:  # already decoded: no need to decode again
+            return self.metres[rows, cols]
+        return _decode(self._source[rows, cols], self._scale, self._range)
+
+    def pixels(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Metres at integer pixel indices (NumPy fancy indexing), decoding only those pixels."""
+        if "metres" in self.__dict__:
+            return self.metres[rows, cols]
+        return _decode(self._source[rows, cols], self._scale, self._range)
 
     @property
     def width(self) -> int:
-        return int(self.metres.shape[1])
+        return int(self._source.shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.metres.shape[0])
+        return int(self._source.shape[0])
 
     def valid_fraction(self) -> float:
+        """Share of the whole frame with a valid reading (decodes the full frame)."""
         return float(np.isfinite(self.metres).mean())
 
 

@@ -56,7 +56,13 @@ class SafetyLimits:
         vectors = (self.workspace_min, self.workspace_max, self.reach_center)
         if any(len(v) != 3 for v in vectors):
             raise ValueError("workspace_min, workspace_max and reach_center must have 3 components")
-        scalars = (self.table_height, self.min_height_above_table, self.max_segment_length, self.max_path_length, self.max_reach)
+        scalars = (
+            self.table_height,
+            self.min_height_above_table,
+            self.max_segment_length,
+            self.max_path_length,
+            self.max_reach,
+        )
         if not all(math.isfinite(x) for v in vectors for x in v) or not all(math.isfinite(x) for x in scalars):
             raise ValueError("safety limits must be finite numbers")
         if any(lo > hi for lo, hi in zip(self.workspace_min, self.workspace_max)):
@@ -101,51 +107,75 @@ def _first(indices: np.ndarray, limit: int = 5) -> str:
 
 
 def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult:
-    """Accept (N, 3) base-frame positions only if no rule is violated; else name every violation."""
+    """Accept (N, 3) base-frame positions only if no rule is violated; else name every violation.
+
+    Every rule is evaluated on the x, y, z columns separately: NumPy reduces slowly along a
+    3-wide axis, and this runs on every plan, twice. Violations are only assembled when a rule
+    fails, so an accepted path costs a few dozen array operations.
+    """
     pts = np.asarray(waypoints, dtype=float)
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise ValueError(f"waypoints must be an (N, 3) array, got shape {pts.shape}")
     if len(pts) == 0:
         return SafetyResult(None, (Violation(SafetyRule.EMPTY, (), "no waypoints"),))
+    x, y, z = pts[:, 0], pts[:, 1], pts[:, 2]
     violations: list[Violation] = []
-    finite = np.all(np.isfinite(pts), axis=1)
-    if not np.all(finite):
-        bad = np.nonzero(~finite)[0]
-        violations.append(Violation(SafetyRule.NON_FINITE, tuple(int(i) for i in bad), f"waypoints {_first(bad)} are not finite"))
-    idx = np.nonzero(finite)[0]
-    good = pts[finite]
-
-    lo, hi = np.asarray(limits.workspace_min), np.asarray(limits.workspace_max)
-    outside = np.any((good < lo) | (good > hi), axis=1)
-    if np.any(outside):
-        bad = idx[outside]
-        violations.append(
-            Violation(SafetyRule.WORKSPACE, tuple(int(i) for i in bad), f"waypoints {_first(bad)} leave the workspace box {limits.workspace_min}..{limits.workspace_max}")
-        )
-    floor = limits.table_height + limits.min_height_above_table
-    low = good[:, 2] < floor
-    if np.any(low):
-        bad = idx[low]
-        violations.append(
-            Violation(SafetyRule.MIN_HEIGHT, tuple(int(i) for i in bad), f"waypoints {_first(bad)} are below z = {floor:.4f} m (table + minimum height)")
-        )
-    centre = np.asarray(limits.reach_center)
-    offset = good - centre
     with np.errstate(over="ignore", invalid="ignore"):
-        far = ~(np.sqrt(np.sum(offset * offset, axis=1)) <= limits.max_reach)
-    if np.any(far):
-        bad = idx[far]
+        finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+        all_finite = bool(finite.all())
+        (x_lo, y_lo, z_lo), (x_hi, y_hi, z_hi) = limits.workspace_min, limits.workspace_max
+        outside = (x < x_lo) | (x > x_hi) | (y < y_lo) | (y > y_hi) | (z < z_lo) | (z > z_hi)
+        floor = limits.table_height + limits.min_height_above_table
+        low = z < floor
+        cx, cy, cz = limits.reach_center
+        dx, dy, dz = x - cx, y - cy, z - cz
+        far = ~(np.sqrt(dx * dx + dy * dy + dz * dz) <= limits.max_reach)
+        if len(pts) > 1:
+            sx, sy, sz = x[1:] - x[:-1], y[1:] - y[:-1], z[1:] - z[:-1]
+            lengths = np.sqrt(sx * sx + sy * sy + sz * sz)  # inf on overflow: counted as too long
+            seg_ok = finite[1:] & finite[:-1]
+            too_long = ~(lengths <= limits.max_segment_length)
+            total = float(lengths.sum() if all_finite else lengths[seg_ok].sum())
+    if not all_finite:
+        bad = np.flatnonzero(~finite)
         violations.append(
-            Violation(SafetyRule.REACH, tuple(int(i) for i in bad), f"waypoints {_first(bad)} are farther than {limits.max_reach} m from the shoulder")
+            Violation(SafetyRule.NON_FINITE, tuple(int(i) for i in bad), f"waypoints {_first(bad)} are not finite")
+        )
+        # Geometric rules look at finite waypoints only (a NaN compares False, inf must not count).
+        outside &= finite
+        low &= finite
+        far &= finite
+    if outside.any():
+        bad = np.flatnonzero(outside)
+        violations.append(
+            Violation(
+                SafetyRule.WORKSPACE,
+                tuple(int(i) for i in bad),
+                f"waypoints {_first(bad)} leave the workspace box {limits.workspace_min}..{limits.workspace_max}",
+            )
+        )
+    if low.any():
+        bad = np.flatnonzero(low)
+        violations.append(
+            Violation(
+                SafetyRule.MIN_HEIGHT,
+                tuple(int(i) for i in bad),
+                f"waypoints {_first(bad)} are below z = {floor:.4f} m (table + minimum height)",
+            )
+        )
+    if far.any():
+        bad = np.flatnonzero(far)
+        violations.append(
+            Violation(
+                SafetyRule.REACH,
+                tuple(int(i) for i in bad),
+                f"waypoints {_first(bad)} are farther than {limits.max_reach} m from the shoulder",
+            )
         )
     if len(pts) > 1:
-        with np.errstate(over="ignore", invalid="ignore"):
-            diff = pts[1:] - pts[:-1]
-            lengths = np.sqrt(np.sum(diff * diff, axis=1))  # inf on overflow: counted as too long
-        seg_ok = finite[1:] & finite[:-1]
-        long_seg = seg_ok & ~(lengths <= limits.max_segment_length)
-        if np.any(long_seg):
-            bad = np.nonzero(long_seg)[0]
+        long_seg = too_long if all_finite else seg_ok & too_long
+        if long_seg.any():
+            bad = np.flatnonzero(long_seg)
             violations.append(
                 Violation(
                     SafetyRule.SEGMENT,
@@ -154,11 +184,11 @@ def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult
                     f"(longest {float(lengths[long_seg].max()):.4f} m)",
                 )
             )
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = float(np.sum(lengths[seg_ok]))
         if not total <= limits.max_path_length:
             violations.append(
-                Violation(SafetyRule.PATH_LENGTH, (), f"path is {total:.4f} m long, more than {limits.max_path_length} m")
+                Violation(
+                    SafetyRule.PATH_LENGTH, (), f"path is {total:.4f} m long, more than {limits.max_path_length} m"
+                )
             )
     if violations:
         return SafetyResult(None, tuple(violations))

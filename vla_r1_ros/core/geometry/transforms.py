@@ -7,6 +7,8 @@ move every waypoint) and provides the few rotation utilities the lifting needs.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "matrix_from_quaternion",
     "slerp",
     "frame_from_axes",
+    "cross3",
 ]
 
 
@@ -29,15 +32,33 @@ def check_rigid_transform(matrix: np.ndarray, name: str = "transform", tolerance
     t = np.array(matrix, dtype=float)
     if t.shape != (4, 4):
         raise TransformError(f"{name} must be a 4x4 matrix, got shape {t.shape}")
-    if not np.all(np.isfinite(t)):
+    if not np.isfinite(t).all():
         raise TransformError(f"{name} holds a non-finite number")
-    if not np.allclose(t[3], (0.0, 0.0, 0.0, 1.0), atol=tolerance):
+    # np.allclose(t[3], (0, 0, 0, 1), atol=tolerance) spelled out (same rtol 1e-5): it is called per frame
+    if not (np.abs(t[3] - _LAST_ROW) <= tolerance + 1e-5 * _LAST_ROW).all():
         raise TransformError(f"{name} last row must be [0, 0, 0, 1], got {t[3].tolist()}")
     rot = t[:3, :3]
-    if np.abs(rot.T @ rot - np.eye(3)).max() > tolerance or np.linalg.det(rot) < 0:
+    if np.abs(rot.T @ rot - _EYE3).max() > tolerance or _det3(rot) < 0:
         raise TransformError(f"{name} rotation part is not a proper rotation (scaled, sheared or mirrored)")
     t.flags.writeable = False
     return t
+
+
+_LAST_ROW = np.array([0.0, 0.0, 0.0, 1.0])
+_EYE3 = np.eye(3)
+
+
+def _det3(m: np.ndarray) -> float:
+    """Determinant of a 3x3 matrix (rule of Sarrus; a LAPACK call costs more than this)."""
+    (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+    return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+
+
+def cross3(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Cross product of two 3-vectors (``np.cross`` spends ~20 us on shape handling for one pair)."""
+    ux, uy, uz = np.asarray(u, dtype=float).tolist()
+    vx, vy, vz = np.asarray(v, dtype=float).tolist()
+    return np.array([uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx])
 
 
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -48,22 +69,22 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def quaternion_from_matrix(rot: np.ndarray) -> np.ndarray:
     """Unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation (Shepperd's method, stable)."""
-    m = np.asarray(rot, dtype=float)[:3, :3]
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = np.asarray(rot, dtype=float)[:3, :3].tolist()
+    trace = m00 + m11 + m22
     if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = np.array([(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s])
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = np.array([0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s])
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = np.array([(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s])
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = [(m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s, 0.25 * s]
+    elif m00 > m11 and m00 > m22:
+        s = 2.0 * math.sqrt(1.0 + m00 - m11 - m22)
+        q = [0.25 * s, (m01 + m10) / s, (m02 + m20) / s, (m21 - m12) / s]
+    elif m11 > m22:
+        s = 2.0 * math.sqrt(1.0 + m11 - m00 - m22)
+        q = [(m01 + m10) / s, 0.25 * s, (m12 + m21) / s, (m02 - m20) / s]
     else:
-        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = np.array([(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s])
-    q /= np.linalg.norm(q)
-    return -q if q[3] < 0 else q
+        s = 2.0 * math.sqrt(1.0 + m22 - m00 - m11)
+        q = [(m02 + m20) / s, (m12 + m21) / s, 0.25 * s, (m10 - m01) / s]
+    norm = math.sqrt(sum(c * c for c in q))
+    return np.array([-c / norm for c in q] if q[3] < 0 else [c / norm for c in q])
 
 
 def matrix_from_quaternion(q: np.ndarray) -> np.ndarray:
@@ -86,6 +107,8 @@ def slerp(q0: np.ndarray, q1: np.ndarray, fractions: np.ndarray) -> np.ndarray:
     dot = float(a @ b)
     if dot < 0.0:
         b, dot = -b, -dot
+    if np.array_equal(a, b):  # one orientation (no start pose given): every row is the same
+        return np.repeat((a / np.linalg.norm(a))[None], len(f), axis=0)
     if dot > 0.9995:  # nearly equal: linear interpolation is exact enough and stable
         out = a + f * (b - a)
     else:
@@ -100,12 +123,12 @@ def frame_from_axes(z_axis: np.ndarray, y_hint: np.ndarray) -> np.ndarray:
     Falls back to any perpendicular y when the hint is parallel to z.
     """
     z = np.asarray(z_axis, dtype=float)
-    z = z / np.linalg.norm(z)
+    z = z / math.sqrt(z @ z)
     y = np.asarray(y_hint, dtype=float)
     y = y - (y @ z) * z
-    if np.linalg.norm(y) < 1e-6:
+    if math.sqrt(y @ y) < 1e-6:
         helper = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
         y = helper - (helper @ z) * z
-    y /= np.linalg.norm(y)
-    x = np.cross(y, z)
+    y = y / math.sqrt(y @ y)
+    x = cross3(y, z)
     return np.column_stack((x, y, z))

@@ -1,0 +1,141 @@
+"""The speed-ups of the geometry core give what the straightforward computations give.
+
+Each fast path (lazy depth decoding, ray windows, the bordered height-map lookup, the O(N) climb
+envelope, the bit-pattern row median, the one-partition percentiles) is checked against the
+plain NumPy formulation it replaces.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from vla_r1_ros.core.geometry import lifting
+from vla_r1_ros.core.geometry.camera import CameraModel
+from vla_r1_ros.core.geometry.depth import DepthImage, DepthRange, decode_depth, encode_depth
+
+RNG = np.random.default_rng(3)
+
+
+def _noisy_metres(h: int = 24, w: int = 32) -> np.ndarray:
+    metres = RNG.uniform(0.05, 12.0, (h, w)).astype(np.float32)
+    metres[RNG.random((h, w)) < 0.2] = np.nan
+    metres[0, :4] = [np.inf, -np.inf, 0.0, -1.0]
+    return metres
+
+
+def test_lazy_windows_equal_the_decoded_frame() -> None:
+    metres = _noisy_metres()
+    raw = encode_depth(metres, "16UC1")
+    images = [
+        DepthImage(metres),
+        DepthImage.from_ros(raw, "16UC1", valid_range=DepthRange(0.3, 8.0)),
+        DepthImage.from_ros(metres, "32FC1", valid_range=DepthRange(0.3, 8.0)),
+    ]
+    padded = [raw[r].astype(">u2").tobytes() + b"\0" * 6 for r in range(raw.shape[0])]
+    msg = SimpleNamespace(
+        data=b"".join(padded), width=raw.shape[1], height=raw.shape[0], step=len(padded[0]), encoding="16UC1",
+        is_bigendian=True, header=SimpleNamespace(frame_id="cam"),
+    )
+    images.append(DepthImage.from_image_msg(msg, DepthRange(0.3, 8.0)))
+    np.testing.assert_array_equal(images[1].metres, decode_depth(raw, "16UC1", DepthRange(0.3, 8.0)))
+    np.testing.assert_array_equal(images[3].metres, images[1].metres)
+    rows, cols = np.array([[0], [5], [23]]), np.array([[0, 3, 31]])
+    for image in images:
+        # Read before and after the full frame exists: both paths must decode identically.
+        before = (image.window(slice(1, None, 3), slice(2, 30, 2)), image.pixels(rows, cols))
+        full = image.metres
+        assert not full.flags.writeable
+        after = (image.window(slice(1, None, 3), slice(2, 30, 2)), image.pixels(rows, cols))
+        for got in (*before, *after):
+            assert got.dtype == np.float32
+        np.testing.assert_array_equal(before[0], full[1::3, 2:30:2])
+        np.testing.assert_array_equal(after[0], full[1::3, 2:30:2])
+        np.testing.assert_array_equal(before[1], full[rows, cols])
+        np.testing.assert_array_equal(after[1], full[rows, cols])
+        assert np.isnan(full[0, :4]).all()
+        assert image.valid_fraction() == pytest.approx(np.isfinite(full).mean())
+
+
+def test_depth_image_does_not_alias_the_callers_array() -> None:
+    metres = np.ones((4, 5), np.float32)
+    image = DepthImage(metres)
+    metres[:] = 7.0
+    raw = np.full((4, 5), 1000, np.uint16)
+    from_ros = DepthImage.from_ros(raw, "16UC1")
+    raw[:] = 2000
+    assert image.window(slice(None), slice(None)).max() == 1.0 and image.metres.max() == 1.0
+    assert from_ros.metres.max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("distortion", [None, "plumb_bob"])
+def test_ray_window_equals_the_ray_grid(distortion: str | None) -> None:
+    k = [500.0, 2.0, 31.0, 0.0, 480.0, 23.0, 0.0, 0.0, 1.0]  # with skew
+    d = [0.1, -0.05, 0.001, 0.002, 0.01] if distortion else []
+    p = [500.0, 0.0, 31.0, 0.0, 0.0, 480.0, 23.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    cam = CameraModel(k, d, np.eye(3).reshape(-1), p, 64, 48, "plumb_bob")
+    for rectified in (False, True):
+        rows, cols = slice(3, 40, 4), slice(1, None, 5)
+        components = cam.ray_window(rows, cols, rectified)
+        shape = cam.ray_grid[rows, cols].shape[:2]
+        got = np.stack([np.broadcast_to(c, shape) for c in components], axis=-1)
+        grid = cam.rectified_ray_grid if rectified else cam.ray_grid
+        np.testing.assert_allclose(got, grid[rows, cols], rtol=0, atol=1e-12)
+
+
+def _height_map() -> lifting.HeightMap:
+    grown = RNG.uniform(0.0, 0.3, (7, 9)).astype(np.float32)
+    return lifting.HeightMap((-0.2, 0.1), 0.05, grown.copy(), grown, 0.42)
+
+
+def test_height_map_query_matches_the_masked_lookup() -> None:
+    hmap = _height_map()
+    pts = np.column_stack((RNG.uniform(-0.35, 0.35, 400), RNG.uniform(0.0, 0.55, 400)))
+    pts[:6] = [[np.nan, 0.2], [0.1, np.inf], [-np.inf, 0.0], [1e300, 0.2], [0.0, -1e300], [-0.2, 0.1]]
+    ix = np.floor((pts[:, 0] - hmap.origin[0]) / hmap.cell)
+    iy = np.floor((pts[:, 1] - hmap.origin[1]) / hmap.cell)
+    ny, nx = hmap.grown.shape
+    expected = np.full(len(pts), hmap.fallback)
+    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    expected[inside] = hmap.grown[iy[inside].astype(int), ix[inside].astype(int)]
+    expected[~np.isfinite(pts).all(axis=1)] = np.nan
+    np.testing.assert_array_equal(hmap.query(pts), expected)
+    assert inside.sum() > 50 and (~inside).sum() > 50
+
+
+def test_climb_envelope_matches_the_pairwise_maximum() -> None:
+    hmap = _height_map()
+    config = lifting.TrajectoryConfig(max_climb_slope=0.7)
+    points = np.column_stack((np.linspace(-0.3, 0.5, 120), np.linspace(0.0, 0.5, 120), RNG.uniform(0, 0.2, 120)))
+    for fixed_start in (False, True):
+        out = lifting._raise_to_clearance(points, hmap, config, fixed_start)
+        need = hmap.query(points[:, :2]) + config.clearance
+        s = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))))
+        envelope = np.max(need[None, :] - config.max_climb_slope * np.abs(s[:, None] - s[None, :]), axis=1)
+        inner = slice(1 if fixed_start else 0, len(points) - 1)
+        expected = points.copy()
+        expected[inner, 2] = np.maximum(points[inner, 2], envelope[inner])
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+        assert np.all(out[inner, 2] >= need[inner])  # never below its own requirement, even by rounding
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_median_ignores_nan_like_nanmedian(dtype: type) -> None:
+    values = RNG.uniform(0.1, 5.0, (300, 25)).astype(dtype)
+    values[RNG.random(values.shape) < 0.3] = np.nan
+    values[0] = np.nan
+    values[1, :] = 2.0
+    values[2, 1:] = -np.float32(np.nan) if dtype is np.float32 else -np.nan  # NaN with its sign bit set
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(values, axis=1)
+    np.testing.assert_allclose(lifting._nan_median_rows(values), expected, rtol=1e-6, equal_nan=True)
+
+
+def test_spans_and_median_match_numpy() -> None:
+    for n in (1, 2, 3, 10, 101, 640):
+        values = RNG.normal(size=(2, n))
+        expected = np.percentile(values, 99, axis=1) - np.percentile(values, 1, axis=1)
+        np.testing.assert_allclose(lifting._spans(values, 1.0, 99.0), expected, rtol=0, atol=1e-12)
+        assert lifting._median(values[0]) == pytest.approx(float(np.median(values[0])), abs=1e-15)
