@@ -145,3 +145,73 @@ def test_overlay_draws_the_box_and_the_trajectory() -> None:
     assert tuple(bgr[50, 200]) == (60, 200, 60)  # its top edge
     assert not bgr[100, 200].any()  # the inside stays empty
     assert tuple(bgr[180, 200]) == (255, 120, 0)  # the trajectory segment
+
+
+@pytest.fixture(scope="module")
+def rgbd_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A rendered tabletop as the files a user would have: PNG, 16-bit depth PNG, calibration YAML."""
+    import cv2
+    import yaml
+
+    from vla_r1_ros.sim.scene import Intrinsics, SceneObject, TabletopRenderer, look_at
+
+    folder = tmp_path_factory.mktemp("rgbd")
+    k = Intrinsics.from_vertical_fov(160, 120, 50.0)
+    with TabletopRenderer() as renderer:
+        scene = renderer.render(
+            [SceneObject("target", "box", (0.06, 0.04, 0.09), (0.5, 0.1))],
+            k,
+            look_at((0.05, 0.05, 0.85), (0.5, 0.0, 0.0)),
+        )
+    cv2.imwrite(str(folder / "rgb.png"), cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR))
+    millimetres = np.where(np.isfinite(scene.depth), np.round(scene.depth * 1000.0), 0).astype(np.uint16)
+    cv2.imwrite(str(folder / "depth.png"), millimetres)
+    calibration = {
+        "image_width": k.width,
+        "image_height": k.height,
+        "camera_name": "sim",
+        "camera_matrix": {"rows": 3, "cols": 3, "data": k.matrix().ravel().tolist()},
+        "distortion_model": "plumb_bob",
+        "distortion_coefficients": {"rows": 1, "cols": 5, "data": [0.0] * 5},
+    }
+    (folder / "camera.yaml").write_text(yaml.safe_dump(calibration))
+    wrong = dict(calibration, image_width=320)
+    (folder / "wrong.yaml").write_text(yaml.safe_dump(wrong))
+    return {
+        "rgb": folder / "rgb.png",
+        "depth": folder / "depth.png",
+        "info": folder / "camera.yaml",
+        "wrong": folder / "wrong.yaml",
+    }
+
+
+def test_predict_with_depth_reports_the_lift(cli_checkpoint: Path, rgbd_files: dict[str, Path]) -> None:
+    result = run_cli(
+        "predict", "--model", str(cli_checkpoint), "--image", str(rgbd_files["rgb"]), "--instruction", "pick up the box",
+        "--max-new-tokens", "24", "--depth", str(rgbd_files["depth"]), "--camera-info", str(rgbd_files["info"]),
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    assert [entry["task"] for entry in report["lifted"]] == ["affordance"]
+    entry = report["lifted"][0]
+    assert entry["ok"] == (entry["error"] == "")
+    assert "safety filter not applied" in result.stderr  # no --camera-pose: camera frame, no robot limits
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--depth", "DEPTH"), "--depth and --camera-info go together"),
+        (("--depth", "DEPTH", "--camera-info", "WRONG"), "describes 320x120"),
+        (("--depth", "/nonexistent.png", "--camera-info", "INFO"), "no such depth file"),
+    ],
+)
+def test_predict_depth_input_errors(
+    cli_checkpoint: Path, rgbd_files: dict[str, Path], extra: tuple[str, ...], message: str
+) -> None:
+    names = {"DEPTH": rgbd_files["depth"], "WRONG": rgbd_files["wrong"], "INFO": rgbd_files["info"]}
+    args = [str(names.get(a, a)) for a in extra]
+    result = run_cli(
+        "predict", "--model", str(cli_checkpoint), "--image", str(rgbd_files["rgb"]), "--instruction", "x", *args
+    )
+    assert result.returncode == 2 and message in result.stderr

@@ -8,6 +8,7 @@ pure function, so it is tested without ROS.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +32,11 @@ __all__ = ["LiftSettings", "TaskOutcome", "lift_answers", "approach_path"]
 
 @dataclass(frozen=True)
 class LiftSettings:
+    """``limits`` None skips the safety filter (only for answers not in a robot's base frame)."""
+
     lifting: LiftingConfig = field(default_factory=LiftingConfig)
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
-    limits: SafetyLimits = field(default_factory=SafetyLimits)
+    limits: SafetyLimits | None = field(default_factory=SafetyLimits)
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +55,29 @@ class TaskOutcome:
     @property
     def ok(self) -> bool:
         return not self.error
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary (metres, quaternions x y z w, in the scene's base frame)."""
+
+        def listed(values: Any) -> list[float]:
+            return [round(float(v), 6) for v in np.asarray(values, dtype=float).ravel()]
+
+        report: dict[str, Any] = {"task": self.task.value, "ok": self.ok, "error": self.error, "lift_status": self.lift_status}
+        if self.target is not None:
+            report["target"] = {
+                "frame_id": self.target.frame_id,
+                "position": listed(self.target.position),
+                "normal": listed(self.target.normal),
+                "extent": [None if np.isnan(v) else round(float(v), 6) for v in self.target.extent],
+                "grasp_position": listed(self.target.grasp.position),
+                "grasp_orientation": listed(self.target.grasp.orientation),
+                "confidence": round(float(self.target.confidence), 3),
+            }
+        if self.path is not None:
+            report["waypoints"] = [listed(p) for p in self.path.positions]
+        if self.safety is not None:
+            report["safety"] = self.safety.message()
+        return report
 
 
 def approach_path(target: Target3D, config: TrajectoryConfig) -> WaypointPath:
@@ -96,8 +122,10 @@ def lift_answers(answers: dict[Task, ParsedOutput], scene: DepthScene | None, se
     return [outcomes[task] for task in (Task.AFFORDANCE, Task.TRAJECTORY) if task in outcomes]
 
 
-def _checked(outcome: TaskOutcome, limits: SafetyLimits) -> TaskOutcome:
+def _checked(outcome: TaskOutcome, limits: SafetyLimits | None) -> TaskOutcome:
     assert outcome.path is not None
+    if limits is None:
+        return outcome
     safety = check_waypoints(np.asarray(outcome.path.positions), limits)
     error = "" if safety.accepted else f"waypoints refused by the safety filter: {safety.message()}"
     return TaskOutcome(

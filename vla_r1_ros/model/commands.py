@@ -101,6 +101,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     rgb = _read_rgb(str(image_path))
     if rgb is None:
         return _fail("predict", f"cannot read {image_path} as an image (unsupported or corrupt file)")
+    if (args.depth is None) != (args.camera_info is None):
+        return _fail("predict", "--depth and --camera-info go together (lifting needs both)")
+    scene = None
+    if args.depth is not None:
+        try:
+            scene = _depth_scene(args, rgb)
+        except ValueError as err:
+            return _fail("predict", str(err))
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         return _fail("predict", f"--out {out_dir} exists and is not a folder")
@@ -152,6 +160,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     report = result.to_json()
     report["image"] = str(image_path)
     report["instruction"] = args.instruction
+    lifted_ok = True
+    if scene is not None:
+        from ..core.geometry import SafetyLimits
+        from ..core.reasoning import LiftSettings, lift_answers
+
+        limits = SafetyLimits() if args.camera_pose is not None else None
+        outcomes = lift_answers({p.task: p.parsed for p in result.predictions}, scene, LiftSettings(limits=limits))
+        report["lifted"] = [outcome.to_json() for outcome in outcomes]
+        lifted_ok = all(outcome.ok for outcome in outcomes)
+        frame = scene.base_frame
+        _progress(f"lifted to 3-D in frame {frame!r}" + ("" if limits else " (no --camera-pose: safety filter not applied)"))
     if out_dir is not None:
         import cv2
 
@@ -162,7 +181,48 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         report["overlay"] = str(overlay_path)
         _progress(f"overlay saved to {overlay_path}")
     print(json.dumps(report, indent=2))
-    return EXIT_OK if all(p.parsed.ok for p in result.predictions) else EXIT_UNPARSED
+    return EXIT_OK if all(p.parsed.ok for p in result.predictions) and lifted_ok else EXIT_UNPARSED
+
+
+def _depth_scene(args: argparse.Namespace, rgb: Any) -> Any:
+    """The DepthScene for --depth/--camera-info/--camera-pose; ValueError with a clear message."""
+    import numpy as np
+
+    from ..core.calibration import load_camera_info
+    from ..core.geometry import CameraModel, DepthImage, DepthScene, register_depth
+    from ..core.geometry.transforms import matrix_from_quaternion
+
+    depth_path = Path(args.depth)
+    if not depth_path.is_file():
+        raise ValueError(f"no such depth file: {depth_path}")
+    if depth_path.suffix.lower() == ".npy":
+        depth_array = np.load(depth_path, allow_pickle=False)
+    else:
+        import cv2
+
+        depth_array = cv2.imread(str(depth_path), cv2.IMREAD_UNCHANGED)
+        if depth_array is None:
+            raise ValueError(f"cannot read {depth_path} as a depth image (16-bit PNG in mm, or .npy)")
+    if depth_array.dtype == np.uint16:
+        encoding = "16UC1"
+    elif depth_array.dtype in (np.float32, np.float64):
+        depth_array, encoding = depth_array.astype(np.float32), "32FC1"
+    else:
+        raise ValueError(f"depth must be uint16 millimetres or float metres, got {depth_array.dtype}")
+    camera = CameraModel.from_camera_info(load_camera_info(args.camera_info))
+    if (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
+        raise ValueError(
+            f"the image is {rgb.shape[1]}x{rgb.shape[0]} but {args.camera_info} describes {camera.width}x{camera.height}"
+        )
+    registered = register_depth(DepthImage.from_ros(depth_array, encoding), camera)
+    pose = np.eye(4)
+    frame = "camera_optical_frame"
+    if args.camera_pose is not None:
+        x, y, z, qx, qy, qz, qw = args.camera_pose
+        pose[:3, :3] = matrix_from_quaternion(np.array([qx, qy, qz, qw]))
+        pose[:3, 3] = (x, y, z)
+        frame = args.base_frame
+    return DepthScene(registered, pose, base_frame=frame)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -207,6 +267,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     predict.add_argument(
         "--out", default=None, help="folder for the overlay picture (box and trajectory drawn on the image)"
     )
+    predict.add_argument(
+        "--depth", default=None, help="depth registered to the image: 16-bit PNG in millimetres, or .npy (metres)"
+    )
+    predict.add_argument("--camera-info", default=None, help="camera calibration YAML (camera_calibration format)")
+    predict.add_argument(
+        "--camera-pose",
+        type=float,
+        nargs=7,
+        default=None,
+        metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
+        help="pose of the camera optical frame in the robot base frame; then the safety filter applies",
+    )
+    predict.add_argument("--base-frame", default="base_link", help="name of the frame --camera-pose is in")
     predict.set_defaults(handler=_cmd_predict)
 
     tiny = commands.add_parser(
