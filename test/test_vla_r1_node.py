@@ -5,6 +5,7 @@ Runs only inside a loopback-only network namespace (conftest.ros_sandbox).
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -195,3 +196,16 @@ def test_instruction_topic_runs_the_default_task(harness_factory: Any, scene_msg
     publisher.publish(String(data="pick up the green box"))
     assert wait_for(lambda: len(harness.received["prediction"]) > 0)
     assert harness.received["prediction"][-1].instruction == "pick up the green box"
+
+
+def test_node_demo_saves_a_picture_of_what_the_node_published(tmp_path: Any) -> None:
+    import cv2
+
+    from vla_r1_ros.sim.node_demo import main
+
+    assert main(["--out", str(tmp_path), "--task", "both"]) == 0
+    summary = json.loads((tmp_path / "node_demo.json").read_text())
+    assert summary["success"] and summary["true_surface_hit"] == "target"
+    assert summary["lift_error_mm"] < 10.0 and summary["waypoints"] > 3
+    picture = cv2.imread(str(tmp_path / "node_demo.png"))
+    assert picture is not None and picture.shape[0] == 480 and picture.shape[1] > 1200

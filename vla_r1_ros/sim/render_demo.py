@@ -41,7 +41,7 @@ def _colour(z: float, lo: float = 0.0, hi: float = 0.35) -> tuple[int, int, int]
     return (int(255 * (1 - f)), int(80 + 100 * f), int(255 * f))  # BGR: blue low, red high
 
 
-def _top_view(scene: RenderedScene, positions: np.ndarray, grasp: np.ndarray, closing: np.ndarray) -> np.ndarray:
+def top_view(scene: RenderedScene, positions: np.ndarray, grasp: np.ndarray, closing: np.ndarray) -> np.ndarray:
     img = np.full((PANEL, PANEL, 3), 250, np.uint8)
     x0, x1, y0, y1 = 0.15, 0.85, -0.35, 0.35
     scale = PANEL / (x1 - x0)
@@ -82,7 +82,7 @@ def _top_view(scene: RenderedScene, positions: np.ndarray, grasp: np.ndarray, cl
     return img
 
 
-def _side_view(scene: RenderedScene, positions: np.ndarray, surface: np.ndarray, clearance: float) -> np.ndarray:
+def side_view(scene: RenderedScene, positions: np.ndarray, surface: np.ndarray, clearance: float) -> np.ndarray:
     img = np.full((PANEL, PANEL, 3), 250, np.uint8)
     s = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(positions, axis=0), axis=1))))
     total = max(float(s[-1]), 1e-6)
@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     grasp = lifted.target.grasp
     picture = np.hstack((
         colour,
-        _top_view(scene, path.positions, grasp.position, grasp.closing_axis),
-        _side_view(scene, path.positions, path.surface_heights, config.clearance),
+        top_view(scene, path.positions, grasp.position, grasp.closing_axis),
+        side_view(scene, path.positions, path.surface_heights, config.clearance),
     ))
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / "lift_demo.png"

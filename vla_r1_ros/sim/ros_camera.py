@@ -1,0 +1,102 @@
+"""A simulated RGB-D camera for ROS: a rendered tabletop as sensor_msgs messages, published live.
+
+Used by the node demo (`python -m vla_r1_ros.sim.node_demo`) and the node tests. Creates DDS
+participants: run it only inside a loopback-only network namespace (see scripts/node_demo.sh).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+
+from vla_r1_ros.sim.scene import Intrinsics, RenderedScene, SceneObject, TabletopRenderer, look_at
+
+__all__ = ["OPTICAL_FRAME", "BASE_FRAME", "SceneMessages", "render_tabletop", "scene_messages", "FakeCamera"]
+
+OPTICAL_FRAME = "camera_color_optical_frame"
+BASE_FRAME = "base_link"
+
+
+@dataclass(frozen=True)
+class SceneMessages:
+    scene: RenderedScene
+    rgb: Image
+    depth: Image
+    info: CameraInfo
+
+
+def render_tabletop(width: int = 320, height: int = 240) -> RenderedScene:
+    objects = [
+        SceneObject("target", "box", (0.06, 0.04, 0.09), (0.52, 0.12), yaw=0.4, rgba=(0.2, 0.7, 0.2, 1.0)),
+        SceneObject("obstacle", "box", (0.08, 0.08, 0.15), (0.45, -0.05), rgba=(0.2, 0.3, 0.9, 1.0)),
+    ]
+    with TabletopRenderer() as renderer:
+        return renderer.render(
+            objects, Intrinsics.from_vertical_fov(width, height, 50.0), look_at((0.05, 0.05, 0.85), (0.5, 0.02, 0.0))
+        )
+
+
+def scene_messages(scene: RenderedScene, depth_encoding: str = "32FC1") -> SceneMessages:
+    k = scene.intrinsics
+    rgb = Image(height=k.height, width=k.width, encoding="rgb8", is_bigendian=0, step=k.width * 3)
+    rgb.data = np.ascontiguousarray(scene.rgb, dtype=np.uint8).tobytes()
+    rgb.header.frame_id = OPTICAL_FRAME
+    if depth_encoding == "16UC1":
+        values = np.where(np.isfinite(scene.depth), np.round(scene.depth * 1000.0), 0).astype(np.uint16)
+        depth = Image(height=k.height, width=k.width, encoding="16UC1", is_bigendian=0, step=k.width * 2)
+    else:
+        values = scene.depth.astype(np.float32)
+        depth = Image(height=k.height, width=k.width, encoding="32FC1", is_bigendian=0, step=k.width * 4)
+    depth.data = values.tobytes()
+    depth.header.frame_id = OPTICAL_FRAME
+    info = CameraInfo(width=k.width, height=k.height, distortion_model="plumb_bob")
+    info.header.frame_id = OPTICAL_FRAME
+    info.d = [0.0] * 5
+    info.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return SceneMessages(scene, rgb, depth, info)
+
+
+class FakeCamera(Node):
+    """Publishes the same RGB-D frame with fresh stamps at ``rate_hz`` (sensor-data QoS)."""
+
+    def __init__(
+        self,
+        messages: SceneMessages,
+        rate_hz: float = 30.0,
+        namespace: str = "camera",
+        publish_depth: bool = True,
+        publish_info: bool = True,
+        info_override: Callable[[CameraInfo], CameraInfo] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__("fake_camera", **kwargs)
+        self.messages = messages
+        self.publish_depth, self.publish_info = publish_depth, publish_info
+        self.info = info_override(messages.info) if info_override else messages.info
+        self._rgb = self.create_publisher(Image, f"/{namespace}/color/image_raw", qos_profile_sensor_data)
+        self._depth = self.create_publisher(
+            Image, f"/{namespace}/aligned_depth_to_color/image_raw", qos_profile_sensor_data
+        )
+        self._info = self.create_publisher(CameraInfo, f"/{namespace}/color/camera_info", qos_profile_sensor_data)
+        self.frames_sent = 0
+        self.create_timer(1.0 / rate_hz, self._tick)
+
+    def _tick(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        self.messages.rgb.header.stamp = stamp
+        self._rgb.publish(self.messages.rgb)
+        if self.publish_depth:
+            self.messages.depth.header.stamp = stamp
+            self._depth.publish(self.messages.depth)
+        if self.publish_info:
+            self.info.header.stamp = stamp
+            self._info.publish(self.info)
+        self.frames_sent += 1
