@@ -34,43 +34,52 @@ def make_pairs(count: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray
     return refs, cands
 
 
-def best_of(repeats: int, run: Callable[[], object]) -> tuple[float, object]:
-    times, value = [], None
-    for _ in range(repeats):
+def interleaved(
+    rounds: int, first: Callable[[], object], second: Callable[[], object]
+) -> tuple[list[float], list[float], object, object]:
+    """Alternate the two runs so that machine noise hits both alike; returns their times."""
+    times_first, times_second, value_first, value_second = [], [], None, None
+    for _ in range(rounds):
         started = time.perf_counter()
-        value = run()
-        times.append(time.perf_counter() - started)
-    return min(times), value
+        value_first = first()
+        times_first.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        value_second = second()
+        times_second.append(time.perf_counter() - started)
+    return times_first, times_second, value_first, value_second
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     refs, cands = make_pairs(args.pairs, args.seed)
     ref_lists = [[tuple(p) for p in r.tolist()] for r in refs]
     cand_lists = [[tuple(p) for p in c.tolist()] for c in cands]
-    print(f"{args.pairs} pairs of 4-32-point trajectories, best of {args.repeats} runs each")
+    print(f"{args.pairs} pairs of 4-32-point trajectories, {args.repeats} interleaved rounds (medians)")
 
     failures = 0
     for name, python_fn, numpy_fn in (
         ("oriented Fréchet (the reward)", oriented_frechet, oriented_frechet_batch),
         ("plain discrete Fréchet (DFD)", plain_frechet, frechet_batch),
     ):
-        python_time, python_values = best_of(
-            max(1, args.repeats // 2), lambda f=python_fn: [f(r, c) for r, c in zip(ref_lists, cand_lists)]
+        python_times, numpy_times, python_values, numpy_values = interleaved(
+            args.repeats,
+            lambda f=python_fn: [f(r, c) for r, c in zip(ref_lists, cand_lists)],
+            lambda f=numpy_fn: f(refs, cands),
         )
-        numpy_time, numpy_values = best_of(args.repeats, lambda f=numpy_fn: f(refs, cands))
         max_error = float(np.max(np.abs(np.asarray(numpy_values) - np.asarray(python_values))))
-        ratio = python_time / numpy_time
+        ratios = [p / n for p, n in zip(python_times, numpy_times)]
+        ratio = statistics.median(ratios)
         verdict = "OK" if ratio >= 30.0 and max_error <= 1e-9 else "BELOW TARGET"
         failures += verdict != "OK"
         print(
-            f"  {name:32s} pure Python {python_time * 1e3:8.1f} ms | NumPy {numpy_time * 1e3:7.2f} ms | "
-            f"speed-up {ratio:6.1f}x (target >= 30x) | max |diff| {max_error:.1e} (<= 1e-9) | {verdict}"
+            f"  {name:30s} pure Python {statistics.median(python_times) * 1e3:7.1f} ms | "
+            f"NumPy {statistics.median(numpy_times) * 1e3:6.2f} ms | speed-up median {ratio:5.1f}x "
+            f"(range {min(ratios):.1f}-{max(ratios):.1f}; target >= 30x) | max |diff| {max_error:.1e} (<= 1e-9) | {verdict}"
         )
 
     completions = [f"<think>t</think><output>{c.round(4).tolist()}</output>" for c in cands]

@@ -11,7 +11,10 @@ the paper's metrics the [0, 1000) scale (:data:`PAPER_SCALE`).
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Protocol
@@ -168,6 +171,19 @@ _MAX_CELLS_PER_GRID = 4_000_000
 #: Pairs are grouped by size so that padding wastes little work; groups below this size cost
 #: more in per-call overhead than they save.
 _MIN_GROUP = 48
+#: Batches with at least this many grid cells are split across the cores (one thread each).
+_PARALLEL_CELLS = 200_000
+_WORKERS = max(1, min(2, os.cpu_count() or 1))
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="frechet")
+        return _POOL
 
 
 def _size_groups(rows: NDArray[np.int64], cols: NDArray[np.int64]) -> list[NDArray[np.intp]]:
@@ -197,35 +213,50 @@ def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], model: _CostMo
     order = np.concatenate(groups)
     model = model.reorder(order)
     rows, cols = rows[order], cols[order]
-    bounds = np.cumsum([0] + [g.size for g in groups])
-    spans = list(pairwise(bounds.tolist()))
-    heights = [int(rows[a:b].max()) for a, b in spans]
-    widths = [int(cols[a:b].max()) for a, b in spans]
-    values = np.empty(len(rows))
-    largest = max(h * w * (b - a) for h, w, (a, b) in zip(heights, widths, spans))
-    scratch_a, scratch_b = np.empty(largest), np.empty(largest)
-    first_group = 0
-    while first_group < len(groups):
-        # Grow the grid over consecutive groups while it fits the cell budget.
-        last_group, height, width = first_group, heights[first_group], widths[first_group]
-        while last_group + 1 < len(groups):
-            h, w = max(height, heights[last_group + 1]), max(width, widths[last_group + 1])
-            if (h + 1) * (w + 1) * int(bounds[last_group + 2] - bounds[first_group]) > _MAX_CELLS_PER_GRID:
+    bounds = [0, *np.cumsum([g.size for g in groups]).tolist()]
+    heights = [int(rows[a:b].max()) for a, b in pairwise(bounds)]
+    widths = [int(cols[a:b].max()) for a, b in pairwise(bounds)]
+    # Consecutive groups share a grid while it fits the cell budget; a large batch is cut into
+    # one grid per core, since NumPy releases the GIL inside its loops.
+    total = sum((h + 1) * (w + 1) * (b - a) for h, w, (a, b) in zip(heights, widths, pairwise(bounds)))
+    workers = _WORKERS if total >= _PARALLEL_CELLS else 1
+    budget = min(_MAX_CELLS_PER_GRID, -(-total // workers))
+    runs: list[tuple[int, int]] = []
+    first = 0
+    while first < len(groups):
+        last, height, width = first, heights[first], widths[first]
+        while last + 1 < len(groups):
+            h, w = max(height, heights[last + 1]), max(width, widths[last + 1])
+            if (h + 1) * (w + 1) * (bounds[last + 2] - bounds[first]) > budget:
                 break
-            last_group, height, width = last_group + 1, h, w
-        start, stop = int(bounds[first_group]), int(bounds[last_group + 1])
+            last, height, width = last + 1, h, w
+        runs.append((first, last))
+        first = last + 1
+    values = np.empty(len(rows))
+
+    def solve(run: tuple[int, int]) -> None:
+        first, last = run
+        start, stop = bounds[first], bounds[last + 1]
+        height, width = max(heights[first : last + 1]), max(widths[first : last + 1])
         grid = np.zeros((height + 1, width + 1, stop - start), dtype=np.float64)
         grid[0, :, :] = np.inf
         grid[:, 0, :] = np.inf
         grid[0, 0, :] = -np.inf
-        for group in range(first_group, last_group + 1):
-            a, b, h, w = int(bounds[group]), int(bounds[group + 1]), heights[group], widths[group]
+        largest = max(heights[g] * widths[g] * (bounds[g + 1] - bounds[g]) for g in range(first, last + 1))
+        scratch_a, scratch_b = np.empty(largest), np.empty(largest)
+        for group in range(first, last + 1):
+            a, b, h, w = bounds[group], bounds[group + 1], heights[group], widths[group]
             size = h * w * (b - a)
             scratch = (scratch_a[:size].reshape(h, w, b - a), scratch_b[:size].reshape(h, w, b - a))
             model.fill(slice(a, b), grid[1 : h + 1, 1 : w + 1, a - start : b - start], scratch)
         _sweep_anti_diagonals(grid)
         values[start:stop] = grid[rows[start:stop], cols[start:stop], np.arange(stop - start)]
-        first_group = last_group + 1
+
+    if workers > 1 and len(runs) > 1:
+        list(_pool().map(solve, runs))
+    else:
+        for run in runs:
+            solve(run)
     result[order] = values
     return result
 
