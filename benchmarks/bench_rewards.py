@@ -79,7 +79,8 @@ def main() -> int:
         print(
             f"  {name:30s} pure Python {statistics.median(python_times) * 1e3:7.1f} ms | "
             f"NumPy {statistics.median(numpy_times) * 1e3:6.2f} ms | speed-up median {ratio:5.1f}x "
-            f"(range {min(ratios):.1f}-{max(ratios):.1f}; target >= 30x) | max |diff| {max_error:.1e} (<= 1e-9) | {verdict}"
+            f"(range {min(ratios):.1f}-{max(ratios):.1f}; target >= 30x) | "
+            f"max |diff| {max_error:.1e} (<= 1e-9) | {verdict}"
         )
 
     completions = [f"<think>t</think><output>{c.round(4).tolist()}</output>" for c in cands]
