@@ -174,16 +174,17 @@ _MIN_GROUP = 48
 #: Batches with at least this many grid cells are split across the cores (one thread each).
 _PARALLEL_CELLS = 200_000
 _WORKERS = max(1, min(2, os.cpu_count() or 1))
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
 _POOL_LOCK = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
+    """The worker threads of this process (a forked child gets its own: threads do not survive fork)."""
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="frechet")
-        return _POOL
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="frechet"))
+        return _POOL[1]
 
 
 def _size_groups(rows: NDArray[np.int64], cols: NDArray[np.int64]) -> list[NDArray[np.intp]]:
