@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README, CI): set up the environment, build the ROS package with colcon, run
-# the static ROS checks, then the test suite inside a loopback-only network namespace.
+# the static checks (ROS package, ruff, mypy), then the test suite inside a loopback-only network namespace.
 #
 #   scripts/run_tests.sh [pytest arguments...]
 set -euo pipefail
@@ -20,6 +20,10 @@ trap 'rm -rf "$idl_out"' EXIT
 env -u PYTHONPATH /usr/bin/rosidl translate --to idl -o "$idl_out" vla_r1_ros msg/*.msg action/*.action >/dev/null
 python -c 'from catkin_pkg.package import parse_package; p = parse_package("package.xml"); p.validate(); print(f"catkin_pkg: {p.name} {p.version} valid")'
 python -c 'import vla_r1_ros.msg, vla_r1_ros.action, vla_r1_ros.core.rewards; print("generated interfaces importable from", vla_r1_ros.msg.__file__)'
+
+log "static checks: ruff check, mypy (ruff.toml, mypy.ini)"
+ruff check vla_r1_ros benchmarks test scripts
+mypy vla_r1_ros
 
 log "test suite (loopback-only network namespace)"
 netns=(unshare -n)

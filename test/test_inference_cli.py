@@ -187,8 +187,9 @@ def rgbd_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_predict_with_depth_reports_the_lift(cli_checkpoint: Path, rgbd_files: dict[str, Path]) -> None:
     result = run_cli(
-        "predict", "--model", str(cli_checkpoint), "--image", str(rgbd_files["rgb"]), "--instruction", "pick up the box",
-        "--max-new-tokens", "24", "--depth", str(rgbd_files["depth"]), "--camera-info", str(rgbd_files["info"]),
+        "predict", "--model", str(cli_checkpoint), "--image", str(rgbd_files["rgb"]),
+        "--instruction", "pick up the box", "--max-new-tokens", "24",
+        "--depth", str(rgbd_files["depth"]), "--camera-info", str(rgbd_files["info"]),
     )  # fmt: skip
     assert result.returncode in (0, 1), result.stderr
     report = json.loads(result.stdout)

@@ -12,14 +12,14 @@ import unittest
 
 import pytest
 
-launch_testing = pytest.importorskip(
+pytest.importorskip(
     "launch_testing", reason="launch_testing is not installed (needs a ROS 2 install); see test_launch_files.py"
 )
-import launch  # noqa: E402
-import launch.launch_description_sources  # noqa: E402
-import launch_testing.actions  # noqa: E402
-import rclpy  # noqa: E402
-from ament_index_python.packages import get_package_share_directory  # noqa: E402
+import launch
+import launch.launch_description_sources
+import launch_testing.actions
+import rclpy
+from ament_index_python.packages import get_package_share_directory
 
 
 @pytest.mark.launch_test
@@ -40,7 +40,6 @@ def generate_test_description() -> launch.LaunchDescription:
 class TestDemoLaunch(unittest.TestCase):
     def test_reason_action_server_comes_up(self) -> None:
         from rclpy.action import ActionClient
-
         from vla_r1_ros.action import Reason
 
         rclpy.init()

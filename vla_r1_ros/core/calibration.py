@@ -50,7 +50,9 @@ class CameraInfoData:
     header: _Header = field(default_factory=_Header)
 
 
-def _matrix(document: dict[str, Any], key: str, size: int, default: tuple[float, ...] | None = None) -> tuple[float, ...]:
+def _matrix(
+    document: dict[str, Any], key: str, size: int, default: tuple[float, ...] | None = None
+) -> tuple[float, ...]:
     entry = document.get(key)
     if entry is None:
         if default is None:

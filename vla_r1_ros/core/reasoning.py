@@ -62,7 +62,12 @@ class TaskOutcome:
         def listed(values: Any) -> list[float]:
             return [round(float(v), 6) for v in np.asarray(values, dtype=float).ravel()]
 
-        report: dict[str, Any] = {"task": self.task.value, "ok": self.ok, "error": self.error, "lift_status": self.lift_status}
+        report: dict[str, Any] = {
+            "task": self.task.value,
+            "ok": self.ok,
+            "error": self.error,
+            "lift_status": self.lift_status,
+        }
         if self.target is not None:
             report["target"] = {
                 "frame_id": self.target.frame_id,
@@ -98,7 +103,9 @@ def approach_path(target: Target3D, config: TrajectoryConfig) -> WaypointPath:
     )
 
 
-def lift_answers(answers: dict[Task, ParsedOutput], scene: DepthScene | None, settings: LiftSettings) -> list[TaskOutcome]:
+def lift_answers(
+    answers: dict[Task, ParsedOutput], scene: DepthScene | None, settings: LiftSettings
+) -> list[TaskOutcome]:
     """Lift each usable answer; the trajectory ends at the affordance grasp when both were asked.
 
     ``scene`` None means 2-D only (no depth): answers are checked but not lifted.
@@ -109,7 +116,9 @@ def lift_answers(answers: dict[Task, ParsedOutput], scene: DepthScene | None, se
             continue
         parsed = answers[task]
         if not parsed.ok:
-            outcomes[task] = TaskOutcome(task, parsed, error=f"{task.value} answer unusable ({parsed.status.value}): {parsed.error}")
+            outcomes[task] = TaskOutcome(
+                task, parsed, error=f"{task.value} answer unusable ({parsed.status.value}): {parsed.error}"
+            )
             continue
         if scene is None:
             outcomes[task] = TaskOutcome(task, parsed, lift_status="not lifted: depth disabled")
@@ -129,7 +138,14 @@ def _checked(outcome: TaskOutcome, limits: SafetyLimits | None) -> TaskOutcome:
     safety = check_waypoints(np.asarray(outcome.path.positions), limits)
     error = "" if safety.accepted else f"waypoints refused by the safety filter: {safety.message()}"
     return TaskOutcome(
-        outcome.task, outcome.parsed, outcome.target, outcome.path, safety, outcome.depth_coverage, outcome.lift_status, error
+        outcome.task,
+        outcome.parsed,
+        outcome.target,
+        outcome.path,
+        safety,
+        outcome.depth_coverage,
+        outcome.lift_status,
+        error,
     )
 
 
@@ -137,7 +153,9 @@ def _lift_affordance(parsed: ParsedOutput, scene: DepthScene, settings: LiftSett
     assert parsed.box is not None
     lifted = lift_box(parsed.box, scene, settings.lifting)
     if lifted.target is None:
-        return TaskOutcome(Task.AFFORDANCE, parsed, lift_status=lifted.reason, error=f"cannot lift the box: {lifted.reason}")
+        return TaskOutcome(
+            Task.AFFORDANCE, parsed, lift_status=lifted.reason, error=f"cannot lift the box: {lifted.reason}"
+        )
     target = lifted.target
     coverage = target.valid_points / max(1, target.sampled_points)
     outcome = TaskOutcome(
@@ -157,7 +175,9 @@ def _lift_trajectory(
     assert parsed.trajectory is not None
     result = lift_trajectory(parsed.trajectory, scene, settings.trajectory, target=target, lifting=settings.lifting)
     if result.path is None:
-        return TaskOutcome(Task.TRAJECTORY, parsed, lift_status=result.reason, error=f"cannot lift the trajectory: {result.reason}")
+        return TaskOutcome(
+            Task.TRAJECTORY, parsed, lift_status=result.reason, error=f"cannot lift the trajectory: {result.reason}"
+        )
     path = result.path
     outcome = TaskOutcome(
         Task.TRAJECTORY,

@@ -170,7 +170,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         report["lifted"] = [outcome.to_json() for outcome in outcomes]
         lifted_ok = all(outcome.ok for outcome in outcomes)
         frame = scene.base_frame
-        _progress(f"lifted to 3-D in frame {frame!r}" + ("" if limits else " (no --camera-pose: safety filter not applied)"))
+        _progress(
+            f"lifted to 3-D in frame {frame!r}" + ("" if limits else " (no --camera-pose: safety filter not applied)")
+        )
     if out_dir is not None:
         import cv2
 
@@ -212,7 +214,8 @@ def _depth_scene(args: argparse.Namespace, rgb: Any) -> Any:
     camera = CameraModel.from_camera_info(load_camera_info(args.camera_info))
     if (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
         raise ValueError(
-            f"the image is {rgb.shape[1]}x{rgb.shape[0]} but {args.camera_info} describes {camera.width}x{camera.height}"
+            f"the image is {rgb.shape[1]}x{rgb.shape[0]} but {args.camera_info} "
+            f"describes {camera.width}x{camera.height}"
         )
     registered = register_depth(DepthImage.from_ros(depth_array, encoding), camera)
     pose = np.eye(4)

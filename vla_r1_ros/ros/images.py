@@ -35,7 +35,9 @@ class ImageEncodingError(ValueError):
 def _pixels(message: Any) -> NDArray[Any]:
     encoding = str(message.encoding)
     if encoding not in _LAYOUTS:
-        raise ImageEncodingError(f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}")
+        raise ImageEncodingError(
+            f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}"
+        )
     kind, channels = _LAYOUTS[encoding]
     dtype = np.dtype(kind).newbyteorder(">" if message.is_bigendian else "<")
     height, width, step = int(message.height), int(message.width), int(message.step)
@@ -46,7 +48,9 @@ def _pixels(message: Any) -> NDArray[Any]:
     if step < row_bytes:
         raise ImageEncodingError(f"step {step} is shorter than a row of {width} {encoding} pixels ({row_bytes} bytes)")
     if len(data) < step * height:
-        raise ImageEncodingError(f"image data has {len(data)} bytes, expected {step * height} ({height} rows of {step})")
+        raise ImageEncodingError(
+            f"image data has {len(data)} bytes, expected {step * height} ({height} rows of {step})"
+        )
     rows = np.frombuffer(data, dtype=np.uint8, count=step * height).reshape(height, step)[:, :row_bytes]
     pixels = np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)
     return pixels.astype(dtype.newbyteorder("="), copy=False)

@@ -25,7 +25,10 @@ _TEXT_COLOUR = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
 def _pose(position: np.ndarray, rotation: np.ndarray | None = None, quaternion: np.ndarray | None = None) -> Pose:
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
-    q = quaternion if quaternion is not None else quaternion_from_matrix(rotation if rotation is not None else np.eye(3))
+    if quaternion is not None:
+        q = quaternion
+    else:
+        q = quaternion_from_matrix(rotation if rotation is not None else np.eye(3))
     pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(v) for v in q)
     return pose
 

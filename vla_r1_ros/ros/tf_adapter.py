@@ -87,7 +87,7 @@ class StaticTransformBuffer:
     direction; identical frames give the identity.
     """
 
-    class LookupError(Exception):  # noqa: A001 - mirrors tf2_ros.LookupException's role
+    class LookupError(Exception):  # shadows the builtin on purpose: mirrors tf2_ros.LookupException's role
         pass
 
     def __init__(self) -> None:

@@ -51,7 +51,14 @@ from vla_r1_ros.core.geometry import (
 from vla_r1_ros.core.overlay import draw_prediction
 from vla_r1_ros.core.protocol import Task
 from vla_r1_ros.core.reasoning import LiftSettings, TaskOutcome, lift_answers
-from vla_r1_ros.model.backends import Backend, BackendError, GenerationSettings, InferenceResult, make_backend, resolve_tasks
+from vla_r1_ros.model.backends import (
+    Backend,
+    BackendError,
+    GenerationSettings,
+    InferenceResult,
+    make_backend,
+    resolve_tasks,
+)
 from vla_r1_ros.msg import Prediction as PredictionMsg
 from vla_r1_ros.ros.conversions import prediction_msg, set_lifted_target, waypoints_path
 from vla_r1_ros.ros.images import ImageEncodingError, image_to_rgb, rgb_to_image_fields
@@ -115,17 +122,29 @@ _DOUBLES = ParameterType.PARAMETER_DOUBLE_ARRAY
 
 # name: (default, type, description)
 PARAMETERS: dict[str, tuple[Any, int, str]] = {
-    "model": ("GigaAI-Research/vla-r1", _STRING, "Hub id or local folder of the VLA-R1 weights, or http(s):// URL of an OpenAI-compatible server"),
+    "model": (
+        "GigaAI-Research/vla-r1",
+        _STRING,
+        "Hub id or local folder of the VLA-R1 weights, or http(s):// URL of an OpenAI-compatible server",
+    ),
     "device": ("auto", _STRING, "auto, cuda or cpu (in-process model only)"),
     "max_new_tokens": (1024, _INT, "cap on generated tokens per answer"),
     "generation_timeout": (30.0, _DOUBLE, "wall-clock seconds allowed for one prediction"),
     "camera_namespace": ("camera", _STRING, "namespace prefixed to the three camera topics"),
     "color_topic": ("color/image_raw", _STRING, "colour image topic, relative to camera_namespace"),
-    "depth_topic": ("aligned_depth_to_color/image_raw", _STRING, "depth registered to the colour image (16UC1 mm or 32FC1 m)"),
+    "depth_topic": (
+        "aligned_depth_to_color/image_raw",
+        _STRING,
+        "depth registered to the colour image (16UC1 mm or 32FC1 m)",
+    ),
     "camera_info_topic": ("color/camera_info", _STRING, "CameraInfo of the colour image"),
     "target_frame": ("base_link", _STRING, "frame of the published 3-D targets and waypoints"),
     "tf_timeout": (0.2, _DOUBLE, "seconds to wait for the camera -> target transform at the image stamp"),
-    "static_camera_transform": ([0.0], _DOUBLES, "x y z qx qy qz qw of the camera optical frame in target_frame, used when tf2 is unavailable; [0.0] = unset"),
+    "static_camera_transform": (
+        [0.0],
+        _DOUBLES,
+        "x y z qx qy qz qw of the camera optical frame in target_frame, used when tf2 is unavailable; [0.0] = unset",
+    ),
     "stamp_tolerance": (0.02, _DOUBLE, "maximum seconds between paired colour and depth stamps"),
     "max_frame_age": (0.5, _DOUBLE, "frames older than this (seconds) are never used"),
     "frame_wait_timeout": (2.0, _DOUBLE, "seconds a goal waits for a fresh frame pair"),
@@ -161,14 +180,23 @@ def declare_settings(node: Node) -> NodeSettings:
             return raw
         return f"/{namespace}/{raw}"
 
-    positive = ("generation_timeout", "tf_timeout", "max_frame_age", "frame_wait_timeout", "waypoint_spacing", "max_reach")
+    positive = (
+        "generation_timeout",
+        "tf_timeout",
+        "max_frame_age",
+        "frame_wait_timeout",
+        "waypoint_spacing",
+        "max_reach",
+    )
     for name in positive:
         if not float(value[name]) > 0.0:
             raise ValueError(f"parameter {name} must be > 0, got {value[name]}")
     if int(value["max_new_tokens"]) < 1:
         raise ValueError(f"parameter max_new_tokens must be >= 1, got {value['max_new_tokens']}")
     if str(value["default_task"]) not in ("affordance", "trajectory", "both"):
-        raise ValueError(f"parameter default_task must be affordance, trajectory or both, got {value['default_task']!r}")
+        raise ValueError(
+            f"parameter default_task must be affordance, trajectory or both, got {value['default_task']!r}"
+        )
     static = tuple(float(v) for v in value["static_camera_transform"])
     if static != (0.0,) and len(static) != 7:
         raise ValueError("parameter static_camera_transform must hold 7 numbers (x y z qx qy qz qw) or be [0.0]")
@@ -236,8 +264,12 @@ class VlaR1Node(Node):
         s = self.settings
         self.create_subscription(Image, s.color_topic, self._on_color, qos_profile_sensor_data, callback_group=sensors)
         if s.use_depth:
-            self.create_subscription(Image, s.depth_topic, self._on_depth, qos_profile_sensor_data, callback_group=sensors)
-        self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos_profile_sensor_data, callback_group=sensors)
+            self.create_subscription(
+                Image, s.depth_topic, self._on_depth, qos_profile_sensor_data, callback_group=sensors
+            )
+        self.create_subscription(
+            CameraInfo, s.camera_info_topic, self._on_camera_info, qos_profile_sensor_data, callback_group=sensors
+        )
         self.create_subscription(String, "~/instruction", self._on_instruction, 10, callback_group=sensors)
         self._prediction_pub = self.create_publisher(PredictionMsg, "~/prediction", 10)
         self._markers_pub = self.create_publisher(MarkerArray, "~/markers", 10)
@@ -256,7 +288,8 @@ class VlaR1Node(Node):
         self.create_timer(1.0, self._publish_diagnostics, callback_group=sensors)
         self.get_logger().info(
             f"vla_r1_node ready: model {self._backend.model_id} ({self._backend.name}), colour {s.color_topic}, "
-            f"depth {s.depth_topic if s.use_depth else 'off'}, info {s.camera_info_topic}, target frame {s.target_frame}"
+            f"depth {s.depth_topic if s.use_depth else 'off'}, info {s.camera_info_topic}, "
+            f"target frame {s.target_frame}"
         )
 
     # ------------------------------------------------------------------ setup
@@ -318,9 +351,13 @@ class VlaR1Node(Node):
             goal_handle.abort()
         return result
 
-    def _serve(self, instruction: str, task: str, feedback: Callable[[int], None], cancelled: Callable[[], bool]) -> Reason.Result:
+    def _serve(
+        self, instruction: str, task: str, feedback: Callable[[int], None], cancelled: Callable[[], bool]
+    ) -> Reason.Result:
         if not self._busy.acquire(blocking=False):
-            return Reason.Result(success=False, message="busy: another goal is being served; send it again when that one ends")
+            return Reason.Result(
+                success=False, message="busy: another goal is being served; send it again when that one ends"
+            )
         try:
             return self._reason(instruction, task, feedback, cancelled)
         except GoalFailure as failure:
@@ -336,7 +373,9 @@ class VlaR1Node(Node):
         self.get_logger().warning(message)
         return Reason.Result(success=False, message=message, predictions=predictions or [])
 
-    def _reason(self, instruction: str, task: str, feedback: Callable[[int], None], cancelled: Callable[[], bool]) -> Reason.Result:
+    def _reason(
+        self, instruction: str, task: str, feedback: Callable[[int], None], cancelled: Callable[[], bool]
+    ) -> Reason.Result:
         if not instruction.strip():
             raise GoalFailure("empty instruction: say what the robot should act on")
         try:
@@ -369,7 +408,8 @@ class VlaR1Node(Node):
         if timeouts:
             return self._fail(
                 f"model timed out after {self.settings.generation_timeout:.1f} s "
-                f"({timeouts[0].generated_tokens} tokens generated); answer: {timeouts[0].parsed.error or 'incomplete'}",
+                f"({timeouts[0].generated_tokens} tokens generated); "
+                f"answer: {timeouts[0].parsed.error or 'incomplete'}",
                 messages,
             )
         failures = [o.error for o in outcomes if not o.ok]
@@ -389,7 +429,11 @@ class VlaR1Node(Node):
             if cancelled():
                 raise GoalFailure("canceled while waiting for a frame")
             if time.monotonic() > deadline:
-                reason = pair.reason if isinstance(pair, NoFrame) else f"no CameraInfo received on {self.settings.camera_info_topic}"
+                reason = (
+                    pair.reason
+                    if isinstance(pair, NoFrame)
+                    else f"no CameraInfo received on {self.settings.camera_info_topic}"
+                )
                 raise GoalFailure(f"no usable frame within {self.settings.frame_wait_timeout:.1f} s: {reason}")
             time.sleep(0.01)
 
@@ -420,14 +464,21 @@ class VlaR1Node(Node):
         optical_frame = pair.color.header.frame_id
         try:
             transform = self._transforms.lookup(
-                self.settings.target_frame, optical_frame, Time.from_msg(pair.color.header.stamp), self.settings.tf_timeout
+                self.settings.target_frame,
+                optical_frame,
+                Time.from_msg(pair.color.header.stamp),
+                self.settings.tf_timeout,
             )
         except TransformUnavailable as err:
             raise GoalFailure(f"TF unavailable: {err}") from None
         return DepthScene(registered, transform, base_frame=self.settings.target_frame, optical_frame=optical_frame)
 
-    def _generate(self, rgb: np.ndarray, instruction: str, tasks: tuple[Task, ...], cancelled: Callable[[], bool]) -> InferenceResult:
-        settings = GenerationSettings(max_new_tokens=self.settings.max_new_tokens, timeout_s=self.settings.generation_timeout)
+    def _generate(
+        self, rgb: np.ndarray, instruction: str, tasks: tuple[Task, ...], cancelled: Callable[[], bool]
+    ) -> InferenceResult:
+        settings = GenerationSettings(
+            max_new_tokens=self.settings.max_new_tokens, timeout_s=self.settings.generation_timeout
+        )
         task_arg: Any = tasks[0] if len(tasks) == 1 else "both"
         try:
             return self._backend.predict(rgb, instruction, task_arg, settings, should_stop=cancelled)
@@ -492,8 +543,13 @@ class VlaR1Node(Node):
             message=self._last_status,
             hardware_id=self._backend.model_id,
         )
-        status.values = [KeyValue(key="goals_served", value=str(self._goals_served)), KeyValue(key="busy", value=str(self._busy.locked()))]
-        status.values += [KeyValue(key=f"latency_{stage}_s", value=f"{seconds:.4f}") for stage, seconds in self._last_latencies]
+        status.values = [
+            KeyValue(key="goals_served", value=str(self._goals_served)),
+            KeyValue(key="busy", value=str(self._busy.locked())),
+        ]
+        status.values += [
+            KeyValue(key=f"latency_{stage}_s", value=f"{seconds:.4f}") for stage, seconds in self._last_latencies
+        ]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)

@@ -61,7 +61,8 @@ def _render_views(scene: Any, poses: list[Any], grasp: Any | None) -> np.ndarray
 
 def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, Any]:
     import rclpy
-    from rclpy.action import ActionClient
+    from rclpy.action.client import ActionClient
+    from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image
@@ -75,7 +76,7 @@ def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, 
     messages = scene_messages(render_tabletop(640, 480))
     scene = messages.scene
     backend = _oracle(scene) if model is None else make_backend(model, device="cpu")
-    context = rclpy.Context()
+    context = Context()
     rclpy.init(context=context)
     buffer = StaticTransformBuffer()
     buffer.set_transform(BASE_FRAME, OPTICAL_FRAME, scene.T_world_optical)
@@ -123,7 +124,7 @@ def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, 
     affordance = next((p for p in result.predictions if p.task == "affordance"), None)
     with_path = next((p for p in reversed(result.predictions) if p.waypoints.poses), None)
     grasp = affordance.affordance.pose if affordance is not None and affordance.affordance.is_lifted else None
-    if grasp is not None:
+    if grasp is not None and affordance is not None:  # a grasp comes from the affordance prediction
         # The lifted point is the surface seen through the answered box's centre; compare it with
         # the analytic ray cast through the same pixel.
         region, k = affordance.affordance, scene.intrinsics

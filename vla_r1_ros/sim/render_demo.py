@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from vla_r1_ros.core.geometry import SafetyLimits, TrajectoryConfig, check_waypoints, lift_box, lift_trajectory
-from vla_r1_ros.core.protocol import Box2D, Trajectory2D
+from vla_r1_ros.core.protocol import Trajectory2D
 from vla_r1_ros.sim.noise import DepthNoise, apply_depth_noise
 from vla_r1_ros.sim.scene import Intrinsics, RenderedScene, SceneObject, TabletopRenderer, depth_scene, look_at
 
@@ -126,9 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     ds = depth_scene(scene, depth)
 
     target_truth = scene.object("target")
-    box: Box2D = target_truth.box_2d  # the "prediction": the target's tight box
+    box = target_truth.box_2d  # the "prediction": the target's tight box
+    if box is None:
+        print("the target is not visible in the rendered frame", file=sys.stderr)
+        return 1
     lifted = lift_box(box, ds)
-    if not lifted.ok:
+    target = lifted.target
+    if target is None:
         print(f"box lift failed: {lifted.reason}", file=sys.stderr)
         return 1
     waypoints3d = [
@@ -140,11 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     uv = _project(scene, np.array([*waypoints3d, target_truth.top_center]))
     trajectory = Trajectory2D(tuple(((u + 0.5) / W, (v + 0.5) / H) for u, v in uv))
     config = TrajectoryConfig()
-    result = lift_trajectory(trajectory, ds, config, target=lifted.target, start=START)
-    if not result.ok:
+    result = lift_trajectory(trajectory, ds, config, target=target, start=START)
+    path = result.path
+    if path is None:
         print(f"trajectory lift failed: {result.reason}", file=sys.stderr)
         return 1
-    path = result.path
     verdict = check_waypoints(path.positions, SafetyLimits(max_segment_length=0.03))
 
     colour = cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR)
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             cv2.circle(colour, (round(q[0]), round(q[1])), 3, _colour(p[2]), -1)
     cv2.putText(colour, "yellow: affordance box  cyan: 2-D trajectory  dots: lifted waypoints",
                 (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
-    grasp = lifted.target.grasp
+    grasp = target.grasp
     picture = np.hstack((
         colour,
         top_view(scene, path.positions, grasp.position, grasp.closing_axis),
@@ -168,11 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     cv2.imwrite(str(out_file), picture)
 
     truth_hit = scene.true_hit(box.x * W - 0.5, box.y * H - 0.5)
-    error = np.linalg.norm(lifted.target.position - truth_hit[0]) * 1000.0 if truth_hit else float("nan")
+    error = np.linalg.norm(target.position - truth_hit[0]) * 1000.0 if truth_hit else float("nan")
     yaw = math.degrees(math.atan2(grasp.closing_axis[1], grasp.closing_axis[0]))
-    print(f"depth: {'noisy' if args.noise else 'clean'}; target {lifted.target.position.round(4).tolist()} m, "
+    print(f"depth: {'noisy' if args.noise else 'clean'}; target {target.position.round(4).tolist()} m, "
           f"error vs truth {error:.2f} mm, confidence {lifted.confidence:.2f}, "
-          f"extent {lifted.target.extent.round(3).tolist()}")
+          f"extent {target.extent.round(3).tolist()}")
     short_side = math.degrees(math.atan2(target_truth.pose[1, 1], target_truth.pose[0, 1]))
     print(f"grasp closing-axis yaw {yaw:.1f} deg (true shorter side {short_side:.1f} deg, mod 180)")
     print(f"path: {len(path)} waypoints, {path.length:.3f} m, safety: {verdict.message()}")

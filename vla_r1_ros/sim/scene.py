@@ -21,10 +21,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vla_r1_ros.core.protocol import Box2D, PixelBox
+
+if TYPE_CHECKING:  # imported lazily at run time to keep sim light
+    from vla_r1_ros.core.geometry.camera import CameraModel
+    from vla_r1_ros.core.geometry.lifting import DepthScene
 
 __all__ = [
     "Intrinsics",
@@ -105,7 +110,8 @@ class ObjectTruth:
     @property
     def top_center(self) -> np.ndarray:
         """World position of the centre of the top face."""
-        return self.pose[:3, 3] + np.array([0.0, 0.0, self.size[2] / 2.0])
+        top: np.ndarray = self.pose[:3, 3] + np.array([0.0, 0.0, self.size[2] / 2.0])
+        return top
 
     def surface_height(self, xy: np.ndarray) -> np.ndarray:
         """Top height at world (x, y) points (N, 2) where they fall on the footprint, else -inf."""
@@ -369,7 +375,7 @@ class TabletopRenderer:
         )
 
 
-def camera_model(scene: RenderedScene):  # -> CameraModel (imported lazily to keep sim light)
+def camera_model(scene: RenderedScene) -> CameraModel:
     """The geometry core's camera model for a rendered frame (distortion-free, P = [K | 0])."""
     from vla_r1_ros.core.geometry.camera import CameraModel
 
@@ -377,7 +383,7 @@ def camera_model(scene: RenderedScene):  # -> CameraModel (imported lazily to ke
     return CameraModel.from_intrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height, frame_id=scene.frame_id)
 
 
-def depth_scene(scene: RenderedScene, depth: np.ndarray | None = None, base_frame: str = "world"):
+def depth_scene(scene: RenderedScene, depth: np.ndarray | None = None, base_frame: str = "world") -> DepthScene:
     """A geometry-core ``DepthScene`` for a rendered frame (optionally with a noisy depth image)."""
     from vla_r1_ros.core.geometry.depth import DepthImage, register_depth
     from vla_r1_ros.core.geometry.lifting import DepthScene

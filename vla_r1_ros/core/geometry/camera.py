@@ -85,7 +85,7 @@ def cv_pixels_to_normalised(pixels: np.ndarray, width: int, height: int) -> np.n
     return np.column_stack(((px[:, 0] + 0.5) / width, (px[:, 1] + 0.5) / height))
 
 
-def _matrix(values: Sequence[float], rows: int, cols: int, name: str) -> np.ndarray:
+def _matrix(values: Sequence[float] | np.ndarray, rows: int, cols: int, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=float).reshape(-1)
     if array.size != rows * cols:
         raise CameraModelError(f"CameraInfo {name} must hold {rows * cols} numbers, got {array.size}")
@@ -105,10 +105,10 @@ class CameraModel:
 
     def __init__(
         self,
-        k: Sequence[float],
-        d: Sequence[float],
-        r: Sequence[float],
-        p: Sequence[float],
+        k: Sequence[float] | np.ndarray,
+        d: Sequence[float] | np.ndarray,
+        r: Sequence[float] | np.ndarray,
+        p: Sequence[float] | np.ndarray,
         width: int,
         height: int,
         distortion_model: str = "plumb_bob",
@@ -283,14 +283,15 @@ class CameraModel:
         x = (uv[:, 0] - self.cx) / self.fx
         y = (uv[:, 1] - self.cy) / self.fy
         rays = np.column_stack((x, y, np.ones_like(x)))
-        return rays / np.linalg.norm(rays, axis=1, keepdims=True)
+        unit: np.ndarray = rays / np.linalg.norm(rays, axis=1, keepdims=True)
+        return unit
 
     def project_3d_to_pixel(self, points: np.ndarray) -> np.ndarray:
         """Rectified-frame points (N, 3) -> rectified pixels through P (NaN where w == 0)."""
         pts = np.asarray(points, dtype=float).reshape(-1, 3)
         homog = np.column_stack((pts, np.ones(len(pts)))) @ self.P.T
         with np.errstate(divide="ignore", invalid="ignore"):
-            uv = homog[:, :2] / homog[:, 2:3]
+            uv: np.ndarray = homog[:, :2] / homog[:, 2:3]
         uv[homog[:, 2] == 0] = np.nan
         return uv
 
@@ -321,7 +322,8 @@ class CameraModel:
     def pixel_to_ray(self, uv: np.ndarray, rectified: bool = False) -> np.ndarray:
         """Unit rays (N, 3) in the camera optical frame through pixels of the raw/rectified image."""
         rays = self.pixel_rays(uv, rectified)
-        return rays / np.linalg.norm(rays, axis=1, keepdims=True)
+        unit: np.ndarray = rays / np.linalg.norm(rays, axis=1, keepdims=True)
+        return unit
 
     def point_to_pixel(self, points: np.ndarray, rectified: bool = False) -> np.ndarray:
         """Optical-frame points (N, 3) -> pixels of the raw (distorted) or rectified image."""
@@ -361,7 +363,8 @@ class CameraModel:
                 x = x - self.K[0, 1] * y / self.K[0, 0]
             return np.stack((x, y, np.ones(np.shape(x))), axis=-1)
         grid = self.rectified_ray_grid if rectified else self.ray_grid
-        return grid[rows, cols]
+        rays: np.ndarray = grid[rows, cols]
+        return rays
 
     def ray_window(
         self, rows: slice, cols: slice, rectified: bool = False

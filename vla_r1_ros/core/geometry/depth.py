@@ -31,7 +31,11 @@ __all__ = [
     "register_depth",
 ]
 
-_ENCODINGS = {"16UC1": np.dtype(np.uint16), "mono16": np.dtype(np.uint16), "32FC1": np.dtype(np.float32)}
+_ENCODINGS: dict[str, np.dtype[np.uint16] | np.dtype[np.float32]] = {
+    "16UC1": np.dtype(np.uint16),
+    "mono16": np.dtype(np.uint16),
+    "32FC1": np.dtype(np.float32),
+}
 
 
 class DepthEncodingError(ValueError):
@@ -224,7 +228,8 @@ class DepthImage:
     def pixels(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Metres at integer pixel indices (NumPy fancy indexing), decoding only those pixels."""
         if "metres" in self.__dict__:
-            return self.metres[rows, cols]
+            decoded: np.ndarray = self.metres[rows, cols]
+            return decoded
         return _decode(self._source[rows, cols], self._scale, self._range)
 
     @property

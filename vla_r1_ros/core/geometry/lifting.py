@@ -29,6 +29,7 @@ from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from vla_r1_ros.core.geometry.camera import normalised_to_cv_pixels
 from vla_r1_ros.core.geometry.depth import RegisteredDepth
@@ -131,7 +132,7 @@ class TrajectoryConfig:
             raise ValueError("end_window_px >= 3, cloud_points >= 100 and ray_samples >= 4 are required")
 
 
-def _freeze(array: np.ndarray) -> np.ndarray:
+def _freeze(array: ArrayLike) -> np.ndarray:
     out = np.array(array, dtype=float)
     out.flags.writeable = False
     return out
@@ -386,7 +387,7 @@ class DepthScene:
             keep = (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
             points = np.compress(keep, points, axis=1)
             if points.shape[1] == 0:
-                grown = np.full((1, 1), fallback, np.float32)
+                grown: np.ndarray = np.full((1, 1), fallback, np.float32)
                 unobserved = np.full((1, 1), np.nan, np.float32)
                 return HeightMap((float(lo[0]), float(lo[1])), cell, unobserved, grown, fallback)
         else:
@@ -436,7 +437,7 @@ def _disk(radius_cells: float) -> np.ndarray:
     """Disk-shaped dilation kernel (cached: it depends only on the configuration)."""
     r = max(0, math.ceil(radius_cells))
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-    kernel = ((xx * xx + yy * yy) <= radius_cells * radius_cells + 1e-9).astype(np.uint8)
+    kernel: np.ndarray = ((xx * xx + yy * yy) <= radius_cells * radius_cells + 1e-9).astype(np.uint8)
     kernel.flags.writeable = False
     return kernel
 
@@ -485,7 +486,8 @@ class _PlaneFitter:
 
     def residuals(self, normal: np.ndarray, offset: float) -> np.ndarray:
         """Signed distances of every point from the plane ``normal . p = offset``."""
-        return normal @ self.points - offset
+        distances: np.ndarray = normal @ self.points - offset
+        return distances
 
 
 def _median(values: np.ndarray) -> float:
@@ -512,7 +514,8 @@ def _spans(values: np.ndarray, low: float, high: float) -> np.ndarray:
     (i0, j0, f0), (i1, j1, f1) = picks
     q_low = part[:, i0] + (part[:, j0] - part[:, i0]) * f0
     q_high = part[:, i1] + (part[:, j1] - part[:, i1]) * f1
-    return q_high - q_low
+    spans: np.ndarray = q_high - q_low
+    return spans
 
 
 def _depth_noise(z_grid: np.ndarray) -> float:

@@ -51,7 +51,8 @@ _EYE3 = np.eye(3)
 def _det3(m: np.ndarray) -> float:
     """Determinant of a 3x3 matrix (rule of Sarrus; a LAPACK call costs more than this)."""
     (a, b, c), (d, e, f), (g, h, i) = m.tolist()
-    return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    det: float = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    return det
 
 
 def cross3(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -64,7 +65,8 @@ def cross3(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a 4x4 transform to (N, 3) points."""
     pts = np.asarray(points, dtype=float).reshape(-1, 3)
-    return pts @ matrix[:3, :3].T + matrix[:3, 3]
+    out: np.ndarray = pts @ matrix[:3, :3].T + matrix[:3, 3]
+    return out
 
 
 def quaternion_from_matrix(rot: np.ndarray) -> np.ndarray:
@@ -114,7 +116,8 @@ def slerp(q0: np.ndarray, q1: np.ndarray, fractions: np.ndarray) -> np.ndarray:
     else:
         theta = np.arccos(dot)
         out = (np.sin((1.0 - f) * theta) * a + np.sin(f * theta) * b) / np.sin(theta)
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
+    unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
+    return unit
 
 
 def frame_from_axes(z_axis: np.ndarray, y_hint: np.ndarray) -> np.ndarray:
