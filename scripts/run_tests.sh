@@ -25,6 +25,16 @@ log "static checks: ruff check, mypy (ruff.toml, mypy.ini)"
 ruff check vla_r1_ros benchmarks test scripts
 mypy vla_r1_ros
 
+# The node converts images without cv_bridge so that it runs beside ROS's NumPy 1.x too: check
+# the conversion under NumPy 1.26 in a small side environment (numpy and pytest only).
+log "image conversion under NumPy 1.x"
+numpy1_venv="${VLA_R1_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/vla_r1_ros/venv-py311}-numpy1"
+if [[ ! -x "$numpy1_venv/bin/python" ]]; then
+  python3 -m venv "$numpy1_venv"
+  "$numpy1_venv/bin/python" -m pip install -q --disable-pip-version-check "numpy==1.26.4" "pytest==9.2.0"
+fi
+PYTHONPATH="$ROOT" "$numpy1_venv/bin/python" -m pytest -q -p no:cacheprovider --noconftest test/test_images.py
+
 log "test suite (loopback-only network namespace)"
 netns=(unshare -n)
 [[ $(id -u) -eq 0 ]] || netns=(unshare -r -n)
