@@ -97,19 +97,31 @@ class TrajectoryFeatures:
     length: FloatArray
 
 
-def _pad_columns(trajectories: Sequence[Trajectory]) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
-    """(L, B) x and y columns of a batch, each trajectory padded with its last point."""
+def _flatten(trajectories: Sequence[Trajectory]) -> tuple[FloatArray, NDArray[np.int64], NDArray[np.int64]]:
+    """All points of a batch in one (N, 2) array, each trajectory's point count and first index."""
     counts = np.fromiter((len(t) for t in trajectories), dtype=np.int64, count=len(trajectories))
     if len(counts) == 0:
-        return np.zeros((1, 0)), np.zeros((1, 0)), counts
+        return np.zeros((0, 2)), counts, counts
     if counts.min() < 1:
         raise ValueError("every trajectory needs at least one point")
     flat = np.asarray(np.concatenate(trajectories), dtype=np.float64)
     if flat.ndim != 2 or flat.shape[1] != 2 or len(flat) != counts.sum():
         raise ValueError("trajectories must be sequences of (x, y) points")
-    starts = np.cumsum(counts) - counts
-    index = np.minimum(np.arange(int(counts.max()))[:, None], counts[None, :] - 1) + starts[None, :]
-    return flat[index, 0], flat[index, 1], counts
+    return flat, counts, np.cumsum(counts) - counts
+
+
+def _padding_index(counts: NDArray[np.int64], starts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """(L, B) indices into the flat points that lay a batch out padded by its last points."""
+    if len(counts) == 0:
+        return np.zeros((1, 0), dtype=np.int64)
+    return np.minimum(np.arange(int(counts.max()))[:, None], counts[None, :] - 1) + starts[None, :]
+
+
+def _pad_columns(trajectories: Sequence[Trajectory]) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
+    """(L, B) x and y columns of a batch, each trajectory padded with its last point."""
+    flat, counts, starts = _flatten(trajectories)
+    index = _padding_index(counts, starts)
+    return flat[:, 0][index], flat[:, 1][index], counts
 
 
 def trajectory_features(trajectories: Sequence[Trajectory]) -> TrajectoryFeatures:
@@ -120,35 +132,38 @@ def trajectory_features(trajectories: Sequence[Trajectory]) -> TrajectoryFeature
     segments (the incoming direction when that sum is ~0). A single point has a zero tangent.
     Length: the distance to the next point (to the previous one for the last point).
     """
-    x, y, counts = _pad_columns(trajectories)
-    width, batch = x.shape
-    tangent_x, tangent_y, length = np.zeros((width, batch)), np.zeros((width, batch)), np.zeros((width, batch))
-    if width == 1:
-        return TrajectoryFeatures(counts, x, y, tangent_x, tangent_y, length)
-    dx, dy = x[1:] - x[:-1], y[1:] - y[:-1]  # segment i joins points i and i+1
+    flat, counts, starts = _flatten(trajectories)
+    # Computed on the flat points (no padding work); segments across two trajectories are
+    # garbage but only ever read at points where the rules below replace them.
+    x, y = flat[:, 0], flat[:, 1]
+    dx, dy = x[1:] - x[:-1], y[1:] - y[:-1]  # segment k joins points k and k+1
     segment = np.hypot(dx, dy)
     zero = segment < EPS
-    safe = np.where(zero, 1.0, segment)
-    ux, uy = dx / safe, dy / safe
+    segment_safe = np.where(zero, 1.0, segment)
+    ux, uy = dx / segment_safe, dy / segment_safe
     ux[zero] = 0.0
     uy[zero] = 0.0
-    # Interior points: normalised sum of incoming (segment i-1) and outgoing (segment i) units.
+    total = len(x)
+    tangent_x, tangent_y, length = np.empty(total), np.empty(total), np.empty(total)
+    # Interior points: the normalised sum of the incoming (k-1) and outgoing (k) unit vectors.
     sum_x, sum_y = ux[:-1] + ux[1:], uy[:-1] + uy[1:]
     sum_norm = np.hypot(sum_x, sum_y)
     usable = sum_norm >= EPS
     sum_norm[~usable] = 1.0
     tangent_x[1:-1] = np.where(usable, sum_x / sum_norm, ux[:-1])
     tangent_y[1:-1] = np.where(usable, sum_y / sum_norm, uy[:-1])
-    tangent_x[0], tangent_y[0] = ux[0], uy[0]
     length[:-1] = segment
-    # Each trajectory's last point looks back along its last segment.
-    ends = np.flatnonzero(counts > 1)
-    last = counts[ends] - 1
-    tangent_x[last, ends], tangent_y[last, ends] = ux[last - 1, ends], uy[last - 1, ends]
-    length[last, ends] = segment[last - 1, ends]
-    single = counts == 1
-    tangent_x[:, single] = tangent_y[:, single] = length[:, single] = 0.0
-    return TrajectoryFeatures(counts, x, y, tangent_x, tangent_y, length)
+    # First points look along their first segment, last points back along their last one.
+    first, last = starts, starts + counts - 1
+    several = counts > 1
+    heads, ends = first[several], last[several]
+    tangent_x[heads], tangent_y[heads] = ux[heads], uy[heads]
+    tangent_x[ends], tangent_y[ends] = ux[ends - 1], uy[ends - 1]
+    length[ends] = segment[ends - 1]
+    single = first[~several]
+    tangent_x[single] = tangent_y[single] = length[single] = 0.0
+    index = _padding_index(counts, starts)
+    return TrajectoryFeatures(counts, x[index], y[index], tangent_x[index], tangent_y[index], length[index])
 
 
 class _CostModel(Protocol):
@@ -298,15 +313,22 @@ class _OrientedCost:
     def columns(features: TrajectoryFeatures, lambda_ratio: float) -> dict[str, NDArray[Any]]:
         tangent_norm = np.hypot(features.tangent_x, features.tangent_y)
         short = features.length <= EPS
+        flat = tangent_norm < EPS
+        # Padding rows never feed a pair's answer; mark them regular (unit norm, not short) so
+        # that the masked branches of the cost only run for batches that really need them.
+        padding = np.arange(len(features.x))[:, None] >= features.counts[None, :]
+        tangent_norm[padding] = 1.0
+        short[padding] = False
+        flat[padding] = False
         return {
             "x": features.x,
             "y": features.y,
             "tangent_x": features.tangent_x,
             "tangent_y": features.tangent_y,
             "tangent_norm": tangent_norm,
-            "flat_tangent": tangent_norm < EPS,
+            "flat_tangent": flat,
             "short": short,
-            "log_length": lambda_ratio * np.log(np.where(short, 1.0, features.length)),
+            "log_length": lambda_ratio * np.log(np.where(short | padding, 1.0, features.length)),
             "log_length_eps": lambda_ratio * np.log(features.length + EPS),
         }
 
