@@ -32,6 +32,7 @@ setup(
     entry_points={
         "console_scripts": [
             "vla-r1=vla_r1_ros.cli:main",
+            "vla-r1-train=vla_r1_training.cli:main",
         ]
     },
 )

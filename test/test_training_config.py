@@ -1,0 +1,115 @@
+"""Run configs: YAML sections, command-line overrides, TRL field checks, CPU settings, the shipped configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl")
+
+from vla_r1_training.config import (
+    CPU_SETTINGS,
+    GRPO_DEFAULTS,
+    SFT_DEFAULTS,
+    RunConfig,
+    apply_overrides,
+    describe,
+    load_config,
+    trainer_kwargs,
+)
+
+CONFIGS = Path(__file__).resolve().parent.parent / "training" / "configs"
+
+
+def test_yaml_then_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "data:\n  num_train: 12\n  tasks: [affordance, trajectory]\n"
+        "model:\n  use_peft: true\n  lora_r: 4\n"
+        "sft:\n  learning_rate: 1e-3\n  max_steps: 7\n"
+        "grpo:\n  beta: 0.02\n  time_limit_s: 30\n",
+        encoding="utf-8",
+    )
+    config = load_config(
+        path,
+        [
+            "data.num_train=99",
+            "sft.learning_rate=2e-4",
+            "model.lora_target_modules=q_proj,v_proj",
+            "data.tasks=[trajectory]",
+            "eval.model=some/dir",
+        ],
+    )
+    assert config.data.num_train == 99
+    assert config.data.tasks == ["trajectory"]
+    assert config.model.use_peft is True and config.model.lora_r == 4
+    assert config.model.lora_target_modules == ["q_proj", "v_proj"]
+    assert config.sft == {"learning_rate": 2e-4, "max_steps": 7}  # "1e-3"-style strings read as floats
+    assert isinstance(config.sft["learning_rate"], float)
+    assert config.eval.model == "some/dir"
+    kwargs, extra = trainer_kwargs(config.grpo, GRPO_DEFAULTS, cpu=True)
+    assert extra == {"time_limit_s": 30}
+    assert kwargs["beta"] == 0.02 and kwargs["num_generations"] == 5 and kwargs["learning_rate"] == 3e-5
+
+
+def test_defaults_follow_the_release_recipe() -> None:
+    assert GRPO_DEFAULTS["beta"] == 0.01
+    assert GRPO_DEFAULTS["num_generations"] == 5
+    assert GRPO_DEFAULTS["learning_rate"] == 3e-5
+    assert GRPO_DEFAULTS["epsilon"] == 0.2
+    assert GRPO_DEFAULTS["max_completion_length"] == 2048
+    assert GRPO_DEFAULTS["loss_type"] and GRPO_DEFAULTS["scale_rewards"] == "group"
+    assert SFT_DEFAULTS["completion_only_loss"] is True
+    from trl import GRPOConfig
+
+    kwargs, _ = trainer_kwargs({}, GRPO_DEFAULTS, cpu=True)
+    args = GRPOConfig(**kwargs)
+    assert args.beta == 0.01 and args.loss_type == "dapo" and args.scale_rewards == "group"
+    assert args.use_cpu and not args.bf16 and not args.gradient_checkpointing
+
+
+def test_cpu_settings_fill_in_but_never_override_an_explicit_choice() -> None:
+    kwargs, _ = trainer_kwargs({"bf16": True}, SFT_DEFAULTS, cpu=True)
+    assert kwargs["bf16"] is True and kwargs["use_cpu"] is True and kwargs["activation_checkpointing"] is False
+    kwargs, _ = trainer_kwargs({}, SFT_DEFAULTS, cpu=False)
+    assert not set(CPU_SETTINGS) & set(kwargs)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("sft.learnin_rate=1", "not a field of trl.SFTConfig"),
+        ("grpo.num_generation=4", "not a field of trl.GRPOConfig"),
+        ("data.num_trian=3", "unknown key"),
+        ("optim.lr=3", "unknown config section"),
+        ("data.num_train=many", "not a valid"),
+        ("model.use_peft=3", "not a valid"),
+        ("data.num_train", "must look like section.key=value"),
+    ],
+)
+def test_bad_overrides_are_refused_with_a_reason(override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        apply_overrides(RunConfig(), [override])
+
+
+def test_shipped_configs_load() -> None:
+    names = {p.stem for p in CONFIGS.glob("*.yaml")} - {"accelerate_zero3"}
+    assert {"cpu_smoke", "one_gpu_lora", "multi_gpu_zero3", "cpu_tiny"} <= names
+    for name in names:
+        config = load_config(CONFIGS / f"{name}.yaml")
+        kwargs, _ = trainer_kwargs(config.grpo, GRPO_DEFAULTS)
+        assert kwargs["beta"] == 0.01, name
+    lora = load_config(CONFIGS / "one_gpu_lora.yaml")
+    assert lora.model.use_peft and lora.data.source == "vla_cot"
+    zero3 = load_config(CONFIGS / "multi_gpu_zero3.yaml")
+    assert zero3.grpo["use_vllm"] is True and zero3.grpo["num_generations"] == 5
+    # 512 prompts x 5 rollouts per optimiser step on 8 GPUs, as in the release
+    assert 8 * zero3.grpo["per_device_train_batch_size"] * zero3.grpo["gradient_accumulation_steps"] == 512 * 5
+
+
+def test_describe_lists_every_key_with_help() -> None:
+    text = describe()
+    for key in ("num_train", "eval_seed", "build_tiny", "use_peft", "functions", "max_new_tokens"):
+        assert f"  {key} = " in text
+    assert "sft:   any trl.SFTConfig field" in text

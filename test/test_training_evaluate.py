@@ -1,0 +1,155 @@
+"""Evaluation: every metric equals the core's, the random-object baseline, paired deltas, the report files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("datasets")
+
+from vla_r1_training.cli import main as train_cli
+from vla_r1_training.data import synthetic_dataset
+from vla_r1_training.evaluate import (
+    EvalRecord,
+    iou_histogram,
+    paired_delta,
+    picked_object,
+    random_object_iou,
+    read_predictions,
+    records_from_dataset,
+    score_records,
+    write_predictions,
+    write_report,
+)
+
+from vla_r1_ros.core.metrics import box_iou_giou, trajectory_metrics
+from vla_r1_ros.core.protocol import Box2D, format_answer, parse_completion
+from vla_r1_ros.core.rewards import score
+
+TRUTH_BOX = format_answer(Box2D(0.5, 0.5, 0.2, 0.2), "t")
+TRUTH_PATH = "<think>t</think><output>[[0.1, 0.1], [0.4, 0.3], [0.8, 0.9]]</output>"
+
+
+def _records() -> list[EvalRecord]:
+    return [
+        EvalRecord("a", "affordance", TRUTH_BOX, TRUTH_BOX),  # IoU 1
+        EvalRecord("b", "affordance", format_answer(Box2D(0.55, 0.5, 0.2, 0.2), "t"), TRUTH_BOX),  # shifted
+        EvalRecord("c", "affordance", '<output>{"x": 0.5, "y": 0.5, "width": 0.4, "height": 0.4}</output>', TRUTH_BOX),
+        EvalRecord("d", "affordance", "no answer at all", TRUTH_BOX),  # counts IoU 0
+        EvalRecord(
+            "e", "trajectory", "<think>x</think><output>[[0.1, 0.2], [0.5, 0.3], [0.8, 0.8]]</output>", TRUTH_PATH
+        ),
+        EvalRecord("f", "trajectory", '<think>x</think><output>{"x": 0.1}</output>', TRUTH_PATH),  # unscored
+    ]
+
+
+def test_metrics_are_the_core_metrics() -> None:
+    records = _records()
+    rows, summary = score_records(records)
+    expected_iou = [score(r.completion, r.ground_truth).iou for r in records[:3]] + [0.0]
+    assert [r["iou"] for r in rows[:4]] == pytest.approx(expected_iou)
+    assert expected_iou[0] == pytest.approx(1.0) and 0.0 < expected_iou[1] < 1.0
+    assert summary["affordance"]["iou_mean"] == pytest.approx(np.mean(expected_iou))
+    assert summary["affordance"]["success_at_0_5"] == pytest.approx(np.mean([v >= 0.5 for v in expected_iou]))
+    pred = np.array(parse_completion(records[4].completion).trajectory.points)
+    truth = np.array(parse_completion(TRUTH_PATH).trajectory.points)
+    core = trajectory_metrics(pred, truth, 1000.0)
+    t = summary["trajectory"]
+    assert (t["n"], t["n_scored"]) == (2, 1)
+    assert (t["dfd"], t["hd"], t["rmse"], t["avg"]) == pytest.approx((core.dfd, core.hd, core.rmse, core.avg))
+    assert rows[5]["dfd"] is None
+    # format: a/b/e have think+json output; c lacks think; d and f... f has think and JSON output
+    assert summary["format_rate"] == pytest.approx(4 / 6)
+    assert summary["valid_rate"] == pytest.approx(4 / 6)  # a, b, c, e parse as the asked task
+    assert summary["per_task"] == {"affordance": 4, "trajectory": 2}
+    assert summary["mean_reward"] == pytest.approx(
+        np.mean([score(r.completion, r.ground_truth).score for r in records])
+    )
+
+
+def test_random_object_baseline_is_the_expected_iou_of_a_colour_blind_detector() -> None:
+    truth = Box2D(0.25, 0.25, 0.2, 0.2)
+    other = Box2D(0.3, 0.25, 0.2, 0.2)
+    far = Box2D(0.8, 0.8, 0.1, 0.1)
+    value = random_object_iou([truth.to_json(), other.to_json(), far.to_json()], truth)
+    overlap = float(box_iou_giou(np.array(other.corners()), np.array(truth.corners()))[0])
+    assert value == pytest.approx((1.0 + overlap + 0.0) / 3)
+    assert random_object_iou([truth.to_json()], truth) == pytest.approx(1.0)
+    # On synthetic scenes with 1-3 objects it sits well above 1/3 and below 1.
+    dataset = synthetic_dataset(60, seed=11, image_size=56)
+    _, summary = score_records(records_from_dataset(dataset, dataset["ground_truth"]))
+    assert summary["affordance"]["iou_mean"] == pytest.approx(1.0)  # the ground truth scores perfectly
+    assert 0.45 < summary["affordance"]["random_object_baseline_miou"] < 0.8
+
+
+def test_picked_object_tells_wrong_object_from_bad_localisation() -> None:
+    target, other = Box2D(0.25, 0.25, 0.2, 0.2), Box2D(0.75, 0.75, 0.2, 0.2)
+    boxes = [target.to_json(), other.to_json()]
+    assert picked_object(boxes, Box2D(0.27, 0.25, 0.2, 0.2)) == "target"
+    assert picked_object(boxes, Box2D(0.7, 0.7, 0.1, 0.1)) == "other"
+    assert picked_object(boxes, Box2D(0.5, 0.05, 0.05, 0.05)) == "none"
+    assert picked_object(boxes, None) == "none"
+    truth = format_answer(target, "t")
+    records = [
+        EvalRecord("1", "affordance", format_answer(other, "t"), truth, boxes),
+        EvalRecord("2", "affordance", truth, truth, boxes),
+        EvalRecord("3", "affordance", truth, truth, [target.to_json()]),
+    ]
+    _, summary = score_records(records)
+    multi = summary["affordance"]["multi_object"]
+    assert multi == {"n": 2, "iou_mean": pytest.approx(0.5), "picked_target": 0.5, "picked_other": 0.5}
+    assert summary["affordance"]["iou_by_object_count"] == {"1": pytest.approx(1.0), "2": pytest.approx(0.5)}
+
+
+def test_paired_delta_mean_and_standard_error() -> None:
+    before = [{"id": str(i), "iou": v} for i, v in enumerate([0.1, 0.5, 0.3, 0.0])]
+    after = [{"id": str(i), "iou": v} for i, v in enumerate([0.2, 0.5, 0.6, 0.1])] + [{"id": "x", "iou": 1.0}]
+    delta = paired_delta(before, after)
+    diffs = np.array([0.1, 0.0, 0.3, 0.1])
+    assert delta["n"] == 4
+    assert delta["mean"] == pytest.approx(diffs.mean())
+    assert delta["se"] == pytest.approx(diffs.std(ddof=1) / math.sqrt(4))
+    with pytest.raises(ValueError, match="at least two"):
+        paired_delta(before[:1], after[:1])
+
+
+def test_report_files_and_predictions_roundtrip(tmp_path: Path) -> None:
+    dataset = synthetic_dataset(4, seed=2, image_size=56, tasks=("affordance", "trajectory"))
+    completions = list(dataset["ground_truth"])
+    completions[0] = "garbage"
+    records = records_from_dataset(dataset, completions)
+    summary = write_report(records, tmp_path / "rep", num_overlays=3)
+    for name in ("metrics.json", "predictions.jsonl", "per_question.jsonl", "report.md"):
+        assert (tmp_path / "rep" / name).is_file()
+    assert len(list((tmp_path / "rep" / "overlays").glob("*.png"))) == 3
+    assert json.loads((tmp_path / "rep" / "metrics.json").read_text())["n"] == 4
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "| format rate" in report and "overlays/" in report
+    if "affordance" in summary:
+        assert (tmp_path / "rep" / "iou_hist.png").is_file() and "iou_hist.png" in report
+    back = read_predictions(tmp_path / "rep" / "predictions.jsonl")
+    assert [r.completion for r in back] == completions
+    assert score_records(back)[1] == score_records(records)[1]
+
+
+def test_histogram_bars_are_drawn() -> None:
+    picture = iou_histogram([0.05, 0.05, 0.95])
+    assert picture.shape == (320, 480, 3) and picture.dtype == np.uint8
+    bar_colour = np.all(picture == (60, 120, 200), axis=2)
+    assert bar_colour[:, 50:100].any() and bar_colour[:, 420:470].any() and not bar_colour[:, 200:300].any()
+
+
+def test_cli_scores_a_predictions_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "preds.jsonl"
+    write_predictions(_records(), path)
+    assert train_cli(["eval", "--predictions", str(path), f"eval.output_dir={tmp_path / 'out'}"]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["n"] == 6 and metrics["predictions"] == str(path)
+    assert "report written" in capsys.readouterr().out
+    (tmp_path / "bad.jsonl").write_text('{"task": "affordance"}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: not a prediction record"):
+        read_predictions(tmp_path / "bad.jsonl")

@@ -1,0 +1,180 @@
+"""The paper's claim, reproduced small: SFT, then GRPO from the SFT checkpoint, on the CPU.
+
+Exact command (from the repository root, venv active; ~40 min on 2 shared cores)::
+
+    nohup python training/experiments/cpu_tiny.py > training/results/cpu_tiny.log 2>&1 &
+
+What it does, all with ``training/configs/cpu_tiny.yaml`` (``section.key=value`` overrides may
+follow on the command line):
+
+1. builds the 3 M-parameter "small" tiny Qwen2.5-VL (rope_theta 10, mrope_section [4, 14, 14]);
+2. SFT (TRL SFTTrainer, loss on the answer only) on synthetic scenes of seed ``data.train_seed``;
+3. GRPO (TRL GRPOTrainer, release rewards format + task, KL 0.01 k3) from the SFT checkpoint on
+   fresh scenes of the same stream (indices after the SFT scenes);
+4. greedy evaluation of both checkpoints on ``data.num_eval`` held-out scenes of seed
+   ``data.eval_seed`` (1-3 objects), the "random object of the scene" baseline on the same
+   scenes, and the paired per-scene IoU difference GRPO - SFT with its standard error.
+
+Results go to ``training/results/cpu_tiny.json`` after every phase (``"partial": true`` until the
+end), evaluation reports to ``training/results/cpu_tiny_eval/{sft,grpo}/`` and the final model
+(safetensors, <= 15 MB) to ``training/results/cpu_tiny_model/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and "checkpoint-" not in str(f)) / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(ROOT / "training/configs/cpu_tiny.yaml"))
+    parser.add_argument("--results", default=str(ROOT / "training/results"))
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    import torch
+    from vla_r1_training.common import ensure_model
+    from vla_r1_training.config import load_config
+    from vla_r1_training.data import synthetic_dataset
+    from vla_r1_training.evaluate import evaluate_dataset, paired_delta
+    from vla_r1_training.grpo import run_grpo
+    from vla_r1_training.sft import run_sft
+
+    wall_start = time.perf_counter()
+    config = load_config(args.config, args.overrides)
+    results_dir = Path(args.results)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    out_json = results_dir / "cpu_tiny.json"
+    data = config.data
+    result: dict[str, Any] = {
+        "partial": True,
+        "command": "python training/experiments/cpu_tiny.py " + " ".join(args.overrides),
+        "config": str(Path(args.config).resolve().relative_to(ROOT))
+        if Path(args.config).resolve().is_relative_to(ROOT)
+        else args.config,
+        "overrides": args.overrides,
+        "seeds": {
+            "model_init": config.model.tiny_seed,
+            "train_scenes": data.train_seed,
+            "heldout_scenes": data.eval_seed,
+            "sft_trainer": config.sft.get("seed", 42),
+            "grpo_trainer": config.grpo.get("seed", 42),
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(),
+            "python": sys.version.split()[0],
+        },
+        "phases_s": {},
+    }
+
+    def save() -> None:
+        result["wall_time_s"] = round(time.perf_counter() - wall_start, 1)
+        out_json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    t = time.perf_counter()
+    init = ensure_model(config.model)
+    options = {
+        "image_size": data.image_size,
+        "min_objects": data.min_objects,
+        "max_objects": data.max_objects,
+        "tasks": tuple(data.tasks),
+        "cot": data.cot,
+    }
+    sft_steps = int(config.sft.get("max_steps", 0)) or 1
+    grpo_steps = int(config.grpo.get("max_steps", 0)) or 1
+    grpo_prompts = (
+        grpo_steps
+        * int(config.grpo.get("per_device_train_batch_size", 32))
+        // int(config.grpo.get("num_generations", 8))
+    )
+    sft_train = synthetic_dataset(data.num_train, seed=data.train_seed, **options)
+    grpo_train = synthetic_dataset(max(grpo_prompts, 64), seed=data.train_seed, start=data.num_train, **options)
+    heldout = synthetic_dataset(data.num_eval, seed=data.eval_seed, **options)
+    result["phases_s"]["data"] = round(time.perf_counter() - t, 1)
+    result.update(
+        n_train_sft=len(sft_train),
+        n_train_grpo=len(grpo_train),
+        n_heldout=len(heldout),
+        sft_max_steps=sft_steps,
+        grpo_max_steps=grpo_steps,
+    )
+    save()
+
+    # 1. SFT from the random tiny model.
+    t = time.perf_counter()
+    config.model.model_name_or_path = init
+    sft_out = run_sft(config, train_dataset=sft_train)
+    result["phases_s"]["sft"] = round(time.perf_counter() - t, 1)
+    result["sft_checkpoint_mb"] = round(_size_mb(sft_out), 2)
+    save()
+
+    eval_dir = results_dir / "cpu_tiny_eval"
+    eval_args = (config.eval.batch_size, config.eval.max_new_tokens, config.eval.num_overlays)
+    t = time.perf_counter()
+    sft_summary, sft_rows = evaluate_dataset(
+        str(sft_out), heldout, eval_dir / "sft", *eval_args, title="SFT, held-out scenes"
+    )
+    result["phases_s"]["eval_sft"] = round(time.perf_counter() - t, 1)
+    result["sft_heldout_miou"] = sft_summary["affordance"]["iou_mean"]
+    result["sft_heldout_success_at_0_5"] = sft_summary["affordance"]["success_at_0_5"]
+    result["sft_heldout_valid_rate"] = sft_summary["valid_rate"]
+    result["random_object_baseline_miou"] = sft_summary["affordance"]["random_object_baseline_miou"]
+    save()
+
+    # 2. GRPO from the SFT checkpoint.
+    t = time.perf_counter()
+    config.model.model_name_or_path = str(sft_out)
+    grpo_out = run_grpo(config, train_dataset=grpo_train)
+    result["phases_s"]["grpo"] = round(time.perf_counter() - t, 1)
+    result["grpo_checkpoint_mb"] = round(_size_mb(grpo_out), 2)
+    save()
+
+    t = time.perf_counter()
+    grpo_summary, grpo_rows = evaluate_dataset(
+        str(grpo_out), heldout, eval_dir / "grpo", *eval_args, title="GRPO, held-out scenes"
+    )
+    result["phases_s"]["eval_grpo"] = round(time.perf_counter() - t, 1)
+    result["grpo_heldout_miou"] = grpo_summary["affordance"]["iou_mean"]
+    result["grpo_heldout_success_at_0_5"] = grpo_summary["affordance"]["success_at_0_5"]
+    result["grpo_heldout_valid_rate"] = grpo_summary["valid_rate"]
+    delta = paired_delta(sft_rows, grpo_rows, "iou")
+    z = delta["z"] if delta["se"] > 0 else None
+    result.update(paired_delta_mean=delta["mean"], paired_delta_se=delta["se"], paired_delta_z=z, paired_n=delta["n"])
+    sft_miou = result["sft_heldout_miou"]
+    result["grpo_relative_gain"] = (result["grpo_heldout_miou"] - sft_miou) / sft_miou if sft_miou else None
+    result["targets"] = {
+        "sft_beats_random_object_baseline": result["sft_heldout_miou"] > result["random_object_baseline_miou"],
+        "grpo_delta_at_least_3_se": delta["mean"] > 0 and delta["mean"] >= 3 * delta["se"],
+        "grpo_relative_gain_at_least_20pct": bool(result["grpo_relative_gain"] and result["grpo_relative_gain"] >= 0.2),
+    }
+
+    # Ship the final model (weights, config, processor) without the trainer's checkpoints.
+    model_dir = results_dir / "cpu_tiny_model"
+    shutil.rmtree(model_dir, ignore_errors=True)
+    shutil.copytree(grpo_out, model_dir, ignore=shutil.ignore_patterns("checkpoint-*", "adapter", "README.md"))
+    result["shipped_model"] = str(model_dir.relative_to(ROOT)) if model_dir.is_relative_to(ROOT) else str(model_dir)
+    result["shipped_model_mb"] = round(_size_mb(model_dir), 2)
+    result["partial"] = False
+    save()
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

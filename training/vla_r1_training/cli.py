@@ -1,0 +1,134 @@
+"""``vla-r1-train``: SFT, GRPO and evaluation from a YAML config with ``section.key=value`` overrides.
+
+Examples::
+
+    vla-r1-train sft  --config training/configs/cpu_smoke.yaml
+    vla-r1-train grpo --config training/configs/cpu_smoke.yaml model.model_name_or_path=runs/smoke/sft
+    vla-r1-train eval --config training/configs/cpu_smoke.yaml eval.model=runs/smoke/grpo
+    vla-r1-train eval --predictions preds.jsonl eval.output_dir=report/
+    vla-r1-train sft  --config FILE --resume            # continue from the newest checkpoint
+    vla-r1-train show --config FILE [overrides]          # print the resolved config
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import GRPO_DEFAULTS, SFT_DEFAULTS, RunConfig, describe, load_config, trainer_kwargs
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vla-r1-train",
+        description="Train (SFT, GRPO) and evaluate VLA-R1-style Qwen2.5-VL models with TRL.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Overrides: section.key=value (value read as YAML), sections data, model, reward, eval, sft, grpo.\n"
+        "`vla-r1-train show --help-config` lists every key with its help.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("sft", "supervised fine-tuning on chain-of-thought answers (loss on the answer only)"),
+        ("grpo", "GRPO from model.model_name_or_path with the release's rewards"),
+        ("eval", "evaluate a checkpoint on the eval split, or score a predictions JSONL"),
+        ("show", "print the resolved configuration"),
+    ):
+        command = sub.add_parser(name, help=text, description=text)
+        command.add_argument("--config", help="YAML config file (see training/configs/)")
+        command.add_argument("overrides", nargs="*", help="section.key=value overrides")
+        command.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+        if name in ("sft", "grpo"):
+            command.add_argument(
+                "--resume",
+                nargs="?",
+                const="auto",
+                default=None,
+                help="resume from a checkpoint folder, or (no value) from the newest one in the output folder",
+            )
+        if name == "eval":
+            command.add_argument("--predictions", help="score this predictions JSONL instead of generating")
+            command.add_argument("--model", help="checkpoint to evaluate (overrides eval.model)")
+        if name == "show":
+            command.add_argument("--help-config", action="store_true", help="list every config key with its help")
+    return parser
+
+
+def _resolved(config: RunConfig) -> dict[str, object]:
+    document = config.to_dict()
+    document["sft"] = dict(zip(("trl", "extra"), trainer_kwargs(config.sft, SFT_DEFAULTS)))
+    document["grpo"] = dict(zip(("trl", "extra"), trainer_kwargs(config.grpo, GRPO_DEFAULTS)))
+    return document
+
+
+def _eval(config: RunConfig, args: argparse.Namespace) -> dict[str, object]:
+    from .evaluate import evaluate_dataset, read_predictions, write_report
+
+    predictions = args.predictions or config.eval.predictions
+    output_dir = Path(config.eval.output_dir)
+    if predictions:
+        records = read_predictions(predictions)
+        return write_report(
+            records,
+            output_dir,
+            f"Evaluation of {predictions}",
+            config.eval.num_overlays,
+            {"predictions": str(predictions)},
+        )
+    from .common import build_datasets
+
+    model = args.model or config.eval.model
+    if not model:
+        grpo_out = Path(trainer_kwargs(config.grpo, GRPO_DEFAULTS)[0]["output_dir"])
+        sft_out = Path(trainer_kwargs(config.sft, SFT_DEFAULTS)[0]["output_dir"])
+        model = str(next((p for p in (grpo_out, sft_out) if (p / "config.json").is_file()), ""))
+        if not model:
+            raise SystemExit("vla-r1-train eval: no model given (eval.model or --model) and no trained output found")
+    _, dataset = build_datasets(config.data, train=False, evaluation=True)
+    if dataset is None:
+        raise SystemExit("vla-r1-train eval: no evaluation data (data.eval_files is empty)")
+    summary, _ = evaluate_dataset(
+        model, dataset, output_dir, config.eval.batch_size, config.eval.max_new_tokens, config.eval.num_overlays
+    )
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = load_config(args.config, args.overrides)
+    except (OSError, ValueError) as err:
+        print(f"vla-r1-train: {err}", file=sys.stderr)
+        return 2
+    if args.command == "show":
+        print(describe() if args.help_config else json.dumps(_resolved(config), indent=2, default=str))
+        return 0
+    start = time.perf_counter()
+    if args.command == "sft":
+        from .sft import run_sft
+
+        out = run_sft(config, resume=args.resume)
+        print(f"SFT model saved to {out} ({time.perf_counter() - start:.0f} s)")
+    elif args.command == "grpo":
+        from .grpo import run_grpo
+
+        out = run_grpo(config, resume=args.resume)
+        print(f"GRPO model saved to {out} ({time.perf_counter() - start:.0f} s)")
+    else:
+        summary = _eval(config, args)
+        print(json.dumps(summary, indent=2))
+        print(f"report written to {config.eval.output_dir}/report.md")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,472 @@
+"""Evaluation with the paper's metrics: IoU for boxes; DFD, HD, RMSE and Avg for trajectories.
+
+Every number comes from :mod:`vla_r1_ros.core.rewards` / :mod:`vla_r1_ros.core.metrics` (the same
+``score_batch`` that GRPO's rewards use). Conventions:
+
+* IoU is on corners clipped to [0, 1] (as the reward computes it); a completion with no usable
+  box (unparsable, wrong answer type) counts IoU 0, so the mean is over every affordance question;
+  success@0.5 is the share with IoU >= 0.5.
+* DFD, HD, RMSE, Avg are on the [0, 1000) scale (RMSE after arc-length resampling to a common
+  length, see :func:`vla_r1_ros.core.metrics.rmse_aligned`); they are averaged over the
+  trajectory answers that parsed, and ``n_scored`` says how many that was.
+* format rate: the release's format reward (a think block and a JSON output block);
+  valid rate: the answer parses as the asked task's type with numbers in [0, 1].
+* The "random object" baseline (synthetic scenes, which record every object's box): the expected
+  IoU of a perfect detector that ignores the instruction and answers a uniformly random object
+  of the scene; ``paired_delta`` compares two evaluations of the same questions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vla_r1_ros.core.metrics import box_iou_giou
+from vla_r1_ros.core.overlay import draw_prediction
+from vla_r1_ros.core.protocol import Box2D, parse_completion
+from vla_r1_ros.core.rewards import score_batch
+
+__all__ = [
+    "EvalRecord",
+    "generate_predictions",
+    "records_from_dataset",
+    "read_predictions",
+    "write_predictions",
+    "score_records",
+    "random_object_iou",
+    "picked_object",
+    "paired_delta",
+    "write_report",
+    "evaluate_dataset",
+]
+
+
+@dataclass
+class EvalRecord:
+    """One question: its id, task, the model's completion, the ground truth and (synthetic) all object boxes."""
+
+    id: str
+    task: str
+    completion: str
+    ground_truth: str
+    object_boxes: list[dict[str, float]] | None = None
+    instruction: str = ""
+    image: np.ndarray | None = None  # RGB, for overlays; not written to JSONL
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "task": self.task,
+            "instruction": self.instruction,
+            "completion": self.completion,
+            "ground_truth": self.ground_truth,
+            "object_boxes": self.object_boxes,
+        }
+
+
+def _row_id(row: dict[str, Any], index: int) -> str:
+    return str(row.get("scene_id", index))
+
+
+def _first_image(row: dict[str, Any]) -> Any:
+    images = row.get("images") or [row.get("image")]
+    return images[0]
+
+
+def generate_predictions(
+    model: str | Any,
+    dataset: Any,
+    batch_size: int = 32,
+    max_new_tokens: int = 256,
+    progress: bool = True,
+) -> list[EvalRecord]:
+    """Greedy answers of ``model`` (a checkpoint path or a VLAR1Engine) to every row of ``dataset``.
+
+    The checkpoint loads through :class:`vla_r1_ros.model.engine.VLAR1Engine` (the path the node
+    uses); questions are batched across rows with left padding.
+    """
+    import torch
+    from transformers import StoppingCriteriaList
+
+    from vla_r1_ros.model.backends import GenerationSettings
+    from vla_r1_ros.model.engine import VLAR1Engine
+
+    engine = model if isinstance(model, VLAR1Engine) else VLAR1Engine(str(model), device="cpu", dtype="float32")
+    settings = GenerationSettings(max_new_tokens=max_new_tokens)
+    kwargs = engine.generation_kwargs(settings, StoppingCriteriaList([]))
+    eos = torch.tensor(engine._eos_ids)
+    records: list[EvalRecord] = []
+    rows = range(len(dataset))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(dataset), desc="eval", unit="q")
+    for start in range(0, len(dataset), batch_size):
+        batch = [dataset[i] for i in rows[start : start + batch_size]]
+        texts = [
+            engine.processor.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)
+            for row in batch
+        ]
+        images = [img.convert("RGB") for row in batch for img in (row.get("images") or [row["image"]])]
+        inputs = engine.processor(text=texts, images=images, padding=True, return_tensors="pt").to(engine.device)
+        with torch.inference_mode():
+            sequences = engine.model.generate(**inputs, **kwargs)
+        generated = sequences[:, inputs["input_ids"].shape[1] :].cpu()
+        for offset, (row, ids) in enumerate(zip(batch, generated)):
+            hits = torch.isin(ids, eos).nonzero()
+            count = int(hits[0]) + 1 if len(hits) else len(ids)
+            text = engine.tokenizer.decode(ids[:count], skip_special_tokens=True)
+            boxes = json.loads(row["object_boxes"]) if row.get("object_boxes") else None
+            records.append(
+                EvalRecord(
+                    _row_id(row, start + offset),
+                    row["task"],
+                    text,
+                    row["ground_truth"],
+                    boxes,
+                    row.get("instruction", ""),
+                    np.asarray(_first_image(row).convert("RGB")),
+                )
+            )
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
+    return records
+
+
+def records_from_dataset(dataset: Any, completions: Sequence[str]) -> list[EvalRecord]:
+    """Records pairing ``dataset`` rows with given completions (scripted models, tests)."""
+    if len(completions) != len(dataset):
+        raise ValueError(f"{len(completions)} completions for {len(dataset)} rows")
+    records = []
+    for index, text in enumerate(completions):
+        row = dataset[index]
+        boxes = json.loads(row["object_boxes"]) if row.get("object_boxes") else None
+        records.append(
+            EvalRecord(
+                _row_id(row, index),
+                row["task"],
+                text,
+                row["ground_truth"],
+                boxes,
+                row.get("instruction", ""),
+                np.asarray(_first_image(row).convert("RGB")),
+            )
+        )
+    return records
+
+
+def write_predictions(records: Iterable[EvalRecord], path: str | Path) -> None:
+    with Path(path).open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record.to_json()) + "\n")
+
+
+def read_predictions(path: str | Path) -> list[EvalRecord]:
+    """Records from a predictions JSONL: one object per line with ``task``, ``completion``, ``ground_truth``
+    (and optionally ``id``, ``object_boxes``, ``instruction``, ``image`` = an image file path for overlays)."""
+    records = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            image = None
+            if item.get("image"):
+                bgr = cv2.imread(str(Path(path).parent / item["image"]))
+                image = None if bgr is None else bgr[:, :, ::-1].copy()
+            records.append(
+                EvalRecord(
+                    str(item.get("id", number)),
+                    str(item["task"]),
+                    str(item["completion"]),
+                    str(item["ground_truth"]),
+                    item.get("object_boxes"),
+                    str(item.get("instruction", "")),
+                    image,
+                )
+            )
+        except (KeyError, TypeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}:{number}: not a prediction record ({err})") from None
+    return records
+
+
+def random_object_iou(object_boxes: Sequence[dict[str, float]], truth: Box2D) -> float:
+    """Expected IoU with ``truth`` of a uniformly random object's box (the colour-blind detector)."""
+    corners = np.clip([Box2D(**b).corners() for b in object_boxes], 0.0, 1.0)
+    truth_corners = np.clip(np.asarray(truth.corners()), 0.0, 1.0)
+    ious, _ = box_iou_giou(corners, truth_corners[None, :])
+    return float(np.mean(ious))
+
+
+def picked_object(object_boxes: Sequence[dict[str, float]], prediction: Box2D | None) -> str:
+    """Which object a predicted box overlaps most: "target" (the first box), "other", or "none".
+
+    Separates the two ways a box answer fails on multi-object scenes: localising the wrong object
+    (not following the instruction) or localising badly.
+    """
+    if prediction is None:
+        return "none"
+    corners = np.clip([Box2D(**b).corners() for b in object_boxes], 0.0, 1.0)
+    ious, _ = box_iou_giou(corners, np.clip(np.asarray(prediction.corners()), 0.0, 1.0)[None, :])
+    if float(ious.max()) <= 0.0:
+        return "none"
+    return "target" if int(np.argmax(ious)) == 0 else "other"
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def score_records(records: Sequence[EvalRecord]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-question rows and the summary (see the module docstring for the conventions)."""
+    breakdowns = score_batch([r.completion for r in records], [r.ground_truth for r in records], with_metrics=True)
+    rows: list[dict[str, Any]] = []
+    for record, b in zip(records, breakdowns):
+        parsed = parse_completion(record.completion, record.task)
+        row: dict[str, Any] = {
+            "id": record.id,
+            "task": record.task,
+            "reward": b.score,
+            "format": b.format_score,
+            "valid": parsed.ok,
+            "parse_status": parsed.status.value,
+        }
+        if record.task == "affordance":
+            row["iou"] = 0.0 if math.isnan(b.iou) else b.iou
+            truth = parse_completion(record.ground_truth).box
+            if record.object_boxes and truth is not None:
+                row["random_object_iou"] = random_object_iou(record.object_boxes, truth)
+                row["n_objects"] = len(record.object_boxes)
+                row["picked"] = picked_object(record.object_boxes, parsed.box)
+        else:
+            for key in ("dfd", "hd", "rmse", "avg"):
+                value = getattr(b, key)
+                row[key] = None if math.isnan(value) else value
+        rows.append(row)
+
+    tasks: dict[str, int] = {}
+    for row in rows:
+        tasks[row["task"]] = tasks.get(row["task"], 0) + 1
+    summary: dict[str, Any] = {
+        "n": len(rows),
+        "per_task": tasks,
+        "format_rate": _mean([r["format"] for r in rows]),
+        "valid_rate": _mean([float(r["valid"]) for r in rows]),
+        "mean_reward": _mean([r["reward"] for r in rows]),
+    }
+    box_rows = [r for r in rows if r["task"] == "affordance"]
+    if box_rows:
+        ious = [r["iou"] for r in box_rows]
+        summary["affordance"] = {
+            "n": len(box_rows),
+            "iou_mean": _mean(ious),
+            "success_at_0_5": _mean([float(v >= 0.5) for v in ious]),
+            "valid_rate": _mean([float(r["valid"]) for r in box_rows]),
+        }
+        baseline = [r["random_object_iou"] for r in box_rows if "random_object_iou" in r]
+        if baseline:
+            summary["affordance"]["random_object_baseline_miou"] = _mean(baseline)
+            multi = [r for r in box_rows if r.get("n_objects", 0) > 1]
+            summary["affordance"]["multi_object"] = {
+                "n": len(multi),
+                "iou_mean": _mean([r["iou"] for r in multi]),
+                "picked_target": _mean([float(r["picked"] == "target") for r in multi]),
+                "picked_other": _mean([float(r["picked"] == "other") for r in multi]),
+            }
+            by_count: dict[str, list[float]] = {}
+            for r in box_rows:
+                by_count.setdefault(str(r["n_objects"]), []).append(r["iou"])
+            summary["affordance"]["iou_by_object_count"] = {k: _mean(v) for k, v in sorted(by_count.items())}
+    path_rows = [r for r in rows if r["task"] == "trajectory"]
+    if path_rows:
+        scored = [r for r in path_rows if r["dfd"] is not None]
+        summary["trajectory"] = {
+            "n": len(path_rows),
+            "n_scored": len(scored),
+            "valid_rate": _mean([float(r["valid"]) for r in path_rows]),
+            **{key: _mean([r[key] for r in scored]) for key in ("dfd", "hd", "rmse", "avg")},
+        }
+    return rows, summary
+
+
+def paired_delta(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], key: str = "iou") -> dict[str, Any]:
+    """Mean and standard error of the per-question difference ``after - before`` in ``key``, matched by id."""
+    first = {r["id"]: r[key] for r in before if r.get(key) is not None}
+    pairs = [(first[r["id"]], r[key]) for r in after if r.get(key) is not None and r["id"] in first]
+    if len(pairs) < 2:
+        raise ValueError(f"need at least two paired questions with {key!r}, got {len(pairs)}")
+    deltas = np.array([b - a for a, b in pairs], dtype=np.float64)
+    se = float(deltas.std(ddof=1) / math.sqrt(len(deltas)))
+    mean = float(deltas.mean())
+    return {"n": len(deltas), "mean": mean, "se": se, "z": mean / se if se > 0 else math.inf}
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def iou_histogram(ious: Sequence[float], bins: int = 10, size: tuple[int, int] = (480, 320)) -> np.ndarray:
+    """An RGB bar chart of IoU values in ``bins`` equal bins over [0, 1] (drawn with cv2)."""
+    width, height = size
+    counts, _ = np.histogram(np.clip(ious, 0.0, 1.0), bins=bins, range=(0.0, 1.0))
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    left, right, top, bottom = 50, 15, 30, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max(1, int(counts.max()))
+    for i, count in enumerate(counts):
+        x0 = left + int(i * plot_w / bins) + 2
+        x1 = left + int((i + 1) * plot_w / bins) - 2
+        y0 = top + plot_h - int(count / peak * plot_h)
+        cv2.rectangle(canvas, (x0, y0), (x1, top + plot_h), (60, 120, 200), -1)
+        cv2.putText(
+            canvas, str(int(count)), (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA
+        )
+    cv2.line(canvas, (left, top + plot_h), (left + plot_w, top + plot_h), (0, 0, 0), 1)
+    cv2.line(canvas, (left, top), (left, top + plot_h), (0, 0, 0), 1)
+    for i in range(0, bins + 1, 2):
+        x = left + int(i * plot_w / bins)
+        cv2.putText(
+            canvas,
+            f"{i / bins:.1f}",
+            (x - 10, top + plot_h + 15),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+    cv2.putText(
+        canvas, "IoU", (left + plot_w // 2 - 10, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA
+    )
+    cv2.putText(
+        canvas, f"IoU histogram (n={len(ious)})", (left, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
+    )
+    return canvas
+
+
+def overlay(record: EvalRecord, side: int = 336) -> np.ndarray | None:
+    """The record's image, enlarged, with the ground truth in white and the prediction drawn by the core."""
+    if record.image is None:
+        return None
+    image = record.image
+    scale = side / max(image.shape[:2])
+    canvas = cv2.resize(
+        image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_NEAREST
+    )
+    truth = parse_completion(record.ground_truth)
+    h, w = canvas.shape[:2]
+    if truth.box is not None:
+        box = truth.box.to_pixels(w, h)
+        cv2.rectangle(
+            canvas,
+            (round(box.x_min), round(box.y_min)),
+            (round(box.x_max) - 1, round(box.y_max) - 1),
+            (255, 255, 255),
+            1,
+        )
+    if truth.trajectory is not None:
+        points = np.array([[round(x * w), round(y * h)] for x, y in truth.trajectory.points], np.int32)
+        cv2.polylines(canvas, [points], False, (255, 255, 255), 1)
+    return draw_prediction(
+        np.asarray(canvas, dtype=np.uint8), [(record.task, parse_completion(record.completion, record.task))]
+    )
+
+
+def write_report(
+    records: Sequence[EvalRecord],
+    output_dir: str | Path,
+    title: str = "VLA-R1 evaluation",
+    num_overlays: int = 8,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score ``records`` and write metrics.json, predictions.jsonl, per_question.jsonl, report.md and plots."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, summary = score_records(records)
+    if extra:
+        summary.update(extra)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_predictions(records, out / "predictions.jsonl")
+    with (out / "per_question.jsonl").open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+
+    lines = [f"# {title}", "", f"{summary['n']} questions: {summary['per_task']}.", ""]
+    lines += ["| metric | value |", "|---|---|"]
+    lines.append(f"| format rate (release format reward) | {summary['format_rate']:.3f} |")
+    lines.append(f"| valid answer rate | {summary['valid_rate']:.3f} |")
+    lines.append(f"| mean reward (0.9 task + 0.1 format) | {summary['mean_reward']:.3f} |")
+    if "affordance" in summary:
+        a = summary["affordance"]
+        lines.append(f"| IoU mean (affordance, n={a['n']}) | {a['iou_mean']:.4f} |")
+        lines.append(f"| success@0.5 | {a['success_at_0_5']:.3f} |")
+        if "random_object_baseline_miou" in a:
+            lines.append(f"| random-object baseline mIoU | {a['random_object_baseline_miou']:.4f} |")
+            multi = a["multi_object"]
+            if multi["n"]:
+                lines.append(f"| scenes with 2-3 objects: box on the named object | {multi['picked_target']:.3f} |")
+                lines.append(f"| scenes with 2-3 objects: box on another object | {multi['picked_other']:.3f} |")
+            for count, value in a["iou_by_object_count"].items():
+                lines.append(f"| IoU mean, {count}-object scenes | {value:.4f} |")
+    if "trajectory" in summary:
+        t = summary["trajectory"]
+        for key in ("dfd", "hd", "rmse", "avg"):
+            shown = "-" if t[key] is None else f"{t[key]:.2f}"
+            lines.append(f"| {key.upper()} [0,1000) (n_scored={t['n_scored']}/{t['n']}) | {shown} |")
+    lines.append("")
+    ious = [r["iou"] for r in rows if "iou" in r]
+    if ious:
+        cv2.imwrite(str(out / "iou_hist.png"), iou_histogram(ious)[:, :, ::-1])
+        lines += ["![IoU histogram](iou_hist.png)", ""]
+    drawn = 0
+    overlay_dir = out / "overlays"
+    for record, row in zip(records, rows):
+        if drawn >= num_overlays:
+            break
+        picture = overlay(record)
+        if picture is None:
+            continue
+        overlay_dir.mkdir(exist_ok=True)
+        name = f"overlays/{record.id}.png"
+        cv2.imwrite(str(out / name), picture[:, :, ::-1])
+        detail = f"IoU {row['iou']:.2f}" if "iou" in row else f"DFD {row.get('dfd')}"
+        lines.append(f"![{record.id}]({name}) `{record.instruction}` — {detail}, {row['parse_status']}  ")
+        drawn += 1
+    lines += ["", "White: ground truth; green/blue: prediction; orange: a prediction that failed a check."]
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return summary
+
+
+def evaluate_dataset(
+    model: str | Any,
+    dataset: Any,
+    output_dir: str | Path,
+    batch_size: int = 32,
+    max_new_tokens: int = 256,
+    num_overlays: int = 8,
+    title: str | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Generate on ``dataset``, write the report, return (summary, per-question rows)."""
+    start = time.perf_counter()
+    records = generate_predictions(model, dataset, batch_size, max_new_tokens)
+    summary = write_report(
+        records,
+        output_dir,
+        title or f"Evaluation of {model}",
+        num_overlays,
+        {"model": str(model), "generate_seconds": time.perf_counter() - start},
+    )
+    rows, _ = score_records(records)
+    return summary, rows

@@ -1,0 +1,90 @@
+"""GRPO with TRL's stock ``GRPOTrainer`` and the release's rewards (via :mod:`vla_r1_training.rewards`).
+
+By default the reward is split into two TRL reward functions, ``format`` (0.1 x format) and
+``task`` (0.9 x task), with weights 1 and 1: their sum is exactly the release's score (TRL sums
+weighted rewards before computing group advantages), and TRL logs each one's mean and std.
+The dataset's ``ground_truth`` column reaches the reward functions as a keyword argument.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import rewards
+from .common import (
+    TimeLimitCallback,
+    build_datasets,
+    last_checkpoint,
+    load_model_and_processor,
+    lora_config,
+    save_final,
+)
+from .config import GRPO_DEFAULTS, RunConfig, trainer_kwargs
+
+__all__ = ["reward_functions", "build_grpo_trainer", "run_grpo"]
+
+log = logging.getLogger(__name__)
+
+_REWARDS: dict[str, Callable[..., list[float]]] = {
+    "format": rewards.format_reward,
+    "task": rewards.task_reward,
+    "vla_r1": rewards.vla_r1_reward,
+}
+
+
+def reward_functions(names: list[str], variant: str = "release") -> list[Callable[..., list[float]]]:
+    """The named reward adapters, with the reward variant bound (TRL logs them by ``__name__``)."""
+    funcs = []
+    for name in names:
+        if name not in _REWARDS:
+            raise ValueError(f"unknown reward {name!r}; expected some of: {', '.join(_REWARDS)}")
+        base = _REWARDS[name]
+        if name == "format" or variant == "release":
+            funcs.append(base)
+            continue
+        bound = functools.partial(base, variant=variant)
+        functools.update_wrapper(bound, base)
+        funcs.append(bound)
+    return funcs
+
+
+def build_grpo_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """(GRPOTrainer, processor, extra keys) for ``config``."""
+    from trl.trainer.grpo_config import GRPOConfig
+    from trl.trainer.grpo_trainer import GRPOTrainer
+
+    kwargs, extra = trainer_kwargs(config.grpo, GRPO_DEFAULTS)
+    args = GRPOConfig(**kwargs)
+    model, processor = load_model_and_processor(config.model)
+    if train_dataset is None:
+        train_dataset, _ = build_datasets(config.data, train=True, evaluation=False)
+    # GRPO generates the answer itself: drop the SFT target so that only the prompt, the image(s)
+    # and the reward columns remain.
+    if "completion" in train_dataset.column_names:
+        train_dataset = train_dataset.remove_columns("completion")
+    callbacks: list[Any] = [TimeLimitCallback(extra["time_limit_s"])] if extra.get("time_limit_s") else []
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=list[Any](reward_functions(config.reward.functions, config.reward.variant)),
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        peft_config=lora_config(config.model),
+        callbacks=callbacks,
+    )
+    return trainer, processor, extra
+
+
+def run_grpo(config: RunConfig, resume: str | bool | None = None, train_dataset: Any = None) -> Path:
+    """Train with GRPO from ``model.model_name_or_path`` (the SFT checkpoint); save to ``grpo.output_dir``."""
+    trainer, processor, _ = build_grpo_trainer(config, train_dataset)
+    output_dir = trainer.args.output_dir
+    if resume in (True, "auto"):
+        resume = last_checkpoint(output_dir)
+        log.info("resuming from %s", resume or "scratch (no checkpoint found)")
+    trainer.train(resume_from_checkpoint=resume or None)
+    return save_final(trainer, processor, output_dir)

@@ -1,0 +1,65 @@
+"""Supervised fine-tuning on chain-of-thought answers with TRL's stock ``SFTTrainer``.
+
+The dataset is prompt-completion (see :mod:`vla_r1_training.data`); ``completion_only_loss`` puts
+the loss on the assistant's answer only (think block, glue and ``<output>``), never on the prompt
+or the image tokens. TRL's vision collator keeps the processor's ``mm_token_type_ids``, so MRoPE
+gets its 3-D positions.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    TimeLimitCallback,
+    build_datasets,
+    last_checkpoint,
+    load_model_and_processor,
+    lora_config,
+    save_final,
+)
+from .config import SFT_DEFAULTS, RunConfig, trainer_kwargs
+
+__all__ = ["build_sft_trainer", "run_sft"]
+
+log = logging.getLogger(__name__)
+
+
+def build_sft_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """(SFTTrainer, processor, extra keys) for ``config``; the dataset is built from ``config.data`` if not given."""
+    from trl.trainer.sft_config import SFTConfig
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    kwargs, extra = trainer_kwargs(config.sft, SFT_DEFAULTS)
+    if not kwargs.get("completion_only_loss", True):
+        log.warning("sft.completion_only_loss is off: the loss includes the prompt")
+    args = SFTConfig(**kwargs)
+    model, processor = load_model_and_processor(config.model)
+    if train_dataset is None:
+        train_dataset, _ = build_datasets(config.data, train=True, evaluation=False)
+    callbacks: list[Any] = [TimeLimitCallback(extra["time_limit_s"])] if extra.get("time_limit_s") else []
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        peft_config=lora_config(config.model),
+        callbacks=callbacks,
+    )
+    return trainer, processor, extra
+
+
+def run_sft(config: RunConfig, resume: str | bool | None = None, train_dataset: Any = None) -> Path:
+    """Train, save the final model in ``sft.output_dir`` and return that folder.
+
+    ``resume``: a checkpoint folder, ``True``/"auto" for the newest one in the output folder, or None.
+    """
+    trainer, processor, _ = build_sft_trainer(config, train_dataset)
+    output_dir = trainer.args.output_dir
+    if resume in (True, "auto"):
+        resume = last_checkpoint(output_dir)
+        log.info("resuming from %s", resume or "scratch (no checkpoint found)")
+    trainer.train(resume_from_checkpoint=resume or None)
+    return save_final(trainer, processor, output_dir)
