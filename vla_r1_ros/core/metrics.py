@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
@@ -169,16 +169,16 @@ def trajectory_features(trajectories: Sequence[Trajectory]) -> TrajectoryFeature
 class _CostModel(Protocol):
     """Per-point inputs of a cell cost, as (L, B) columns with the pairs on the last axis."""
 
-    def reorder(self, order: NDArray[np.intp]) -> _CostModel:
-        """The same model with its pairs permuted into ``order``."""
-        ...
-
     def fill(self, pairs: slice, out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
         """Write out[i, j, k] = cost of reference point i against candidate point j of pair
         ``pairs.start + k``. ``out`` is (M, N, count) for the pairs' largest lengths M, N (cells
         beyond a pair's own lengths may hold anything finite); ``scratch`` is two arrays of
         out's shape."""
         ...
+
+
+#: Builds the cost model of a batch with its pairs permuted into ``order`` (group order).
+ModelFactory = Callable[[NDArray[np.intp]], _CostModel]
 
 
 #: Cells of one padded cost grid (8 bytes each).
@@ -212,7 +212,7 @@ def _size_groups(rows: NDArray[np.int64], cols: NDArray[np.int64]) -> list[NDArr
     return groups
 
 
-def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], model: _CostModel) -> FloatArray:
+def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], make_model: ModelFactory) -> FloatArray:
     """Discrete Fréchet coupling value ``C(m-1, n-1)`` for every pair of a batch.
 
     C(i, j) = max(cost(i, j), min(C(i-1, j), C(i-1, j-1), C(i, j-1))). Pairs are sorted into
@@ -227,27 +227,30 @@ def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], model: _CostMo
         return result
     groups = _size_groups(rows, cols)
     order = np.concatenate(groups)
-    model = model.reorder(order)
+    model = make_model(order)  # built in group order: each group is a contiguous run of pairs
     rows, cols = rows[order], cols[order]
     bounds = [0, *np.cumsum([g.size for g in groups]).tolist()]
     heights = [int(rows[a:b].max()) for a, b in pairwise(bounds)]
     widths = [int(cols[a:b].max()) for a, b in pairwise(bounds)]
-    # Consecutive groups share a grid while it fits the cell budget; a large batch is cut into
-    # one grid per core, since NumPy releases the GIL inside its loops.
-    total = sum((h + 1) * (w + 1) * (b - a) for h, w, (a, b) in zip(heights, widths, pairwise(bounds)))
-    workers = _WORKERS if total >= _PARALLEL_CELLS else 1
-    budget = min(_MAX_CELLS_PER_GRID, -(-total // workers))
+    # Consecutive groups share a grid while it fits the cell budget. A large batch is first cut
+    # into one part per core (balanced by cells), since NumPy releases the GIL inside its loops.
+    cells = [(h + 1) * (w + 1) * (b - a) for h, w, (a, b) in zip(heights, widths, pairwise(bounds))]
+    workers = _WORKERS if sum(cells) >= _PARALLEL_CELLS else 1
+    cumulative = np.cumsum(cells)
+    shares = (int(np.searchsorted(cumulative, cumulative[-1] * k / workers)) + 1 for k in range(1, workers))
+    cuts = [0, *shares, len(groups)]
     runs: list[tuple[int, int]] = []
-    first = 0
-    while first < len(groups):
-        last, height, width = first, heights[first], widths[first]
-        while last + 1 < len(groups):
-            h, w = max(height, heights[last + 1]), max(width, widths[last + 1])
-            if (h + 1) * (w + 1) * (bounds[last + 2] - bounds[first]) > budget:
-                break
-            last, height, width = last + 1, h, w
-        runs.append((first, last))
-        first = last + 1
+    for part_first, part_end in pairwise(sorted(set(cuts))):
+        first = part_first
+        while first < part_end:
+            last, height, width = first, heights[first], widths[first]
+            while last + 1 < part_end:
+                h, w = max(height, heights[last + 1]), max(width, widths[last + 1])
+                if (h + 1) * (w + 1) * (bounds[last + 2] - bounds[first]) > _MAX_CELLS_PER_GRID:
+                    break
+                last, height, width = last + 1, h, w
+            runs.append((first, last))
+            first = last + 1
     values = np.empty(len(rows))
 
     def solve(run: tuple[int, int]) -> None:
@@ -332,12 +335,6 @@ class _OrientedCost:
             "log_length_eps": lambda_ratio * np.log(features.length + EPS),
         }
 
-    def reorder(self, order: NDArray[np.intp]) -> _OrientedCost:
-        def permute(columns: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
-            return {name: np.ascontiguousarray(column[:, order]) for name, column in columns.items()}
-
-        return _OrientedCost(self.lambda_theta, permute(self.reference), permute(self.candidate))
-
     def fill(self, pairs: slice, out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
         height, width = out.shape[:2]
 
@@ -390,13 +387,6 @@ class _EuclideanCost:
     reference: tuple[FloatArray, FloatArray]
     candidate: tuple[FloatArray, FloatArray]
 
-    def reorder(self, order: NDArray[np.intp]) -> _EuclideanCost:
-        (px, py), (qx, qy) = self.reference, self.candidate
-        return _EuclideanCost(
-            (np.ascontiguousarray(px[:, order]), np.ascontiguousarray(py[:, order])),
-            (np.ascontiguousarray(qx[:, order]), np.ascontiguousarray(qy[:, order])),
-        )
-
     def fill(self, pairs: slice, out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
         height, width = out.shape[:2]
         (px, py), (qx, qy) = self.reference, self.candidate
@@ -422,30 +412,43 @@ def oriented_frechet_batch(
     """
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference trajectories but {len(candidate)} candidates")
-    count = len(reference)
-    if count == 0:
-        return np.empty(0)
-    # One feature pass over both sides: half the NumPy calls of two passes.
-    both = _OrientedCost.columns(trajectory_features([*reference, *candidate]), lambda_ratio)
-    model = _OrientedCost(
-        lambda_theta,
-        {name: column[:, :count] for name, column in both.items()},
-        {name: column[:, count:] for name, column in both.items()},
-    )
-    counts = np.fromiter((len(t) for t in [*reference, *candidate]), dtype=np.int64)
-    return _frechet_dp(counts[:count], counts[count:], model)
+    rows, cols = _lengths(reference), _lengths(candidate)
+
+    def make_model(order: NDArray[np.intp]) -> _CostModel:
+        # One feature pass over both sides, already in group order: half the NumPy calls of two
+        # passes, and no permutation of the columns afterwards.
+        ordered = [reference[i] for i in order.tolist()] + [candidate[i] for i in order.tolist()]
+        both = _OrientedCost.columns(trajectory_features(ordered), lambda_ratio)
+        count = len(order)
+        return _OrientedCost(
+            lambda_theta,
+            {name: column[:, :count] for name, column in both.items()},
+            {name: column[:, count:] for name, column in both.items()},
+        )
+
+    return _frechet_dp(rows, cols, make_model)
+
+
+def _lengths(trajectories: Sequence[Trajectory]) -> NDArray[np.int64]:
+    counts = np.fromiter((len(t) for t in trajectories), dtype=np.int64, count=len(trajectories))
+    if len(counts) and counts.min() < 1:
+        raise ValueError("every trajectory needs at least one point")
+    return counts
 
 
 def frechet_batch(reference: Sequence[Trajectory], candidate: Sequence[Trajectory]) -> FloatArray:
     """Plain discrete Fréchet distance (Euclidean cost) per pair of trajectories."""
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference trajectories but {len(candidate)} candidates")
-    count = len(reference)
-    if count == 0:
-        return np.empty(0)
-    x, y, counts = _pad_columns([*reference, *candidate])
-    model = _EuclideanCost((x[:, :count], y[:, :count]), (x[:, count:], y[:, count:]))
-    return np.sqrt(_frechet_dp(counts[:count], counts[count:], model))
+    rows, cols = _lengths(reference), _lengths(candidate)
+
+    def make_model(order: NDArray[np.intp]) -> _CostModel:
+        ordered = [reference[i] for i in order.tolist()] + [candidate[i] for i in order.tolist()]
+        x, y, _ = _pad_columns(ordered)
+        count = len(order)
+        return _EuclideanCost((x[:, :count], y[:, :count]), (x[:, count:], y[:, count:]))
+
+    return np.sqrt(_frechet_dp(rows, cols, make_model))
 
 
 def hausdorff(a: ArrayLike, b: ArrayLike, chunk_cells: int = 4_000_000) -> float:
