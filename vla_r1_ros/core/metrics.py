@@ -97,9 +97,12 @@ class TrajectoryFeatures:
     length: FloatArray
 
 
-def _flatten(trajectories: Sequence[Trajectory]) -> tuple[FloatArray, NDArray[np.int64], NDArray[np.int64]]:
+def _flatten(
+    trajectories: Sequence[Trajectory], counts: NDArray[np.int64] | None = None
+) -> tuple[FloatArray, NDArray[np.int64], NDArray[np.int64]]:
     """All points of a batch in one (N, 2) array, each trajectory's point count and first index."""
-    counts = np.fromiter((len(t) for t in trajectories), dtype=np.int64, count=len(trajectories))
+    if counts is None:
+        counts = np.fromiter((len(t) for t in trajectories), dtype=np.int64, count=len(trajectories))
     if len(counts) == 0:
         return np.zeros((0, 2)), counts, counts
     if counts.min() < 1:
@@ -117,22 +120,27 @@ def _padding_index(counts: NDArray[np.int64], starts: NDArray[np.int64]) -> NDAr
     return np.minimum(np.arange(int(counts.max()))[:, None], counts[None, :] - 1) + starts[None, :]
 
 
-def _pad_columns(trajectories: Sequence[Trajectory]) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
+def _pad_columns(
+    trajectories: Sequence[Trajectory], counts: NDArray[np.int64] | None = None
+) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
     """(L, B) x and y columns of a batch, each trajectory padded with its last point."""
-    flat, counts, starts = _flatten(trajectories)
+    flat, counts, starts = _flatten(trajectories, counts)
     index = _padding_index(counts, starts)
     return flat[:, 0][index], flat[:, 1][index], counts
 
 
-def trajectory_features(trajectories: Sequence[Trajectory]) -> TrajectoryFeatures:
+def trajectory_features(
+    trajectories: Sequence[Trajectory], counts: NDArray[np.int64] | None = None
+) -> TrajectoryFeatures:
     """Tangents and lengths per point, exactly as the VLA-R1 release defines them.
 
     Tangent: the unit direction of the first segment at the first point, of the last segment at
     the last point, and in between the normalised sum of the unit directions of the two adjacent
     segments (the incoming direction when that sum is ~0). A single point has a zero tangent.
     Length: the distance to the next point (to the previous one for the last point).
+    ``counts``: the trajectories' lengths, when the caller already has them.
     """
-    flat, counts, starts = _flatten(trajectories)
+    flat, counts, starts = _flatten(trajectories, counts)
     # Computed on the flat points (no padding work); segments across two trajectories are
     # garbage but only ever read at points where the rules below replace them.
     x, y = flat[:, 0], flat[:, 1]
@@ -418,7 +426,8 @@ def oriented_frechet_batch(
         # One feature pass over both sides, already in group order: half the NumPy calls of two
         # passes, and no permutation of the columns afterwards.
         ordered = [reference[i] for i in order.tolist()] + [candidate[i] for i in order.tolist()]
-        both = _OrientedCost.columns(trajectory_features(ordered), lambda_ratio)
+        counts = np.concatenate([rows[order], cols[order]])
+        both = _OrientedCost.columns(trajectory_features(ordered, counts), lambda_ratio)
         count = len(order)
         return _OrientedCost(
             lambda_theta,
@@ -444,7 +453,7 @@ def frechet_batch(reference: Sequence[Trajectory], candidate: Sequence[Trajector
 
     def make_model(order: NDArray[np.intp]) -> _CostModel:
         ordered = [reference[i] for i in order.tolist()] + [candidate[i] for i in order.tolist()]
-        x, y, _ = _pad_columns(ordered)
+        x, y, _ = _pad_columns(ordered, np.concatenate([rows[order], cols[order]]))
         count = len(order)
         return _EuclideanCost((x[:, :count], y[:, :count]), (x[:, count:], y[:, count:]))
 
