@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
 
 from oracle_release_reward import oriented_frechet, plain_frechet
 
+from vla_r1_ros.core import metrics
 from vla_r1_ros.core.metrics import frechet_batch, oriented_frechet_batch
 from vla_r1_ros.core.rewards import score_batch
 
@@ -54,12 +55,20 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="worker threads for large batches (default: up to 2, one per core)"
+    )
     args = parser.parse_args()
+    if args.threads is not None:
+        metrics._WORKERS = max(1, args.threads)
 
     refs, cands = make_pairs(args.pairs, args.seed)
     ref_lists = [[tuple(p) for p in r.tolist()] for r in refs]
     cand_lists = [[tuple(p) for p in c.tolist()] for c in cands]
-    print(f"{args.pairs} pairs of 4-32-point trajectories, {args.repeats} interleaved rounds (medians)")
+    print(
+        f"{args.pairs} pairs of 4-32-point trajectories, {args.repeats} interleaved rounds (medians), "
+        f"NumPy on {metrics._WORKERS} thread(s)"
+    )
 
     failures = 0
     for name, python_fn, numpy_fn in (
