@@ -78,7 +78,11 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
     stack = ExitStack()
 
     def make(
-        backend: Any, with_tf: bool = True, parameters: dict[str, Any] | None = None, **camera_options: Any
+        backend: Any,
+        with_tf: bool = True,
+        parameters: dict[str, Any] | None = None,
+        inject_tf: bool = True,
+        **camera_options: Any,
     ) -> Harness:
         context = stack.enter_context(ros_context())
         buffer = StaticTransformBuffer()
@@ -88,7 +92,7 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
         overrides.update(parameters or {})
         node = VlaR1Node(
             backend=backend,
-            tf_buffer=buffer,
+            tf_buffer=buffer if inject_tf else None,
             context=context,
             parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
         )

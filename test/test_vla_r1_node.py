@@ -209,3 +209,24 @@ def test_node_demo_saves_a_picture_of_what_the_node_published(tmp_path: Any) -> 
     assert summary["lift_error_mm"] < 10.0 and summary["waypoints"] > 3
     picture = cv2.imread(str(tmp_path / "node_demo.png"))
     assert picture is not None and picture.shape[0] == 480 and picture.shape[1] > 1200
+
+
+def test_static_camera_transform_parameter_replaces_tf(harness_factory: Any, scene_msgs: Any) -> None:
+    """A fixed camera without a TF tree (tf2_ros is not even installed here)."""
+    from vla_r1_ros.core.geometry.transforms import quaternion_from_matrix
+
+    pose = scene_msgs.scene.T_world_optical
+    static = [*pose[:3, 3].tolist(), *quaternion_from_matrix(pose[:3, :3]).tolist()]
+    harness = harness_factory(
+        scripted({"affordance": box_answer(scene_msgs.scene)}),
+        parameters={"static_camera_transform": static},
+        inject_tf=False,
+    )
+    result, _ = harness.send("pick up the green box")
+    assert result.success, result.message
+    region = result.predictions[0].affordance
+    box = scene_msgs.scene.object("target").box_2d
+    k = scene_msgs.scene.intrinsics
+    hit = scene_msgs.scene.true_hit(box.x * k.width - 0.5, box.y * k.height - 0.5)
+    lifted = np.array([region.pose.pose.position.x, region.pose.pose.position.y, region.pose.pose.position.z])
+    assert hit is not None and np.linalg.norm(lifted - hit[0]) < 0.01

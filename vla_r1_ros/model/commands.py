@@ -192,7 +192,7 @@ def _depth_scene(args: argparse.Namespace, rgb: Any) -> Any:
 
     from ..core.calibration import load_camera_info
     from ..core.geometry import CameraModel, DepthImage, DepthScene, register_depth
-    from ..core.geometry.transforms import matrix_from_quaternion
+    from ..core.geometry.transforms import pose_from_xyz_quaternion
 
     depth_path = Path(args.depth)
     if not depth_path.is_file():
@@ -221,9 +221,7 @@ def _depth_scene(args: argparse.Namespace, rgb: Any) -> Any:
     pose = np.eye(4)
     frame = "camera_optical_frame"
     if args.camera_pose is not None:
-        x, y, z, qx, qy, qz, qw = args.camera_pose
-        pose[:3, :3] = matrix_from_quaternion(np.array([qx, qy, qz, qw]))
-        pose[:3, 3] = (x, y, z)
+        pose = pose_from_xyz_quaternion(args.camera_pose)
         frame = args.base_frame
     return DepthScene(registered, pose, base_frame=frame)
 

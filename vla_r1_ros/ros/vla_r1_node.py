@@ -561,14 +561,11 @@ class VlaR1Node(Node):
 
 
 def _static_buffer(settings: NodeSettings) -> _AnyCameraFrame:
-    from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion
+    from vla_r1_ros.core.geometry.transforms import pose_from_xyz_quaternion
 
-    x, y, z, qx, qy, qz, qw = settings.static_camera_transform
-    matrix = np.eye(4)
-    matrix[:3, :3] = matrix_from_quaternion(np.array([qx, qy, qz, qw]))
-    matrix[:3, 3] = (x, y, z)
     buffer = StaticTransformBuffer()
-    buffer.set_transform(settings.target_frame, "__camera__", matrix)
+    camera_pose = pose_from_xyz_quaternion(settings.static_camera_transform)
+    buffer.set_transform(settings.target_frame, "__camera__", camera_pose)
     return _AnyCameraFrame(buffer)
 
 

@@ -8,6 +8,7 @@ move every waypoint) and provides the few rotation utilities the lifting needs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -99,6 +100,16 @@ def matrix_from_quaternion(q: np.ndarray) -> np.ndarray:
             [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
         ]
     )
+
+
+def pose_from_xyz_quaternion(values: Sequence[float]) -> np.ndarray:
+    """4x4 pose from ``x y z qx qy qz qw`` (the order of ROS static transforms and parameters)."""
+    if len(values) != 7:
+        raise ValueError(f"a pose needs 7 numbers (x y z qx qy qz qw), got {len(values)}")
+    pose = np.eye(4)
+    pose[:3, :3] = matrix_from_quaternion(np.asarray(values[3:], dtype=float))
+    pose[:3, 3] = values[:3]
+    return pose
 
 
 def slerp(q0: np.ndarray, q1: np.ndarray, fractions: np.ndarray) -> np.ndarray:
