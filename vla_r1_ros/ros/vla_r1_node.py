@@ -383,8 +383,7 @@ class VlaR1Node(Node):
         except ValueError as err:
             raise GoalFailure(str(err)) from None
         feedback(Reason.Feedback.STAGE_WAITING_FOR_FRAME)
-        pair, info = self._wait_for_frame(cancelled)
-        frame_age = self.get_clock().now().nanoseconds * 1e-9 - pair.stamp
+        pair, info, frame_age = self._wait_for_frame(cancelled)
         try:
             rgb = image_to_rgb(pair.color)
         except ImageEncodingError as err:
@@ -418,14 +417,18 @@ class VlaR1Node(Node):
         self._last_status = "ok"
         return Reason.Result(success=True, message="", predictions=messages)
 
-    def _wait_for_frame(self, cancelled: Callable[[], bool]) -> tuple[FramePair[Image, Image], CameraInfo | None]:
+    def _wait_for_frame(
+        self, cancelled: Callable[[], bool]
+    ) -> tuple[FramePair[Image, Image], CameraInfo | None, float]:
+        """The newest usable pair, its CameraInfo and the pair's age when it was chosen."""
         deadline = time.monotonic() + self.settings.frame_wait_timeout
         while True:
+            now = self.get_clock().now().nanoseconds * 1e-9
             with self._frames_lock:
-                pair = self._frames.latest(self.get_clock().now().nanoseconds * 1e-9)
+                pair = self._frames.latest(now)
             info = self._camera_info
             if isinstance(pair, FramePair) and (info is not None or not self.settings.use_depth):
-                return pair, info
+                return pair, info, now - pair.stamp
             if cancelled():
                 raise GoalFailure("canceled while waiting for a frame")
             if time.monotonic() > deadline:
