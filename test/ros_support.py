@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from vla_r1_ros.core.protocol import format_answer
@@ -28,9 +28,9 @@ from vla_r1_ros.sim.ros_camera import (  # noqa: F401  (re-exported for the test
 
 
 @contextmanager
-def spinning(context: Any, *nodes: Node, threads: int = 4) -> Iterator[MultiThreadedExecutor]:
-    """Spin ``nodes`` on a multi-threaded executor in the background; shut down cleanly."""
-    executor = MultiThreadedExecutor(num_threads=threads, context=context)
+def spinning(context: Any, *nodes: Node) -> Iterator[SingleThreadedExecutor]:
+    """Spin ``nodes`` on one executor thread in the background (as the node's main() does)."""
+    executor = SingleThreadedExecutor(context=context)
     for node in nodes:
         executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)

@@ -63,7 +63,7 @@ def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, 
     import rclpy
     from rclpy.action.client import ActionClient
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image
 
@@ -91,7 +91,7 @@ def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, 
     images: list[Image] = []
     client_node.create_subscription(Image, "/vla_r1_node/annotated_image", images.append, 10)
     client = ActionClient(client_node, Reason, "/vla_r1_node/reason")
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor = SingleThreadedExecutor(context=context)
     for each in (node, camera, client_node):
         executor.add_node(each)
     spinner = threading.Thread(target=executor.spin, daemon=True)
