@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,6 +107,13 @@ def _first(indices: np.ndarray, limit: int = 5) -> str:
     return shown + (f", ... ({len(indices)} in all)" if len(indices) > limit else "")
 
 
+def _flag(violations: list[Violation], rule: SafetyRule, mask: np.ndarray, detail: Callable[[str], str]) -> None:
+    """Record ``rule`` for the flagged indices; the text is only built when something is flagged."""
+    if mask.any():
+        bad = np.flatnonzero(mask)
+        violations.append(Violation(rule, tuple(int(i) for i in bad), detail(_first(bad))))
+
+
 def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult:
     """Accept (N, 3) base-frame positions only if no rule is violated; else name every violation.
 
@@ -137,53 +145,34 @@ def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult
             too_long = ~(lengths <= limits.max_segment_length)
             total = float(lengths.sum() if all_finite else lengths[seg_ok].sum())
     if not all_finite:
-        bad = np.flatnonzero(~finite)
-        violations.append(
-            Violation(SafetyRule.NON_FINITE, tuple(int(i) for i in bad), f"waypoints {_first(bad)} are not finite")
-        )
+        _flag(violations, SafetyRule.NON_FINITE, ~finite, lambda shown: f"waypoints {shown} are not finite")
         # Geometric rules look at finite waypoints only (a NaN compares False, inf must not count).
         outside &= finite
         low &= finite
         far &= finite
-    if outside.any():
-        bad = np.flatnonzero(outside)
-        violations.append(
-            Violation(
-                SafetyRule.WORKSPACE,
-                tuple(int(i) for i in bad),
-                f"waypoints {_first(bad)} leave the workspace box {limits.workspace_min}..{limits.workspace_max}",
-            )
-        )
-    if low.any():
-        bad = np.flatnonzero(low)
-        violations.append(
-            Violation(
-                SafetyRule.MIN_HEIGHT,
-                tuple(int(i) for i in bad),
-                f"waypoints {_first(bad)} are below z = {floor:.4f} m (table + minimum height)",
-            )
-        )
-    if far.any():
-        bad = np.flatnonzero(far)
-        violations.append(
-            Violation(
-                SafetyRule.REACH,
-                tuple(int(i) for i in bad),
-                f"waypoints {_first(bad)} are farther than {limits.max_reach} m from the shoulder",
-            )
-        )
+    box = f"{limits.workspace_min}..{limits.workspace_max}"
+    _flag(violations, SafetyRule.WORKSPACE, outside, lambda shown: f"waypoints {shown} leave the workspace box {box}")
+    _flag(
+        violations,
+        SafetyRule.MIN_HEIGHT,
+        low,
+        lambda shown: f"waypoints {shown} are below z = {floor:.4f} m (table + minimum height)",
+    )
+    _flag(
+        violations,
+        SafetyRule.REACH,
+        far,
+        lambda shown: f"waypoints {shown} are farther than {limits.max_reach} m from the shoulder",
+    )
     if len(pts) > 1:
         long_seg = too_long if all_finite else seg_ok & too_long
-        if long_seg.any():
-            bad = np.flatnonzero(long_seg)
-            violations.append(
-                Violation(
-                    SafetyRule.SEGMENT,
-                    tuple(int(i) for i in bad),
-                    f"segments starting at {_first(bad)} are longer than {limits.max_segment_length} m "
-                    f"(longest {float(lengths[long_seg].max()):.4f} m)",
-                )
-            )
+        _flag(
+            violations,
+            SafetyRule.SEGMENT,
+            long_seg,
+            lambda shown: f"segments starting at {shown} are longer than {limits.max_segment_length} m "
+            f"(longest {float(lengths[long_seg].max()):.4f} m)",
+        )
         if not total <= limits.max_path_length:
             violations.append(
                 Violation(
