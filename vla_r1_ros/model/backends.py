@@ -51,6 +51,7 @@ __all__ = [
     "RemoteChatBackend",
     "ScriptedBackend",
     "check_image",
+    "check_instruction",
     "local_model_problem",
     "looks_like_local_path",
     "offline_help",
@@ -217,7 +218,8 @@ def check_image(image: Any) -> np.ndarray:
     return image
 
 
-def _check_instruction(instruction: str) -> str:
+def check_instruction(instruction: str) -> str:
+    """Refuse an empty instruction with the message every backend gives."""
     if not isinstance(instruction, str) or not instruction.strip():
         raise BackendError("instruction is empty; say what the robot should act on")
     return instruction
@@ -341,7 +343,7 @@ class ScriptedBackend(Backend):
 
     def predict(self, image, instruction, task="affordance", settings=None, *, should_stop=None):  # type: ignore[no-untyped-def]
         check_image(image)
-        _check_instruction(instruction)
+        check_instruction(instruction)
         tasks = resolve_tasks(task)
         settings = settings or GenerationSettings()
         t0 = time.perf_counter()
@@ -536,7 +538,7 @@ class RemoteChatBackend(Backend):
 
     def predict(self, image, instruction, task="affordance", settings=None, *, should_stop=None):  # type: ignore[no-untyped-def]
         check_image(image)
-        _check_instruction(instruction)
+        check_instruction(instruction)
         tasks = resolve_tasks(task)
         settings = settings or GenerationSettings()
         t0 = time.perf_counter()

@@ -44,6 +44,7 @@ from .backends import (
     ModelNotAvailableError,
     Prediction,
     check_image,
+    check_instruction,
     local_model_problem,
     looks_like_local_path,
     offline_help,
@@ -324,8 +325,7 @@ class VLAR1Engine(Backend):
         settings = settings or self.settings
         tasks = resolve_tasks(task)
         t0 = time.perf_counter()
-        if not isinstance(instruction, str) or not instruction.strip():
-            raise BackendError("instruction is empty; say what the robot should act on")
+        check_instruction(instruction)
         prompts = [build_prompt(instruction, t) for t in tasks]
         inputs = self.prepare_inputs(image, instruction, tasks)
         self._synchronize()
