@@ -135,6 +135,19 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None  # type: ignore[no-untyped-call]
 
 
+def train_and_save(trainer: Any, processor: Any, resume: str | bool | None) -> Path:
+    """Run the trainer (resuming as asked) and save the final model in its output folder.
+
+    ``resume``: a checkpoint folder, ``True``/"auto" for the newest one in the output folder, or None.
+    """
+    output_dir = trainer.args.output_dir
+    if resume in (True, "auto"):
+        resume = last_checkpoint(output_dir)
+        log.info("resuming from %s", resume or "scratch (no checkpoint found)")
+    trainer.train(resume_from_checkpoint=resume or None)
+    return save_final(trainer, processor, output_dir)
+
+
 def save_final(trainer: Any, processor: Any, output_dir: str | Path) -> Path:
     """Save the trained model (LoRA merged in) and its processor so that VLAR1Engine loads it."""
     out = Path(output_dir)

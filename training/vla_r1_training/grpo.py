@@ -9,7 +9,6 @@ The dataset's ``ground_truth`` column reaches the reward functions as a keyword 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,14 @@ from . import rewards
 from .common import (
     TimeLimitCallback,
     build_datasets,
-    last_checkpoint,
     load_model_and_processor,
     lora_config,
-    save_final,
+    train_and_save,
 )
 from .config import GRPO_DEFAULTS, RunConfig, trainer_kwargs
 
 __all__ = ["reward_functions", "build_grpo_trainer", "run_grpo"]
 
-log = logging.getLogger(__name__)
 
 _REWARDS: dict[str, Callable[..., list[float]]] = {
     "format": rewards.format_reward,
@@ -82,9 +79,4 @@ def build_grpo_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[An
 def run_grpo(config: RunConfig, resume: str | bool | None = None, train_dataset: Any = None) -> Path:
     """Train with GRPO from ``model.model_name_or_path`` (the SFT checkpoint); save to ``grpo.output_dir``."""
     trainer, processor, _ = build_grpo_trainer(config, train_dataset)
-    output_dir = trainer.args.output_dir
-    if resume in (True, "auto"):
-        resume = last_checkpoint(output_dir)
-        log.info("resuming from %s", resume or "scratch (no checkpoint found)")
-    trainer.train(resume_from_checkpoint=resume or None)
-    return save_final(trainer, processor, output_dir)
+    return train_and_save(trainer, processor, resume)

@@ -15,10 +15,9 @@ from typing import Any
 from .common import (
     TimeLimitCallback,
     build_datasets,
-    last_checkpoint,
     load_model_and_processor,
     lora_config,
-    save_final,
+    train_and_save,
 )
 from .config import SFT_DEFAULTS, RunConfig, trainer_kwargs
 
@@ -57,9 +56,4 @@ def run_sft(config: RunConfig, resume: str | bool | None = None, train_dataset: 
     ``resume``: a checkpoint folder, ``True``/"auto" for the newest one in the output folder, or None.
     """
     trainer, processor, _ = build_sft_trainer(config, train_dataset)
-    output_dir = trainer.args.output_dir
-    if resume in (True, "auto"):
-        resume = last_checkpoint(output_dir)
-        log.info("resuming from %s", resume or "scratch (no checkpoint found)")
-    trainer.train(resume_from_checkpoint=resume or None)
-    return save_final(trainer, processor, output_dir)
+    return train_and_save(trainer, processor, resume)
