@@ -165,8 +165,7 @@ def load_vla_cot(
     warnings with their index and reason, and listed in the report. Indices count records across
     all files in order.
     """
-    from datasets import Dataset, Features, Image, Value
-    from datasets import Sequence as DSequence
+    from datasets import Dataset
 
     files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     report = LoadReport(", ".join(str(f) for f in files))
@@ -193,18 +192,27 @@ def load_vla_cot(
                 break
         offset += len(records)
     report.kept = len(rows)
-    features = Features(
+    features = _row_features()
+    if not rows:  # from_list cannot infer an empty table
+        return Dataset.from_dict({name: [] for name in features}, features=features), report
+    return Dataset.from_list(rows, features=features), report
+
+
+def _row_features(**extra: Any) -> Any:
+    """The datasets schema of a training row (image, chat prompt and answer, ground truth, task)."""
+    from datasets import Features, Image, Value
+    from datasets import Sequence as DSequence
+
+    return Features(
         {
             "images": DSequence(Image()),
             "prompt": [{"role": Value("string"), "content": [{"type": Value("string"), "text": Value("string")}]}],
             "completion": [{"role": Value("string"), "content": Value("string")}],
             "ground_truth": Value("string"),
             "task": Value("string"),
+            **extra,
         }
     )
-    if not rows:  # from_list cannot infer an empty table
-        return Dataset.from_dict({name: [] for name in features}, features=features), report
-    return Dataset.from_list(rows, features=features), report
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,21 +492,9 @@ def scene_row(scene: SyntheticScene) -> dict[str, Any]:
 
 
 def scenes_to_dataset(scenes: Sequence[SyntheticScene] | Iterator[SyntheticScene]) -> Any:
-    from datasets import Dataset, Features, Image, Value
-    from datasets import Sequence as DSequence
+    from datasets import Dataset, Value
 
-    features = Features(
-        {
-            "images": DSequence(Image()),
-            "prompt": [{"role": Value("string"), "content": [{"type": Value("string"), "text": Value("string")}]}],
-            "completion": [{"role": Value("string"), "content": Value("string")}],
-            "ground_truth": Value("string"),
-            "task": Value("string"),
-            "instruction": Value("string"),
-            "scene_id": Value("int64"),
-            "object_boxes": Value("string"),
-        }
-    )
+    features = _row_features(instruction=Value("string"), scene_id=Value("int64"), object_boxes=Value("string"))
     return Dataset.from_list([scene_row(s) for s in scenes], features=features)
 
 
