@@ -17,7 +17,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from vla_r1_ros.core.protocol import format_answer
-from vla_r1_ros.sim.ros_camera import (  # noqa: F401  (re-exported for the tests)
+from vla_r1_ros.ros.sim_camera import (  # noqa: F401  (re-exported for the tests)
     BASE_FRAME,
     OPTICAL_FRAME,
     FakeCamera,

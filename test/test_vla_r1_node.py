@@ -201,7 +201,7 @@ def test_instruction_topic_runs_the_default_task(harness_factory: Any, scene_msg
 def test_node_demo_saves_a_picture_of_what_the_node_published(tmp_path: Any) -> None:
     import cv2
 
-    from vla_r1_ros.sim.node_demo import main
+    from vla_r1_ros.ros.node_demo import main
 
     assert main(["--out", str(tmp_path), "--task", "both"]) == 0
     summary = json.loads((tmp_path / "node_demo.json").read_text())

@@ -1,6 +1,6 @@
 """A simulated RGB-D camera for ROS: a rendered tabletop as sensor_msgs messages, published live.
 
-Used by the node demo (`python -m vla_r1_ros.sim.node_demo`) and the node tests. Creates DDS
+Used by the node demo (`python -m vla_r1_ros.ros.node_demo`) and the node tests. Creates DDS
 participants: run it only inside a loopback-only network namespace (see scripts/node_demo.sh).
 """
 

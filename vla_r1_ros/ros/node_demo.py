@@ -69,9 +69,9 @@ def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, 
 
     from vla_r1_ros.action import Reason
     from vla_r1_ros.model.backends import make_backend
+    from vla_r1_ros.ros.sim_camera import BASE_FRAME, OPTICAL_FRAME, FakeCamera, render_tabletop, scene_messages
     from vla_r1_ros.ros.tf_adapter import StaticTransformBuffer
     from vla_r1_ros.ros.vla_r1_node import VlaR1Node
-    from vla_r1_ros.sim.ros_camera import BASE_FRAME, OPTICAL_FRAME, FakeCamera, render_tabletop, scene_messages
 
     messages = scene_messages(render_tabletop(640, 480))
     scene = messages.scene
