@@ -24,21 +24,22 @@ result with a reason. Bad *inputs* (wrong shapes, unregistered depth, non-rigid 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vla_r1_ros.core.geometry.camera import normalised_to_cv_pixels
 from vla_r1_ros.core.geometry.depth import RegisteredDepth
 from vla_r1_ros.core.geometry.transforms import (
     check_rigid_transform,
-    cross3,
-    frame_from_axes,
+    frame_rows,
     matrix_from_quaternion,
     quaternion_from_matrix,
+    quaternion_from_rows,
     slerp,
     transform_points,
 )
@@ -151,7 +152,6 @@ class GraspPose:
 
     @property
     def matrix(self) -> np.ndarray:
-        from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion
 
         pose = np.eye(4)
         pose[:3, :3] = matrix_from_quaternion(self.orientation)
@@ -231,7 +231,6 @@ class WaypointPath:
 
     def matrices(self) -> np.ndarray:
         """(N, 4, 4) poses."""
-        from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion
 
         out = np.tile(np.eye(4), (len(self.positions), 1, 1))
         for i, q in enumerate(self.orientations):
@@ -271,8 +270,8 @@ class HeightMap:
     fallback: float
 
     @cached_property
-    def _table(self) -> tuple[np.ndarray, np.ndarray, float]:
-        """``grown`` with a one-cell border holding ``fallback``, flattened; the largest cell index; the row length.
+    def _table(self) -> tuple[np.ndarray, tuple[int, int]]:
+        """``grown`` with a one-cell border holding ``fallback``, flattened, and its (rows, columns).
 
         Why: a query then needs no inside/outside masks. Cell indices are clamped into the
         border, so every point off the grid reads ``fallback`` and the lookup is one gather.
@@ -280,19 +279,53 @@ class HeightMap:
         ny, nx = self.grown.shape
         table = np.full((ny + 2, nx + 2), self.fallback)
         table[1:-1, 1:-1] = self.grown
-        table.flags.writeable = False
-        return table.reshape(-1), np.array([nx + 1.0, ny + 1.0]), float(nx + 2)
+        return _frozen_table(table)
 
     def query(self, xy: np.ndarray) -> np.ndarray:
         """Surface height under the gripper footprint at world (x, y) points (NaN for NaN/inf input)."""
         pts = np.asarray(xy, dtype=float).reshape(-1, 2)
-        table, upper, row_length = self._table
+        table, (rows, cols) = self._table
+        upper = np.array([cols - 1.0, rows - 1.0])
         # fmax/fmin (not clip) send NaN to the border cell too; the finite check below then
         # replaces it, so a huge or non-finite coordinate can never index outside the table.
         cells = np.fmin(np.fmax(np.floor((pts - self.origin) / self.cell) + 1.0, 0.0), upper)
-        out = table[(cells[:, 1] * row_length + cells[:, 0]).astype(np.intp)]
+        out = table[(cells[:, 1] * cols + cells[:, 0]).astype(np.intp)]
         finite = np.isfinite(pts[:, 0]) & np.isfinite(pts[:, 1])  # not .all(axis=1): slow on narrow arrays
         return np.where(finite, out, np.nan)
+
+    def _heights(self, xy: np.ndarray) -> np.ndarray:
+        """:meth:`query` for finite points given as coordinate rows (2, N): x, then y.
+
+        The lifting's own points are finite, so this skips the NaN handling; the clamp into the
+        border happens on the integer cell indices (``mode="clip"``), in the same C call that
+        flattens them. A coordinate too large for an integer also lands in the border.
+        """
+        table, shape = self._table
+        cells = np.subtract(xy, self._origin_column)
+        cells /= self.cell
+        np.floor(cells, out=cells)
+        cells += 1.0
+        with np.errstate(invalid="ignore"):  # inf or a huge value: any integer, clipped to the border
+            indices = cells.astype(np.intp)
+        heights: np.ndarray = table[np.ravel_multi_index((indices[1], indices[0]), shape, mode="clip")]
+        return heights
+
+    def _height_at(self, x: float, y: float) -> float:
+        """:meth:`_heights` of one point, on Python floats (a handful of points cost less this way)."""
+        table, (rows, cols) = self._table
+        column = min(max(math.floor((x - self.origin[0]) / self.cell) + 1, 0), cols - 1)
+        row = min(max(math.floor((y - self.origin[1]) / self.cell) + 1, 0), rows - 1)
+        return float(table[row * cols + column])
+
+    @cached_property
+    def _origin_column(self) -> np.ndarray:
+        return np.array(self.origin)[:, None]
+
+
+def _frozen_table(table: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    table.flags.writeable = False
+    rows, cols = table.shape
+    return table.reshape(-1), (rows, cols)
 
 
 class DepthScene:
@@ -316,6 +349,9 @@ class DepthScene:
         self.camera = depth.camera
         self.image = depth.depth
         self.T = check_rigid_transform(T_base_optical, "T_base_optical")
+        # The pose as Python floats, for the 3-vector arithmetic of single points.
+        self.rotation_rows: list[list[float]] = self.T[:3, :3].tolist()
+        self.translation: list[float] = self.T[:3, 3].tolist()
         if optical_frame and depth.depth.frame_id and optical_frame != depth.depth.frame_id:
             raise FrameMismatchError(
                 f"T_base_optical was looked up for frame {optical_frame!r} but the depth image is in "
@@ -327,6 +363,7 @@ class DepthScene:
         if (self.camera.width, self.camera.height) != (self.width, self.height):
             raise ValueError("registered depth and its camera disagree on the image size")
         self._clouds: dict[int, np.ndarray] = {}
+        self._gappy_clouds: dict[int, np.ndarray] = {}
 
     @property
     def depth(self) -> np.ndarray:
@@ -352,57 +389,70 @@ class DepthScene:
         return self.cloud_planes(max_points).T
 
     def cloud_planes(self, max_points: int) -> np.ndarray:
-        """The points of :meth:`cloud` as coordinate rows (3, N): x, y and z each contiguous.
-
-        Lifting works on this layout: NumPy is slow at reducing or masking along a short axis
-        (a row-wise ``all`` over (N, 2) costs more than the whole height map built from rows).
-        """
+        """The points of :meth:`cloud` as coordinate rows (3, N): x, y and z each contiguous."""
         cache = self._clouds
         if max_points not in cache:
-            stride = max(1, math.ceil(math.sqrt(self.width * self.height / max_points)))
-            rows = cols = slice(stride // 2, None, stride)
-            z = self.image.window(rows, cols)
-            optical = _window_points(z, np.isfinite(z), self.camera.ray_window(rows, cols, self.rectified))
-            points = self.T[:3, :3] @ optical + self.T[:3, 3:]
+            gappy = self._cloud_with_gaps(max_points)
+            points = np.compress(gappy[2] == gappy[2], gappy, axis=1)  # NaN != NaN: drops the gaps
             points.flags.writeable = False
             cache[max_points] = points
         return cache[max_points]
 
-    def height_map(self, config: TrajectoryConfig, region: tuple[np.ndarray, np.ndarray] | None = None) -> HeightMap:
+    def _cloud_with_gaps(self, max_points: int) -> np.ndarray:
+        """:meth:`cloud_planes` with a NaN column at every pixel without valid depth (grid order).
+
+        Why: lifting only ever keeps points inside a region, and a comparison with NaN is False,
+        so the region test drops the gaps for free; selecting the valid pixels first would be an
+        extra pass (boolean selection is among NumPy's slowest operations) over every pixel.
+        """
+        cache = self._gappy_clouds
+        if max_points not in cache:
+            stride = max(1, math.ceil(math.sqrt(self.width * self.height / max_points)))
+            rows = cols = slice(stride // 2, None, stride)
+            z = self.image.window(rows, cols)
+            optical = self.camera.ray_planes(rows, cols, self.rectified) * z
+            points = self.T[:3, :3] @ optical.reshape(3, -1)
+            points += self.T[:3, 3:]
+            points.flags.writeable = False
+            cache[max_points] = points
+        return cache[max_points]
+
+    def height_map(self, config: TrajectoryConfig, region: tuple[ArrayLike, ArrayLike] | None = None) -> HeightMap:
         """The height map of the whole frame, or only of the base-frame xy ``region`` (lo, hi).
 
         A region keeps the grid small (a camera sees metres of table; a path needs decimetres).
         Cells outside the grid read as the highest surface in the whole frame.
         """
-        points = self.cloud_planes(config.cloud_points)
+        cloud = self._cloud_with_gaps(config.cloud_points)
         cell = config.height_cell
-        if points.shape[1] == 0:
+        fallback = float(np.fmax.reduce(cloud[2]))  # fmax skips NaN; NaN only when no pixel is valid
+        if math.isnan(fallback):
             empty = np.full((1, 1), np.nan, np.float32)
             return HeightMap((0.0, 0.0), cell, empty, np.full((1, 1), np.inf, np.float32), math.inf)
-        fallback = float(points[2].max())
         pad = config.footprint_radius + config.fill_radius + 2.0 * cell
         if region is not None:
-            lo, hi = np.asarray(region[0], float) - pad, np.asarray(region[1], float) + pad
-            x, y = points[0], points[1]
-            keep = (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
-            points = np.compress(keep, points, axis=1)
-            if points.shape[1] == 0:
-                grown: np.ndarray = np.full((1, 1), fallback, np.float32)
-                unobserved = np.full((1, 1), np.nan, np.float32)
-                return HeightMap((float(lo[0]), float(lo[1])), cell, unobserved, grown, fallback)
+            lo_x, lo_y = (float(v) - pad for v in np.asarray(region[0], float).tolist())
+            hi_x, hi_y = (float(v) + pad for v in np.asarray(region[1], float).tolist())
         else:
-            lo = points[:2].min(axis=1) - pad
-            hi = points[:2].max(axis=1) + pad
-        size = np.ceil((hi - lo) / cell).astype(int) + 1
-        if size.prod() > 4_000_000:  # a frame seeing very far: coarsen rather than run out of memory
-            cell = float(cell * math.sqrt(size.prod() / 4_000_000.0))
-            size = np.ceil((hi - lo) / cell).astype(int) + 1
-        nx, ny = int(size[0]), int(size[1])
-        ix = ((points[0] - lo[0]) / cell).astype(np.int64)
-        iy = ((points[1] - lo[1]) / cell).astype(np.int64)
-        flat = np.full(nx * ny, _UNKNOWN, np.float32)
-        np.maximum.at(flat, iy * nx + ix, points[2].astype(np.float32))
-        raw = flat.reshape(ny, nx)
+            valid = np.compress(cloud[2] == cloud[2], cloud[:2], axis=1)
+            (lo_x, lo_y), (hi_x, hi_y) = (valid.min(axis=1) - pad).tolist(), (valid.max(axis=1) + pad).tolist()
+        # Points inside the region (inclusive); the gaps' NaN fail every comparison.
+        inside = (cloud[:2] >= np.array([[lo_x], [lo_y]])) & (cloud[:2] <= np.array([[hi_x], [hi_y]]))
+        points = np.compress(inside[0] & inside[1], cloud, axis=1)
+        if points.shape[1] == 0:
+            grown: np.ndarray = np.full((1, 1), fallback, np.float32)
+            unobserved = np.full((1, 1), np.nan, np.float32)
+            return HeightMap((lo_x, lo_y), cell, unobserved, grown, fallback)
+        nx, ny = (math.ceil((hi - lo) / cell) + 1 for lo, hi in ((lo_x, hi_x), (lo_y, hi_y)))
+        if nx * ny > 4_000_000:  # a frame seeing very far: coarsen rather than run out of memory
+            cell = float(cell * math.sqrt(nx * ny / 4_000_000.0))
+            nx, ny = (math.ceil((hi - lo) / cell) + 1 for lo, hi in ((lo_x, hi_x), (lo_y, hi_y)))
+        # The grid is built with the query table's one-cell border (unobserved cells, which the
+        # dilations treat like their own image border) so that the table needs no copy.
+        cells = ((points[:2] - np.array([[lo_x], [lo_y]])) / cell).astype(np.int64)
+        flat = np.full((ny + 2) * (nx + 2), _UNKNOWN, np.float32)
+        np.maximum.at(flat, cells[1] * (nx + 2) + cells[0] + (nx + 3), points[2].astype(np.float32))
+        raw = flat.reshape(ny + 2, nx + 2)
         # +1.5 cells: a point and an obstacle within the footprint can sit in cells whose centres
         # are up to sqrt(2) cells farther apart than they are.
         grown = cv2.dilate(raw, _disk(config.footprint_radius / cell + 1.5))
@@ -412,30 +462,21 @@ class DepthScene:
         filled = cv2.dilate(raw, _square(side))
         known = np.float32(_UNKNOWN / 2)
         grown = np.where(grown > known, grown, np.where(filled > known, filled, np.float32(fallback)))
-        raw = np.where(raw > known, raw, np.float32(np.nan))
+        table = grown.astype(float)
+        table[0] = table[-1] = table[:, 0] = table[:, -1] = fallback
+        raw = np.where(raw > known, raw, np.float32(np.nan))[1:-1, 1:-1]
+        grown = grown[1:-1, 1:-1]
         for array in (raw, grown):
             array.flags.writeable = False
-        return HeightMap((float(lo[0]), float(lo[1])), cell, raw, grown, fallback)
-
-
-def _window_points(
-    z: np.ndarray, valid: np.ndarray, rays: tuple[np.ndarray | float, np.ndarray | float, np.ndarray | float]
-) -> np.ndarray:
-    """Optical-frame points (3, n) of the ``valid`` pixels of a depth window: ray * depth."""
-    z_valid = z[valid]
-    points = np.empty((3, len(z_valid)))
-    for row, component in zip(points, rays):
-        if isinstance(component, float):
-            np.multiply(z_valid, component, out=row)
-        else:
-            row[:] = (component * z)[valid]
-    return points
+        hmap = HeightMap((lo_x, lo_y), cell, raw, grown, fallback)
+        hmap.__dict__["_table"] = _frozen_table(table)  # the cached_property, already known
+        return hmap
 
 
 @lru_cache(maxsize=16)
 def _disk(radius_cells: float) -> np.ndarray:
     """Disk-shaped dilation kernel (cached: it depends only on the configuration)."""
-    r = max(0, math.ceil(radius_cells))
+    r = max(0, math.floor(radius_cells + 1e-9))  # the rows and columns that can hold a cell of the disk
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     kernel: np.ndarray = ((xx * xx + yy * yy) <= radius_cells * radius_cells + 1e-9).astype(np.uint8)
     kernel.flags.writeable = False
@@ -452,6 +493,10 @@ def _square(side: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Box lifting
 # ---------------------------------------------------------------------------------------------
+#
+# Cost model: a box holds a few hundred sampled pixels, so nearly every NumPy call below costs
+# its fixed overhead (a few microseconds), not its arithmetic. The code therefore counts calls:
+# 3-vectors and 3x3 matrices are Python floats, and array work is batched into few calls.
 
 
 class _PlaneFitter:
@@ -459,35 +504,61 @@ class _PlaneFitter:
 
     Why a class: lifting refits the plane several times on shrinking subsets. The points are
     stored once, relative to a reference point among them and with a row of ones, so each fit
-    is one masked 4x4 Gram product (sums of q q^T, of q, and the count) and a 3x3 eigh, instead
-    of a gather, a mean (a slow reduction over a short axis), a subtraction and a product.
-    Centring on a nearby reference keeps the moment form as accurate as explicit centring.
+    is one masked 4x4 Gram product (sums of q q^T, of q, and the count) and a 3x3 eigen solve,
+    instead of a gather, a mean, a subtraction and a product. Centring on a nearby reference
+    keeps the moment form as accurate as explicit centring.
     """
 
     def __init__(self, points: np.ndarray) -> None:
         self.points = points
-        self.reference = points[:, points.shape[1] // 2].copy()
+        self.reference = points[:, points.shape[1] // 2].tolist()
         self._augmented = np.ones((4, points.shape[1]))
-        np.subtract(points, self.reference[:, None], out=self._augmented[:3])
+        np.subtract(points, np.array(self.reference)[:, None], out=self._augmented[:3])
 
-    def fit(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """Centroid, eigenvalues (ascending) and eigenvectors (columns) of the scatter of the
-        masked points, and the offset of the plane ``normal . p = offset`` whose normal is the
-        first eigenvector."""
-        gram = (self._augmented * mask) @ self._augmented.T
-        count = gram[3, 3]
-        sums = gram[:3, 3]
-        scatter = gram[:3, :3] - sums[:, None] * (sums / count)
+    def fit(self, mask: np.ndarray) -> _Plane:
+        """The plane through the masked points (normal: the scatter's smallest eigenvector)."""
+        rows = ((self._augmented * mask) @ self._augmented.T).tolist()
+        count = rows[3][3]
+        sums = rows[3][:3]
+        scatter = [[rows[i][j] - sums[i] * (sums[j] / count) for j in range(3)] for i in range(3)]
         # cv2.eigen (Jacobi, descending) costs a third of np.linalg.eigh's wrapper on a 3x3.
-        _, values, vectors = cv2.eigen(scatter)
-        evals, evecs = values[::-1, 0], vectors[::-1].T
-        centroid = self.reference + sums / count
-        return centroid, evals, evecs, float(evecs[:, 0] @ centroid)
+        _, values, vectors = cv2.eigen(np.array(scatter))
+        (big, middle, small), axes = values[:, 0].tolist(), vectors.tolist()
+        centroid = [r + s / count for r, s in zip(self.reference, sums)]
+        normal = axes[2]
+        return _Plane(centroid, (small, middle, big), (normal, axes[1], axes[0]), _dot3(normal, centroid))
 
-    def residuals(self, normal: np.ndarray, offset: float) -> np.ndarray:
+    def residuals(self, normal: Sequence[float], offset: float) -> np.ndarray:
         """Signed distances of every point from the plane ``normal . p = offset``."""
-        distances: np.ndarray = normal @ self.points - offset
+        distances: np.ndarray = np.dot(normal, self.points) - offset
         return distances
+
+
+class _Plane(NamedTuple):
+    """A fitted plane ``normal . p = offset``; the scatter's eigenvalues ascending and their axes."""
+
+    centroid: list[float]
+    eigenvalues: tuple[float, float, float]
+    axes: tuple[list[float], list[float], list[float]]  # normal (smallest), middle, largest
+
+    offset: float
+
+    @property
+    def normal(self) -> list[float]:
+        return self.axes[0]
+
+
+def _dot3(a: Sequence[float], b: Sequence[float]) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _cross3(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+
+
+def _rotate(rows: Sequence[Sequence[float]], v: Sequence[float]) -> list[float]:
+    """A 3x3 matrix (rows of floats) times a 3-vector."""
+    return [row[0] * v[0] + row[1] * v[1] + row[2] * v[2] for row in rows]
 
 
 def _median(values: np.ndarray) -> float:
@@ -527,37 +598,84 @@ def _depth_noise(z_grid: np.ndarray) -> float:
     return float(1.4826 * _median(d2) / math.sqrt(6.0))
 
 
-def _nan_median_filter_at(grid: np.ndarray, mask: np.ndarray, size: int = 5) -> np.ndarray:
-    """NaN-aware ``size`` x ``size`` median filter of a small depth grid, evaluated where ``mask``.
+def _nan_median_filter_at_valid(grid: np.ndarray, valid: np.ndarray, size: int = 5) -> np.ndarray:
+    """NaN-aware ``size`` x ``size`` median filter of a small depth grid at its ``valid`` (finite) pixels.
 
-    Edges are padded with NaN. Only the pixels that are used get a window, gathered with one
-    flat index (a boolean mask over a 4-D sliding-window view is several times slower).
+    Returns one median per valid pixel, in row-major order; edges count as NaN. Only the pixels
+    that are used get a window, gathered with one flat index (a boolean mask over a 4-D
+    sliding-window view is several times slower), and the count of valid pixels per window is
+    one box filter of the mask instead of a pass over every window.
     """
     pad = size // 2
     h, w = grid.shape
     row_length = w + 2 * pad
     padded = np.full((h + 2 * pad, row_length), np.nan, grid.dtype)
     padded[pad : pad + h, pad : pad + w] = grid
-    flat = np.flatnonzero(mask)  # r * w + c
-    centres = flat + (flat // w) * (2 * pad) + pad * row_length + pad  # (r + pad) * row_length + c + pad
-    offsets = (np.arange(-pad, pad + 1)[:, None] * row_length + np.arange(-pad, pad + 1)[None, :]).reshape(-1)
-    return _nan_median_rows(padded.reshape(-1)[centres[:, None] + offsets[None, :]])
+    centres = np.flatnonzero(padded == padded)  # the valid pixels (NaN != NaN), as flat indices into padded
+    offsets = np.array([dr * row_length + dc for dr in range(-pad, pad + 1) for dc in range(-pad, pad + 1)])
+    window_counts = cv2.boxFilter(
+        valid.astype(np.float32), -1, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT
+    )
+    counts = window_counts[valid].astype(np.intp)
+    return _nan_median_rows(np.take(padded, centres[:, None] + offsets), counts)
+
+
+def _pixel_corners(box: Box2D, width: int, height: int) -> tuple[float, float, float, float]:
+    """``box.to_pixels(width, height)`` (clipped to the image) as four floats, without its objects."""
+    half_w, half_h = abs(box.width) / 2.0, abs(box.height) / 2.0
+    corners = ((box.x - half_w) * width, (box.y - half_h) * height, (box.x + half_w) * width, (box.y + half_h) * height)
+    limits = (width, height, width, height)
+    x0, y0, x1, y1 = (min(max(c, 0.0), limit) for c, limit in zip(corners, limits))
+    return x0, y0, x1, y1
+
+
+def _inside(positions: range, centre: float, half: float) -> slice:
+    """The indices of ``positions`` within ``half`` of ``centre`` (an interval, as positions ascend).
+
+    The interval comes from arithmetic, then each end is settled with the exact test
+    ``abs(p - centre) <= half`` (the division can round across a boundary).
+    """
+    n = len(positions)
+
+    def inside(k: int) -> bool:
+        return 0 <= k < n and abs(positions[k] - centre) <= half
+
+    lo = max(0, math.ceil((centre - half - positions.start) / positions.step) - 1)
+    while lo < n and not inside(lo):
+        lo += 1
+    if lo >= n:
+        return slice(0, 0)
+    hi = max(lo, math.floor((centre + half - positions.start) / positions.step) + 1)
+    while hi > lo and not inside(hi):
+        hi -= 1
+    while inside(hi + 1):
+        hi += 1
+    return slice(lo, hi + 1)
+
+
+def _valid_samples(z_grid: np.ndarray, valid: np.ndarray, rays: tuple[np.ndarray | float, ...]) -> np.ndarray:
+    """(4, n) rows: the optical-frame ray (x, y, z) and the depth of each ``valid`` pixel, row-major."""
+    stacked = np.empty((4, *z_grid.shape))
+    for row, component in zip(stacked, (*rays, z_grid)):
+        row[...] = component
+    return np.compress(valid.reshape(-1), stacked.reshape(4, -1), axis=1)
 
 
 def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfig()) -> LiftResult:
     """Lift an affordance box (normalised, VLA-R1 format) to a 3-D target and grasp pose."""
     w, h = scene.width, scene.height
-    px = box.to_pixels(w, h)
+    x_min, y_min, x_max, y_max = _pixel_corners(box, w, h)
     # Pixel i covers [i, i+1) in the protocol's corner convention; take pixels whose centre is inside.
-    c0, c1 = math.ceil(px.x_min - 0.5), math.ceil(px.x_max - 0.5)
-    r0, r1 = math.ceil(px.y_min - 0.5), math.ceil(px.y_max - 0.5)
+    c0, c1 = math.ceil(x_min - 0.5), math.ceil(x_max - 0.5)
+    r0, r1 = math.ceil(y_min - 0.5), math.ceil(y_max - 0.5)
     n_cols, n_rows = c1 - c0, r1 - r0
     if n_cols <= 0 or n_rows <= 0:
         return LiftResult(None, 0.0, f"box {box} covers no pixel of the {w}x{h} depth image")
     stride = max(1, math.ceil(math.sqrt(n_cols * n_rows / config.max_samples)))
-    rows = slice(r0 + ((n_rows - 1) % stride) // 2, r1, stride)
-    cols = slice(c0 + ((n_cols - 1) % stride) // 2, c1, stride)
-    z_grid = scene.image.window(rows, cols)  # decodes only the sampled pixels
+    rows = range(r0 + ((n_rows - 1) % stride) // 2, r1, stride)
+    cols = range(c0 + ((n_cols - 1) % stride) // 2, c1, stride)
+    row_slice, col_slice = slice(rows.start, r1, stride), slice(cols.start, c1, stride)
+    z_grid = scene.image.window(row_slice, col_slice)  # decodes only the sampled pixels
     sampled = z_grid.size
     valid_grid = np.isfinite(z_grid)
     n_valid = int(np.count_nonzero(valid_grid))
@@ -570,16 +688,17 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
             f"({100.0 * valid_fraction:.1f}%), need >= {config.min_valid_points} and "
             f">= {100.0 * config.min_valid_fraction:.0f}%",
         )
-    # Points as coordinate rows (3, n_valid) in the optical frame, in row-major pixel order.
-    rays = scene.camera.ray_window(rows, cols, scene.rectified)
-    points = _window_points(z_grid, valid_grid, rays)
+    # Rays and depths of the valid pixels (row-major), and their optical-frame points (3, n_valid).
+    samples = _valid_samples(z_grid, valid_grid, scene.camera.ray_window(row_slice, col_slice, scene.rectified))
+    rays = samples[:3]
+    points = rays * samples[3]
 
     cx_cv, cy_cv = box.x * w - 0.5, box.y * h - 0.5
-    half_w = max(0.5, config.core_fraction * (px.x_max - px.x_min) / 2.0)
-    half_h = max(0.5, config.core_fraction * (px.y_max - px.y_min) / 2.0)
-    core_rows = np.abs(np.arange(rows.start, r1, stride) - cy_cv) <= half_h
-    core_cols = np.abs(np.arange(cols.start, c1, stride) - cx_cv) <= half_w
-    core = (core_rows[:, None] & core_cols[None, :])[valid_grid]
+    half_w = max(0.5, config.core_fraction * (x_max - x_min) / 2.0)
+    half_h = max(0.5, config.core_fraction * (y_max - y_min) / 2.0)
+    core_grid = np.zeros(z_grid.shape, bool)
+    core_grid[_inside(rows, cy_cv, half_h), _inside(cols, cx_cv, half_w)] = True
+    core = core_grid[valid_grid]
     if np.count_nonzero(core) < max(6, config.min_valid_points // 2):
         core = np.ones_like(core)
 
@@ -588,26 +707,24 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
     if noise > config.smoothing_noise:
         # Noisy sensor: decide which pixels belong to the surface on a 5x5 median-filtered copy
         # (noise / ~4, flying pixels gone), then fit the raw depths of those pixels (unbiased).
-        smoothed = z_grid.copy()
-        smoothed[valid_grid] = _nan_median_filter_at(z_grid, valid_grid)  # a valid pixel keeps a finite median
-        # The filtered copy's own noise estimate is biased low (neighbouring medians share
-        # pixels), so the band comes from the raw estimate.
+        # A valid pixel keeps a finite median. The filtered copy's own noise estimate is biased
+        # low (neighbouring medians share pixels), so the band comes from the raw estimate.
         band = max(config.min_inlier_band, 0.75 * noise)  # ~3 sigma of a 5x5 median (sigma / 4)
-        classify = _PlaneFitter(_window_points(smoothed, valid_grid, rays))
+        classify = _PlaneFitter(rays * _nan_median_filter_at_valid(z_grid, valid_grid))
     else:
         band = max(config.min_inlier_band, 3.0 * noise)
         classify = fitter
 
     # Membership on the classification depths: a RANSAC seed on the core, then two refits.
     # A refit whose membership does not change is a fixed point, so the loops stop there.
-    normal, offset = _ransac_plane(np.compress(core, classify.points, axis=1), band, config.ransac_iterations)
-    member = np.abs(classify.residuals(normal, offset)) <= band
+    seed_normal, seed_offset = _ransac_plane(np.compress(core, classify.points, axis=1), band, config.ransac_iterations)
+    member = np.abs(classify.residuals(seed_normal, seed_offset)) <= band
     for _ in range(2):
         if np.count_nonzero(member) < 3:
             break
-        _, _, evecs, offset = classify.fit(member)
-        updated = np.abs(classify.residuals(evecs[:, 0], offset)) <= band
-        converged = np.array_equal(updated, member)
+        plane = classify.fit(member)
+        updated = np.abs(classify.residuals(plane.normal, plane.offset)) <= band
+        converged = not (updated ^ member).any()
         member = updated
         if converged:
             break
@@ -617,10 +734,10 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
         if np.count_nonzero(inliers) < 3:
             break
         fit, fitted_on = fitter.fit(inliers), inliers
-        residual = np.abs(fitter.residuals(fit[2][:, 0], fit[3]))
+        residual = np.abs(fitter.residuals(fit.normal, fit.offset))
         scale = 1.4826 * _median(residual[inliers])
         inliers = member & (residual <= max(config.min_inlier_band / 4.0, 3.0 * scale, 1e-5))
-        if np.array_equal(inliers, fitted_on):
+        if not (inliers ^ fitted_on).any():
             break
     n_in = int(np.count_nonzero(inliers))
     if n_in < config.min_valid_points:
@@ -630,68 +747,67 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
             f"no surface in the box: only {n_in} of {n_valid} depth points lie on one plane "
             f"(band {1000.0 * band:.1f} mm), need >= {config.min_valid_points}",
         )
-    if fit is None or fitted_on is None or not np.array_equal(inliers, fitted_on):
+    if fit is None or fitted_on is None or (inliers ^ fitted_on).any():
         fit = fitter.fit(inliers)
-    centroid, evals, evecs, offset = fit
-    normal = evecs[:, 0]
+    centroid, evals, (normal, short_axis, long_axis), offset = fit
     if offset > 0:  # orient towards the camera (the optical origin)
-        normal, offset = -normal, -offset
+        normal, offset = [-c for c in normal], -offset
     residuals = fitter.residuals(normal, offset)
     inlier_residuals = residuals[inliers]
     rms = math.sqrt(float(inlier_residuals @ inlier_residuals) / n_in)
 
-    # Rays through the box centre and one pixel right / down of it (for near-square patches).
+    # The ray through the box centre meets the plane there (unless it grazes it or misses the patch).
     note = ""
-    ray, ray_right, ray_down = scene.rays_cv(np.array([[cx_cv, cy_cv], [cx_cv + 1.0, cy_cv], [cx_cv, cy_cv + 1.0]]))
-    denom = float(normal @ ray)
+    ray = scene.camera.ray_through(cx_cv, cy_cv, scene.rectified)
+    denom = _dot3(normal, ray)
     centre = None
     inlier_points = np.compress(inliers, points, axis=1)
     if abs(denom) > 1e-9:
         t = offset / denom
-        candidate = ray * t
-        if t > 0 and abs(denom) > 0.15 * math.sqrt(ray @ ray):
+        candidate = [c * t for c in ray]
+        if t > 0 and abs(denom) > 0.15 * math.sqrt(_dot3(ray, ray)):
             # Accept when the hit lies within the observed patch (plus a margin), not off in space.
-            rel = inlier_points - candidate[:, None]
-            if (rel * rel).sum(axis=0).min() <= (0.02 + 4.0 * rms) ** 2:
+            rel = inlier_points - np.array(candidate)[:, None]
+            if float(np.einsum("ij,ij->j", rel, rel).min()) <= (0.02 + 4.0 * rms) ** 2:
                 centre = candidate
     if centre is None:
         centre = centroid
         note = "box centre does not fall on the fitted surface; used the centre of the surface patch"
 
     # Extent along the in-plane axes (long: largest eigenvalue, short: the middle one).
-    along = evecs[:, 2:0:-1].T @ (inlier_points - centroid[:, None])
-    long_len, short_len = (float(v) for v in _spans(along, 1.0, 99.0))
-    behind = -residuals[residuals < -band]
-    height = _median(behind) if behind.size >= config.min_valid_points // 2 else math.nan
-    short_axis = evecs[:, 1]
+    along = np.array([long_axis, short_axis]) @ (inlier_points - np.array(centroid)[:, None])
+    long_len, short_len = _spans(along, 1.0, 99.0).tolist()
+    behind = residuals[residuals < -band]
+    height = -_median(behind) if behind.size >= config.min_valid_points // 2 else math.nan
     if evals[2] < 1.15 * evals[1]:
-        # Near-square patch: the in-plane PCA axes are arbitrary, use the box's shorter image side.
-        ray2 = ray_right if px.x_max - px.x_min <= px.y_max - px.y_min else ray_down
-        d2 = float(normal @ ray2)
+        # Near-square patch: the in-plane PCA axes are arbitrary, use the box's shorter image side:
+        # the direction, within the plane, from the centre to where the ray one pixel over meets it.
+        beside = (cx_cv + 1.0, cy_cv) if x_max - x_min <= y_max - y_min else (cx_cv, cy_cv + 1.0)
+        ray2 = scene.camera.ray_through(*beside, scene.rectified)
+        d2 = _dot3(normal, ray2)
         if abs(d2) > 1e-9:
-            direction = ray2 * (offset / d2) - centre
-            direction -= (direction @ normal) * normal
-            length = math.sqrt(direction @ direction)
+            direction = [r * (offset / d2) - c for r, c in zip(ray2, centre)]
+            along_normal = _dot3(direction, normal)
+            direction = [d - along_normal * n for d, n in zip(direction, normal)]
+            length = math.sqrt(_dot3(direction, direction))
             if length > 0:
-                short_axis = direction / length
+                short_axis = [d / length for d in direction]
 
-    rot = scene.T[:3, :3]
-    position_b = rot @ centre + scene.T[:3, 3]
-    normal_b = rot @ normal
-    short_b = rot @ short_axis
+    rot = scene.rotation_rows
+    position_b = [p + t for p, t in zip(_rotate(rot, centre), scene.translation)]
+    normal_b = _rotate(rot, normal)
+    short_b = _rotate(rot, short_axis)
     if short_b[1] < -1e-9 or (abs(short_b[1]) <= 1e-9 and short_b[0] < 0):
-        short_b = -short_b  # a fixed sign keeps the grasp yaw within +-90 degrees
-    long_b = cross3(short_b, normal_b)
-    approach = -_UP if config.approach == "top_down" else -normal_b
-    grasp_rot = frame_from_axes(approach, short_b)
-    grasp = GraspPose(
-        _freeze(position_b + approach * config.grasp_depth), _freeze(quaternion_from_matrix(grasp_rot))
-    )
+        short_b = [-c for c in short_b]  # a fixed sign keeps the grasp yaw within +-90 degrees
+    long_b = _cross3(short_b, normal_b)
+    approach = [0.0, 0.0, -1.0] if config.approach == "top_down" else [-c for c in normal_b]
+    grasp_position = [p + a * config.grasp_depth for p, a in zip(position_b, approach)]
+    grasp = GraspPose(_freeze(grasp_position), _freeze(quaternion_from_rows(frame_rows(approach, short_b))))
     confidence = min(1.0, valid_fraction / 0.5) * min(1.0, n_in / (4.0 * config.min_valid_points))
     target = Target3D(
         position=_freeze(position_b),
         normal=_freeze(normal_b),
-        axes=_freeze(np.column_stack((long_b, short_b, normal_b))),
+        axes=_freeze(list(zip(long_b, short_b, normal_b))),
         extent=_freeze([long_len, short_len, height]),
         grasp=grasp,
         confidence=float(confidence),
@@ -706,10 +822,43 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
 
 
 _RANSAC_RNG_SEED = 0x5EED
+
+
+@lru_cache(maxsize=8)
+def _ransac_stream(count: int) -> np.ndarray:
+    """The first ``count`` 32-bit draws of ``default_rng(_RANSAC_RNG_SEED)``, as uint64 (a constant).
+
+    NumPy's ``Generator.integers(0, n)`` for n <= 2**32 takes one 32-bit draw per number
+    (PCG64 hands out the low then the high half of each 64-bit output) and scales it with
+    Lemire's multiply-shift; only a rejected draw (probability below n / 2**32) takes another.
+    """
+    raw = np.random.PCG64(np.random.SeedSequence(_RANSAC_RNG_SEED)).random_raw((count + 1) // 2)
+    stream = np.empty(2 * len(raw), np.uint64)
+    stream[0::2] = raw & np.uint64(0xFFFFFFFF)
+    stream[1::2] = raw >> np.uint64(32)
+    stream = stream[:count]
+    stream.flags.writeable = False
+    return stream
+
+
+def _ransac_draws(n: int, iterations: int) -> np.ndarray:
+    """``np.random.default_rng(_RANSAC_RNG_SEED).integers(0, n, size=(iterations, 3))``, computed.
+
+    Why: seeding a generator costs more than the rest of the draw; the draws themselves are
+    Lemire's scaling of a constant stream. Where that stream would hit a rejection the
+    generator is used after all, so the draws are always NumPy's own.
+    """
+    scaled = _ransac_stream(iterations * 3) * np.uint64(n)
+    if int(scaled.astype(np.uint32).min()) < (2**32 - n) % n:  # the low half decides a rejection
+        draws: np.ndarray = np.random.default_rng(_RANSAC_RNG_SEED).integers(0, n, size=(iterations, 3))
+        return draws
+    return (scaled >> np.uint64(32)).astype(np.intp).reshape(iterations, 3)
+
+
 _CROSS_A, _CROSS_B = np.array([1, 2, 0]), np.array([2, 0, 1])
 
 
-def _ransac_plane(points: np.ndarray, band: float, iterations: int) -> tuple[np.ndarray, float]:
+def _ransac_plane(points: np.ndarray, band: float, iterations: int) -> tuple[list[float], float]:
     """Best-supported plane (normal, offset) among random triplets of points (3, n); deterministic.
 
     The draws must stay exactly these (fixed seed): 24 triplets are few, and another set of them
@@ -717,81 +866,123 @@ def _ransac_plane(points: np.ndarray, band: float, iterations: int) -> tuple[np.
     """
     n = points.shape[1]
     if n < 3:
-        centroid = points.mean(axis=1)
-        return np.array([0.0, 0.0, 1.0]), float(centroid[2])
-    idx = np.random.default_rng(_RANSAC_RNG_SEED).integers(0, n, size=(iterations, 3))
-    a, b, c = points[:, idx[:, 0]], points[:, idx[:, 1]], points[:, idx[:, 2]]
-    u, v = b - a, c - a
-    normals = u[_CROSS_A] * v[_CROSS_B] - u[_CROSS_B] * v[_CROSS_A]  # column-wise u x v, (3, iterations)
-    norms = np.sqrt((normals * normals).sum(axis=0))
+        return [0.0, 0.0, 1.0], float(points[2].mean())
+    triplets = points[:, _ransac_draws(n, iterations)]  # (3, iterations, 3): the corners a, b, c
+    a = triplets[:, :, 0]
+    edges = triplets[:, :, 1:] - triplets[:, :, :1]  # (3, iterations, 2): u = b - a, v = c - a
+    first, second = edges[_CROSS_A], edges[_CROSS_B]
+    normals = first[:, :, 0] * second[:, :, 1] - second[:, :, 0] * first[:, :, 1]  # u x v per column
+    norms = np.sqrt(np.einsum("ij,ij->j", normals, normals))
     good = norms > 1e-12
-    if not good.any():
-        fit = _PlaneFitter(points).fit(np.ones(n, dtype=bool))
-        return fit[2][:, 0], fit[3]
-    normals = np.compress(good, normals, axis=1) / norms[good]
-    offsets = (normals * np.compress(good, a, axis=1)).sum(axis=0)
-    support = np.count_nonzero(np.abs(normals.T @ points - offsets[:, None]) <= band, axis=1)
+    if not good.all():
+        if not good.any():
+            plane = _PlaneFitter(points).fit(np.ones(n, dtype=bool))
+            return plane.normal, plane.offset
+        normals, norms, a = normals[:, good], norms[good], a[:, good]
+    normals /= norms
+    offsets = np.einsum("ij,ij->j", normals, a)
+    distances = normals.T @ points
+    distances -= offsets[:, None]
+    support = (np.abs(distances, out=distances) <= band).sum(axis=1)
     best = int(np.argmax(support))
-    return normals[:, best], float(offsets[best])
+    return normals[:, best].tolist(), float(offsets[best])
 
 
 # ---------------------------------------------------------------------------------------------
 # Trajectory lifting
 # ---------------------------------------------------------------------------------------------
+#
+# Polylines are kept as coordinate rows (3, N) inside the lifting: every pass is then a few
+# whole-row operations, and height-map lookups read x and y as two contiguous rows.
 
 
 def resample_polyline(points: np.ndarray, spacing: float) -> np.ndarray:
     """Points evenly spaced by arc length (at most ``spacing`` apart), both ends kept exactly."""
     pts = np.asarray(points, dtype=float).reshape(-1, 3)
-    if len(pts) < 2:
-        return pts.copy()
-    s = _arc_length(pts)
+    return _resample_rows(pts.T, spacing).T.copy()
+
+
+def _resample_rows(points: np.ndarray, spacing: float) -> np.ndarray:
+    """:func:`resample_polyline` of a polyline given as coordinate rows (3, N)."""
+    if points.shape[1] < 2:
+        return points.copy()
+    s = _arc_length_rows(points)
     total = float(s[-1])
     if total <= 1e-12:
-        return pts[[0, -1]].copy()
+        return points[:, [0, -1]]
     count = max(2, math.ceil(total / spacing - 1e-9) + 1)
     targets = np.arange(count) * (total / (count - 1))  # np.linspace's own formula; both ends are set below
-    out = np.empty((count, 3))
-    for k in range(3):
-        out[:, k] = np.interp(targets, s, pts[:, k])
-    out[0], out[-1] = pts[0], pts[-1]
+    out = np.empty((3, count))
+    for row, source in zip(out, points):
+        row[:] = np.interp(targets, s, source)
+    out[:, 0], out[:, -1] = points[:, 0], points[:, -1]
+    return out
+
+
+def _segment_rows(start: Sequence[float], end: Sequence[float], spacing: float) -> np.ndarray:
+    """:func:`_resample_rows` of the single segment ``start`` -> ``end`` (same numbers, fewer calls)."""
+    delta = [b - a for a, b in zip(start, end)]
+    total = math.sqrt(_dot3(delta, delta))
+    if total <= 1e-12:
+        return np.array([start, end]).T
+    count = max(2, math.ceil(total / spacing - 1e-9) + 1)
+    targets = np.arange(count) * (total / (count - 1))
+    # np.interp on two knots: slope * (x - 0) + start, with the slope it computes.
+    out: np.ndarray = np.multiply.outer([d / total for d in delta], targets)
+    out += np.array(start)[:, None]
+    out[:, 0], out[:, -1] = start, end
     return out
 
 
 def _arc_length(points: np.ndarray) -> np.ndarray:
     """Cumulative arc length along an (N, 3) polyline, starting at 0."""
-    s = np.empty(len(points))
+    return _arc_length_rows(np.asarray(points, dtype=float).T)
+
+
+def _arc_length_rows(points: np.ndarray) -> np.ndarray:
+    """Cumulative arc length along a polyline given as coordinate rows (3, N), starting at 0."""
+    s = np.empty(points.shape[1])
     s[0] = 0.0
-    diff = points[1:] - points[:-1]
-    np.cumsum(np.sqrt(np.einsum("ij,ij->i", diff, diff)), out=s[1:])
+    diff = points[:, 1:] - points[:, :-1]
+    np.cumsum(np.sqrt(np.einsum("ij,ij->j", diff, diff)), out=s[1:])
     return s
 
 
 def smooth_polyline(points: np.ndarray, iterations: int, weight: float) -> np.ndarray:
     """Laplacian smoothing with both ends fixed (removes the zig-zag of noisy 2-D answers)."""
+    return _smooth_rows(np.asarray(points, dtype=float).T, iterations, weight).T.copy()
+
+
+def _smooth_rows(points: np.ndarray, iterations: int, weight: float) -> np.ndarray:
+    """:func:`smooth_polyline` of a polyline given as coordinate rows (3, N)."""
     pts = np.array(points, dtype=float)
-    for _ in range(iterations if len(pts) > 2 else 0):
-        pts[1:-1] += weight * (0.5 * (pts[:-2] + pts[2:]) - pts[1:-1])
+    for _ in range(iterations if pts.shape[1] > 2 else 0):
+        pts[:, 1:-1] += weight * (0.5 * (pts[:, :-2] + pts[:, 2:]) - pts[:, 1:-1])
     return pts
 
 
-def _nan_median_rows(values: np.ndarray) -> np.ndarray:
+def _nan_median_rows(values: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
     """Row-wise median of depth values (n, k) ignoring NaN (NaN where a row has none).
 
-    Depth is positive, and positive IEEE-754 floats order exactly like their bit patterns read as
-    unsigned integers; NumPy sorts those about twice as fast as floats (no NaN handling), and the
-    row sort is most of a noisy box lift. Invalid entries become +inf so they sort last. Counting
-    per row is a matrix-vector product (a row-wise reduction over k columns is slower).
+    ``values`` must be positive or NaN (decoded depth); ``counts``, the number of finite values
+    per row, may be given when the caller knows them more cheaply. Positive IEEE-754 floats
+    order exactly like their bit patterns read as unsigned integers, and every NaN (either sign)
+    reads as a larger integer than any of them, so an integer sort puts the valid values first,
+    in order; NumPy sorts integers about twice as fast as floats, and the row sort is most of a
+    noisy box lift.
     """
     n, k = values.shape
-    valid = np.isfinite(values)
-    keys = np.where(valid, values, np.inf)  # any NaN, whatever its sign bit, becomes +inf
-    ordered = np.sort(keys.view(np.dtype(f"u{keys.dtype.itemsize}")), axis=1).view(keys.dtype).reshape(-1)
-    counts = (valid @ np.ones(k)).astype(np.intp)
+    if counts is None:
+        counts = (np.isfinite(values) @ np.ones(k)).astype(np.intp)  # a row-wise reduction over k is slower
+    ordered = np.sort(values.view(np.dtype(f"u{values.dtype.itemsize}")), axis=1).view(values.dtype).reshape(-1)
     starts = np.arange(0, n * k, k)
-    lo = ordered[starts + np.maximum(counts - 1, 0) // 2]
-    hi = ordered[starts + counts // 2]
-    return np.where(counts > 0, 0.5 * (lo + hi), np.nan)
+    # The middle pair of each row's valid values. A row without any reads its first entry (a NaN)
+    # as ``hi``, so its median is NaN, whatever ``lo`` (index start - 1) reads.
+    hi = starts + (counts >> 1)
+    median: np.ndarray = ordered[starts + ((counts - 1) >> 1)]
+    median += ordered[hi]
+    median *= 0.5
+    return median
 
 
 def _start_pose(start: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -841,7 +1032,8 @@ def lift_trajectory(
     start_pos, start_quat = _start_pose(start)
     notes: list[str] = []
     w, h = scene.width, scene.height
-    pix = normalised_to_cv_pixels(np.asarray(trajectory.points, dtype=float), w, h)
+    # OpenCV pixels as rows (2, n): u, v (normalised_to_cv_pixels, transposed).
+    uv = np.array(trajectory.points, dtype=float).T * np.array([[w], [h]]) - 0.5
 
     # --- the end point: on the target surface -------------------------------------------------
     end_source = "target"
@@ -859,113 +1051,140 @@ def lift_trajectory(
                 return PathResult(None, f"cannot place the end point on a surface: {lifted.reason}")
             end_source = "model"
             notes.append(f"end point from the model's depth ({lifted.reason})")
-            ray = scene.rays_cv(pix[-1:])
-            end_position = scene.to_base(ray * float(model_depth))[0]
-            end_quat = quaternion_from_matrix(frame_from_axes(-_UP, np.array([0.0, 1.0, 0.0])))
+            ray = scene.rays_cv(uv[:, -1:].T)
+            end_position = scene.to_base(ray * float(model_depth))[0].tolist()
+            end_quat = quaternion_from_rows(frame_rows([0.0, 0.0, -1.0], [0.0, 1.0, 0.0]))
     if end_target is not None:
-        end_position = np.asarray(end_target.grasp.position, dtype=float)
-        end_quat = np.asarray(end_target.grasp.orientation, dtype=float)
-    end_rot = matrix_from_quaternion(end_quat)
-    approach = end_rot[:, 2]
+        end_position = np.asarray(end_target.grasp.position, dtype=float).tolist()
+        end_quat = np.asarray(end_target.grasp.orientation, dtype=float).tolist()
+    end_rot = _rows_from_quaternion(end_quat)
+    approach = [row[2] for row in end_rot]
 
     # --- camera rays of the transit points, and the region of the base frame the path can use ---
     # With a known start, the model's first point (where it sees the gripper now) is replaced by
     # the start itself, and the height above the surface falls from the start's to the clearance.
     first = 1 if start_pos is not None else 0
     n_mid = max(0, n - 1 - first)
-    pix_mid = pix[first:-1] if n_mid else np.zeros((0, 2))
-    rays = scene.rays_cv(pix_mid)
-    ray_len = np.sqrt(np.einsum("ij,ij->i", rays, rays))
-    dirs = (rays / ray_len[:, None]) @ scene.T[:3, :3].T
+    uv_mid = uv[:, first:-1] if n_mid else np.zeros((2, 0))
+    rays = scene.camera.pixel_ray_rows(uv_mid, scene.rectified)  # (3, n_mid)
+    ray_len = np.sqrt(np.einsum("ij,ij->j", rays, rays))
+    dirs = scene.T[:3, :3] @ (rays / ray_len)  # unit directions in the base frame, (3, n_mid)
     if trajectory.depths is not None and config.use_model_depth:
         t_hi = np.asarray(trajectory.depths[first:-1], dtype=float) * ray_len
     else:
-        t_hi = _surface_distance(scene, pix_mid) * ray_len
+        t_hi = _surface_distance(scene, uv_mid.T) * ray_len
     missing = ~np.isfinite(t_hi)
     if missing.any():  # no depth under the point: go down to the lowest observed surface
-        cloud = scene.cloud(config.cloud_points)
-        floor = float(cloud[:, 2].min()) if len(cloud) else 0.0
-        dz = dirs[missing, 2]
+        floor = float(np.fmin.reduce(scene._cloud_with_gaps(config.cloud_points)[2]))  # fmin skips the gaps
+        floor = 0.0 if math.isnan(floor) else floor
+        dz = dirs[2, missing]
         with np.errstate(divide="ignore", invalid="ignore"):
-            guess = (floor - scene.camera_origin[2]) / dz
+            guess = (floor - scene.translation[2]) / dz
         t_hi[missing] = np.where((dz < -1e-6) & np.isfinite(guess), guess, 1.0)
     t = t_hi[:, None] * _ray_fractions(config.ray_samples)[None, :]
-    cand = scene.camera_origin + t[:, :, None] * dirs[:, None, :]
-    corners = [end_position[None, :2], (end_position - approach * config.approach_height * 4.0)[None, :2]]
-    corners += [cand[:, 0, :2], cand[:, -1, :2]]
-    if start_pos is not None:
-        corners.append(start_pos[None, :2])
-    corners_xy = np.concatenate(corners)
-    hmap = scene.height_map(config, (corners_xy.min(axis=0), corners_xy.max(axis=0)))
+    cand = scene.camera_origin[:, None, None] + t[None] * dirs[:, :, None]  # (3, n_mid, samples)
+    # The region: the end, the farthest pre-approach point, the start and both ends of every ray.
+    far_pre = [e - a * config.approach_height * 4.0 for e, a in zip(end_position, approach)]
+    corners = [end_position[:2], far_pre[:2]] + ([start_pos[:2]] if start_pos is not None else [])
+    lo_xy = [min(c[i] for c in corners) for i in range(2)]
+    hi_xy = [max(c[i] for c in corners) for i in range(2)]
+    if n_mid:
+        ray_ends = cand[:2][:, :, [0, -1]].reshape(2, -1)
+        lo_xy = [min(a, b) for a, b in zip(lo_xy, ray_ends.min(axis=1).tolist())]
+        hi_xy = [max(a, b) for a, b in zip(hi_xy, ray_ends.max(axis=1).tolist())]
+    hmap = scene.height_map(config, (lo_xy, hi_xy))
 
     # --- pre-approach point: back off along the approach axis until clear ------------------------
-    # Every candidate (and the start) is looked up in one height-map query.
-    pres = end_position - approach * config.approach_height * _PRE_APPROACH_FACTORS[:, None]
-    probes = pres if start_pos is None else np.vstack((pres, start_pos[None]))
-    surface = hmap.query(probes[:, :2])
-    clear_pre = pres[:, 2] >= surface[: len(pres)] + config.clearance
-    if clear_pre.any():
-        pre = pres[int(np.argmax(clear_pre))]
-    else:
-        pre = pres[-1]
+    pre = None
+    for factor in _PRE_APPROACH_FACTORS:
+        candidate = [e - a * config.approach_height * factor for e, a in zip(end_position, approach)]
+        if candidate[2] >= hmap._height_at(candidate[0], candidate[1]) + config.clearance:
+            pre = candidate
+            break
+    if pre is None:
+        pre = candidate
         notes.append("pre-approach point could not clear the observed surface")
 
     # --- transit points: slide each along its camera ray to the lowest clear position -----------
-    mids = np.zeros((0, 3))
+    transit = np.empty((3, n_mid + first + 1))
+    if start_pos is not None:
+        transit[:, 0] = start_pos
+    transit[:, -1] = pre
     if n_mid:
         heights = np.full(n_mid, config.clearance)
         if start_pos is not None:
             fraction = (np.arange(first, n - 1) + 1.0) / n
-            start_above = float(start_pos[2] - surface[-1])
+            start_above = start_pos[2] - hmap._height_at(start_pos[0], start_pos[1])
             heights = np.maximum(heights, config.clearance + (start_above - config.clearance) * (1.0 - fraction))
-        need = hmap.query(cand[:, :, :2].reshape(-1, 2)).reshape(t.shape) + heights[:, None]
-        clear = cand[:, :, 2] >= need
+        need = hmap._heights(cand[:2].reshape(2, -1)).reshape(t.shape) + heights[:, None]
+        clear = cand[2] >= need
         pick = np.argmax(clear, axis=1)
-        every = np.arange(len(cand))
-        mids = cand[every, pick]
+        every = np.arange(n_mid)
+        mids = cand[:, every, pick]
         stuck = ~clear[every, pick]
         if stuck.any():  # the ray never clears (camera too low): go straight up instead
-            below = scene.camera_origin + t_hi[stuck, None] * dirs[stuck]
-            below[:, 2] = hmap.query(below[:, :2]) + heights[stuck]
-            mids[stuck] = below
-    transit = mids if start_pos is None else np.vstack((start_pos[None], mids))
-    transit = np.vstack((transit, pre[None]))
+            below = scene.camera_origin[:, None] + t_hi[stuck] * dirs[:, stuck]
+            below[2] = hmap._heights(below[:2]) + heights[stuck]
+            mids[:, stuck] = below
+        transit[:, first:-1] = mids
     fixed_start = start_pos is not None
 
-    transit = resample_polyline(transit, config.spacing / 2.0)
-    transit = smooth_polyline(transit, config.smoothing_iterations, config.smoothing_weight)
-    transit = _raise_to_clearance(transit, hmap, config, fixed_start)
+    transit = _resample_rows(transit, config.spacing / 2.0)
+    transit = _smooth_rows(transit, config.smoothing_iterations, config.smoothing_weight)
+    transit = _raise_rows(transit, hmap, config, fixed_start)
     for _ in range(2):  # re-space, then re-check (linear interpolation can cut a ramp's corner)
-        transit = resample_polyline(transit, config.spacing)
-        transit = _raise_to_clearance(transit, hmap, config, fixed_start)
-    descent = resample_polyline(np.vstack((transit[-1], end_position)), config.spacing)
-    positions = np.vstack((transit, descent[1:]))
-    approach_index = len(transit) - 1
+        transit = _raise_rows(_resample_rows(transit, config.spacing), hmap, config, fixed_start)
+    n_transit = transit.shape[1]
+    descent = _segment_rows(transit[:, -1].tolist(), end_position, config.spacing)
+    positions = np.empty((n_transit + descent.shape[1] - 1, 3))
+    positions[:n_transit] = transit.T
+    positions[n_transit:] = descent[:, 1:].T
+    approach_index = n_transit - 1
 
     # --- orientations: slerp from the start to the grasp along the transit, then constant -------
-    q_end = quaternion_from_matrix(end_rot)
-    q_start = start_quat if start_quat is not None else q_end
-    s = _arc_length(transit)
-    frac = s / s[-1] if s[-1] > 0 else np.ones_like(s)
+    q_end = quaternion_from_rows(end_rot)
     orientations = np.empty((len(positions), 4))
-    orientations[: len(transit)] = slerp(q_start, q_end, frac)
-    orientations[len(transit) :] = q_end
+    if start_quat is None:  # one orientation throughout: what slerp gives for equal ends
+        orientations[:n_transit] = _unit(_unit(q_end))
+    else:
+        s = _arc_length_rows(transit)
+        frac = s / s[-1] if s[-1] > 0 else np.ones_like(s)
+        orientations[:n_transit] = slerp(start_quat, np.array(q_end), frac)
+    orientations[n_transit:] = q_end
 
     if not (np.isfinite(positions).all() and np.isfinite(orientations).all()):
         return PathResult(None, "lifting produced a non-finite waypoint (degenerate depth or transform)")
+    surface_heights = hmap._heights(positions[:, :2].T)
+    for array in (positions, orientations, surface_heights):
+        array.flags.writeable = False
     return PathResult(
         WaypointPath(
-            positions=_freeze(positions),
-            orientations=_freeze(orientations),
+            positions=positions,
+            orientations=orientations,
             frame_id=scene.base_frame,
             approach_index=approach_index,
-            surface_heights=_freeze(hmap.query(positions[:, :2])),
+            surface_heights=surface_heights,
             end_target=end_target,
             end_source=end_source,
             notes=tuple(notes),
         ),
         "; ".join(notes) or "ok",
     )
+
+
+def _unit(q: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(c * c for c in q))
+    return [c / norm for c in q]
+
+
+def _rows_from_quaternion(q: Sequence[float]) -> list[list[float]]:
+    """:func:`matrix_from_quaternion` on Python floats: the rows of the 3x3 rotation."""
+    x, y, z, w = _unit(q)
+    return [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ]
 
 
 _WINDOW_OFFSETS = np.array([-1.0, 0.0, 1.0])
@@ -986,7 +1205,12 @@ def _surface_distance(scene: DepthScene, pix: np.ndarray) -> np.ndarray:
 
 
 def _raise_to_clearance(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, fixed_start: bool) -> np.ndarray:
-    """Lift points (never lower them) to ``clearance`` above the surface beneath.
+    """:func:`_raise_rows` of an (N, 3) polyline."""
+    return _raise_rows(np.asarray(points, dtype=float).T, hmap, config, fixed_start).T.copy()
+
+
+def _raise_rows(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, fixed_start: bool) -> np.ndarray:
+    """Lift points (coordinate rows, 3 x N; never lowered) to ``clearance`` above the surface beneath.
 
     The required height is spread into ramps of at most ``max_climb_slope`` (an upper envelope
     over arc length), so a point before an obstacle starts climbing early instead of the path
@@ -998,12 +1222,18 @@ def _raise_to_clearance(points: np.ndarray, hmap: HeightMap, config: TrajectoryC
     point below its own requirement.
     """
     out = points.copy()
-    need = hmap.query(out[:, :2]) + config.clearance
-    ks = config.max_climb_slope * _arc_length(out)
-    forward = np.maximum.accumulate(need + ks) - ks
-    backward = np.maximum.accumulate((need - ks)[::-1])[::-1] + ks
-    envelope = np.maximum(np.maximum(forward, backward), need)
-    lo = 1 if fixed_start else 0
-    inner = slice(lo, len(out) - 1)
-    out[inner, 2] = np.maximum(out[inner, 2], envelope[inner])
+    need = hmap._heights(out[:2])
+    need += config.clearance
+    ks = _arc_length_rows(out)
+    ks *= config.max_climb_slope
+    envelope = need + ks
+    np.maximum.accumulate(envelope, out=envelope)
+    envelope -= ks
+    backward = (need - ks)[::-1]
+    np.maximum.accumulate(backward, out=backward)
+    backward = backward[::-1] + ks
+    np.maximum(envelope, backward, out=envelope)
+    np.maximum(envelope, need, out=envelope)
+    inner = slice(1 if fixed_start else 0, out.shape[1] - 1)
+    np.maximum(out[2, inner], envelope[inner], out=out[2, inner])
     return out

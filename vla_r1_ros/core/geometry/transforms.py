@@ -20,6 +20,8 @@ __all__ = [
     "matrix_from_quaternion",
     "slerp",
     "frame_from_axes",
+    "frame_rows",
+    "quaternion_from_rows",
     "cross3",
 ]
 
@@ -29,29 +31,40 @@ class TransformError(ValueError):
 
 
 def check_rigid_transform(matrix: np.ndarray, name: str = "transform", tolerance: float = 1e-6) -> np.ndarray:
-    """Return ``matrix`` as a read-only float 4x4 after checking it is a proper rigid transform."""
+    """Return ``matrix`` as a read-only float 4x4 after checking it is a proper rigid transform.
+
+    The checks run on Python floats: sixteen numbers are checked faster that way than by a
+    dozen small NumPy calls, and this runs for every frame.
+    """
     t = np.array(matrix, dtype=float)
     if t.shape != (4, 4):
         raise TransformError(f"{name} must be a 4x4 matrix, got shape {t.shape}")
-    if not np.isfinite(t).all():
+    rows = t.tolist()
+    if not all(math.isfinite(value) for row in rows for value in row):
         raise TransformError(f"{name} holds a non-finite number")
-    # np.allclose(t[3], (0, 0, 0, 1), atol=tolerance) spelled out (same rtol 1e-5): it is called per frame
-    if not (np.abs(t[3] - _LAST_ROW) <= tolerance + 1e-5 * _LAST_ROW).all():
-        raise TransformError(f"{name} last row must be [0, 0, 0, 1], got {t[3].tolist()}")
-    rot = t[:3, :3]
-    if np.abs(rot.T @ rot - _EYE3).max() > tolerance or _det3(rot) < 0:
+    # np.allclose(t[3], (0, 0, 0, 1), atol=tolerance) spelled out (its rtol 1e-5 only widens the last entry)
+    if not all(abs(value - expected) <= tolerance + 1e-5 * expected for value, expected in zip(rows[3], _LAST_ROW)):
+        raise TransformError(f"{name} last row must be [0, 0, 0, 1], got {rows[3]}")
+    rot = [row[:3] for row in rows[:3]]
+    columns = list(zip(*rot))
+    # max |R^T R - I| over the nine entries: the columns must be orthonormal.
+    deviation = max(
+        abs(sum(a * b for a, b in zip(columns[i], columns[j])) - (1.0 if i == j else 0.0))
+        for i in range(3)
+        for j in range(3)
+    )
+    if deviation > tolerance or _det3(rot) < 0:
         raise TransformError(f"{name} rotation part is not a proper rotation (scaled, sheared or mirrored)")
     t.flags.writeable = False
     return t
 
 
-_LAST_ROW = np.array([0.0, 0.0, 0.0, 1.0])
-_EYE3 = np.eye(3)
+_LAST_ROW = (0.0, 0.0, 0.0, 1.0)
 
 
-def _det3(m: np.ndarray) -> float:
-    """Determinant of a 3x3 matrix (rule of Sarrus; a LAPACK call costs more than this)."""
-    (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+def _det3(m: Sequence[Sequence[float]]) -> float:
+    """Determinant of a 3x3 matrix given as rows of floats (rule of Sarrus; LAPACK costs more)."""
+    (a, b, c), (d, e, f), (g, h, i) = m
     det: float = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
     return det
 
@@ -72,7 +85,12 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def quaternion_from_matrix(rot: np.ndarray) -> np.ndarray:
     """Unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation (Shepperd's method, stable)."""
-    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = np.asarray(rot, dtype=float)[:3, :3].tolist()
+    return np.array(quaternion_from_rows(np.asarray(rot, dtype=float)[:3, :3].tolist()))
+
+
+def quaternion_from_rows(rows: Sequence[Sequence[float]]) -> list[float]:
+    """:func:`quaternion_from_matrix` of a rotation given as three rows of floats."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = rows
     trace = m00 + m11 + m22
     if trace > 0:
         s = 2.0 * math.sqrt(trace + 1.0)
@@ -87,7 +105,7 @@ def quaternion_from_matrix(rot: np.ndarray) -> np.ndarray:
         s = 2.0 * math.sqrt(1.0 + m22 - m00 - m11)
         q = [(m02 + m20) / s, (m12 + m21) / s, 0.25 * s, (m10 - m01) / s]
     norm = math.sqrt(sum(c * c for c in q))
-    return np.array([-c / norm for c in q] if q[3] < 0 else [c / norm for c in q])
+    return [-c / norm for c in q] if q[3] < 0 else [c / norm for c in q]
 
 
 def matrix_from_quaternion(q: np.ndarray) -> np.ndarray:
@@ -136,13 +154,26 @@ def frame_from_axes(z_axis: np.ndarray, y_hint: np.ndarray) -> np.ndarray:
 
     Falls back to any perpendicular y when the hint is parallel to z.
     """
-    z = np.asarray(z_axis, dtype=float)
-    z = z / math.sqrt(z @ z)
-    y = np.asarray(y_hint, dtype=float)
-    y = y - (y @ z) * z
-    if math.sqrt(y @ y) < 1e-6:
-        helper = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-        y = helper - (helper @ z) * z
-    y = y / math.sqrt(y @ y)
-    x = cross3(y, z)
-    return np.column_stack((x, y, z))
+    z = np.asarray(z_axis, dtype=float).tolist()
+    y = np.asarray(y_hint, dtype=float).tolist()
+    return np.array(frame_rows(z, y))
+
+
+def frame_rows(z_axis: Sequence[float], y_hint: Sequence[float]) -> list[list[float]]:
+    """:func:`frame_from_axes` on Python floats: the rows of the 3x3 frame (columns x, y, z)."""
+    z_norm = math.sqrt(_dot(z_axis, z_axis))
+    z = [c / z_norm for c in z_axis]
+    along = _dot(y_hint, z)
+    y = [c - along * zc for c, zc in zip(y_hint, z)]
+    if math.sqrt(_dot(y, y)) < 1e-6:
+        helper = (1.0, 0.0, 0.0) if abs(z[0]) < 0.9 else (0.0, 1.0, 0.0)
+        along = _dot(helper, z)
+        y = [c - along * zc for c, zc in zip(helper, z)]
+    y_norm = math.sqrt(_dot(y, y))
+    y = [c / y_norm for c in y]
+    x = [y[1] * z[2] - y[2] * z[1], y[2] * z[0] - y[0] * z[2], y[0] * z[1] - y[1] * z[0]]
+    return [[x[i], y[i], z[i]] for i in range(3)]
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
