@@ -1,23 +1,28 @@
 """The paper's claim, reproduced small: SFT, then GRPO from the SFT checkpoint, on the CPU.
 
-Exact command (from the repository root, venv active; ~40 min on 2 shared cores)::
+Exact command (from the repository root, venv active; ~1.5-2 h on 2 shared cores)::
 
     nohup python training/experiments/cpu_tiny.py > training/results/cpu_tiny.log 2>&1 &
 
-What it does, all with ``training/configs/cpu_tiny.yaml`` (``section.key=value`` overrides may
-follow on the command line):
+What it does (``section.key=value`` overrides for the main config may follow on the command line):
 
 1. builds the 3 M-parameter "small" tiny Qwen2.5-VL (rope_theta 10, mrope_section [4, 14, 14]);
-2. SFT (TRL SFTTrainer, loss on the answer only) on synthetic scenes of seed ``data.train_seed``;
-3. GRPO (TRL GRPOTrainer, release rewards format + task, KL 0.01 k3) from the SFT checkpoint on
+2. stage 1, localisation (``training/configs/cpu_tiny_localise.yaml``): SFT on single-object
+   scenes, box answer without CoT, evaluated on single-object held-out scenes;
+3. stage 2, SFT (``training/configs/cpu_tiny.yaml``, TRL SFTTrainer, loss on the answer only) from
+   the stage-1 model on 1-3-object scenes with the chain of thought;
+4. GRPO (TRL GRPOTrainer, release rewards format + task, KL 0.01 k3) from the SFT checkpoint on
    fresh scenes of the same stream (indices after the SFT scenes);
-4. greedy evaluation of both checkpoints on ``data.num_eval`` held-out scenes of seed
+5. greedy evaluation of both checkpoints on ``data.num_eval`` held-out scenes of seed
    ``data.eval_seed`` (1-3 objects), the "random object of the scene" baseline on the same
    scenes, and the paired per-scene IoU difference GRPO - SFT with its standard error.
 
 Results go to ``training/results/cpu_tiny.json`` after every phase (``"partial": true`` until the
 end), evaluation reports to ``training/results/cpu_tiny_eval/{sft,grpo}/`` and the final model
 (safetensors, <= 15 MB) to ``training/results/cpu_tiny_model/``.
+
+A finished phase can be reused instead of rerun: ``--localise-model DIR`` skips stage 1 and
+``--sft-model DIR`` skips stages 1-2 (the JSON records which models were reused).
 """
 
 from __future__ import annotations
@@ -43,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "training/configs/cpu_tiny.yaml"))
     parser.add_argument("--results", default=str(ROOT / "training/results"))
+    parser.add_argument(
+        "--localise-config",
+        default=str(ROOT / "training/configs/cpu_tiny_localise.yaml"),
+        help="stage-1 config (single-object localisation SFT); 'none' starts stage 2 from the random model",
+    )
+    parser.add_argument("--localise-model", help="reuse this stage-1 model instead of training it")
+    parser.add_argument("--sft-model", help="reuse this SFT model (skips stages 1 and 2)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -67,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         "config": str(Path(args.config).resolve().relative_to(ROOT))
         if Path(args.config).resolve().is_relative_to(ROOT)
         else args.config,
+        "localise_config": None,
+        "reused": {"localise_model": args.localise_model, "sft_model": args.sft_model},
         "overrides": args.overrides,
         "seeds": {
             "model_init": config.model.tiny_seed,
@@ -82,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "phases_s": {},
     }
+
+    def relative(path: str | Path) -> str:
+        resolved = Path(path).resolve()
+        return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
     def save() -> None:
         result["wall_time_s"] = round(time.perf_counter() - wall_start, 1)
@@ -116,15 +134,55 @@ def main(argv: list[str] | None = None) -> int:
     )
     save()
 
-    # 1. SFT from the random tiny model.
-    t = time.perf_counter()
-    config.model.model_name_or_path = init
-    sft_out = run_sft(config, train_dataset=sft_train)
-    result["phases_s"]["sft"] = round(time.perf_counter() - t, 1)
+    eval_dir = results_dir / "cpu_tiny_eval"
+    if args.sft_model:
+        sft_out = Path(args.sft_model)
+    else:
+        # 1. Stage 1: localisation on single-object scenes, from the random tiny model.
+        start_model = init
+        localise = load_config(args.localise_config) if args.localise_config.lower() != "none" else None
+        if localise is not None:
+            result["localise_config"] = relative(args.localise_config)
+            result["seeds"]["localise_scenes"] = localise.data.train_seed
+            if args.localise_model:
+                start_model = args.localise_model
+            else:
+                t = time.perf_counter()
+                localise.model.model_name_or_path = init
+                start_model = str(run_sft(localise))
+                result["phases_s"]["localise"] = round(time.perf_counter() - t, 1)
+            t = time.perf_counter()
+            single_heldout = synthetic_dataset(
+                localise.data.num_eval,
+                seed=localise.data.eval_seed,
+                image_size=localise.data.image_size,
+                min_objects=1,
+                max_objects=1,
+                tasks=tuple(localise.data.tasks),
+                cot=localise.data.cot,
+            )
+            localise_summary, _ = evaluate_dataset(
+                start_model,
+                single_heldout,
+                eval_dir / "localise",
+                localise.eval.batch_size,
+                localise.eval.max_new_tokens,
+                localise.eval.num_overlays,
+                title="Stage 1 (localisation), held-out single-object scenes",
+            )
+            result["phases_s"]["eval_localise"] = round(time.perf_counter() - t, 1)
+            result["localise_heldout_single_object_miou"] = localise_summary["affordance"]["iou_mean"]
+            result["localise_model"] = relative(start_model)
+            save()
+
+        # 2. Stage 2: SFT with the chain of thought on 1-3 objects.
+        t = time.perf_counter()
+        config.model.model_name_or_path = start_model
+        sft_out = run_sft(config, train_dataset=sft_train)
+        result["phases_s"]["sft"] = round(time.perf_counter() - t, 1)
     result["sft_checkpoint_mb"] = round(_size_mb(sft_out), 2)
     save()
 
-    eval_dir = results_dir / "cpu_tiny_eval"
     eval_args = (config.eval.batch_size, config.eval.max_new_tokens, config.eval.num_overlays)
     t = time.perf_counter()
     sft_summary, sft_rows = evaluate_dataset(
@@ -168,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = results_dir / "cpu_tiny_model"
     shutil.rmtree(model_dir, ignore_errors=True)
     shutil.copytree(grpo_out, model_dir, ignore=shutil.ignore_patterns("checkpoint-*", "adapter", "README.md"))
-    result["shipped_model"] = str(model_dir.relative_to(ROOT)) if model_dir.is_relative_to(ROOT) else str(model_dir)
+    result["shipped_model"] = relative(model_dir)
     result["shipped_model_mb"] = round(_size_mb(model_dir), 2)
     result["partial"] = False
     save()
