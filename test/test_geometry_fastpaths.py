@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -139,3 +140,99 @@ def test_spans_and_median_match_numpy() -> None:
         expected = np.percentile(values, 99, axis=1) - np.percentile(values, 1, axis=1)
         np.testing.assert_allclose(lifting._spans(values, 1.0, 99.0), expected, rtol=0, atol=1e-12)
         assert lifting._median(values[0]) == pytest.approx(float(np.median(values[0])), abs=1e-15)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths of the per-request rewrite (issue 3's 1 ms budget): each against the plain version
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ransac_draws_are_numpys_own() -> None:
+    # Includes sizes where Lemire's method rejects a draw (the generator itself is used there).
+    for n in [*range(3, 3000), 2**31 - 1, 2**31 + 5, 4_000_000_001]:
+        expected = np.random.default_rng(lifting._RANSAC_RNG_SEED).integers(0, n, size=(24, 3))
+        np.testing.assert_array_equal(lifting._ransac_draws(n, 24), expected)
+
+
+@pytest.mark.parametrize("radius, side", [(5.5, 33), (2.5, 9), (3.2, 7), (4.0, 21), (7.5, 41), (1.5, 3), (5.5, 9)])
+def test_footprint_dilations_equal_the_disk_and_the_square(radius: float, side: int) -> None:
+    grid = np.where(RNG.random((40, 37)) < 0.2, RNG.uniform(0.0, 0.3, (40, 37)), -1e9).astype(np.float32)
+    grown, filled = lifting._dilations(grid, radius, side)
+    np.testing.assert_array_equal(grown, cv2.dilate(grid, lifting._disk(radius)))
+    np.testing.assert_array_equal(filled, cv2.dilate(grid, lifting._square(side)))
+    disk = lifting._disk(radius)
+    yy, xx = np.mgrid[: disk.shape[0], : disk.shape[1]] - disk.shape[0] // 2
+    np.testing.assert_array_equal(disk, (xx * xx + yy * yy <= radius * radius + 1e-9).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    "count, iterations", [(2, 4), (3, 4), (4, 4), (5, 4), (6, 4), (40, 4), (40, 1), (40, 0), (9, 7)]
+)
+def test_one_filter_smoothing_equals_the_steps(count: int, iterations: int) -> None:
+    points = RNG.uniform(-1.0, 1.0, (count, 3))
+    expected = points.copy()
+    for _ in range(iterations if count > 2 else 0):
+        expected[1:-1] += 0.3 * (0.5 * (expected[:-2] + expected[2:]) - expected[1:-1])
+    got = lifting.smooth_polyline(points, iterations, 0.3)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-13)
+    np.testing.assert_array_equal(got[[0, -1]], points[[0, -1]])  # the ends never move
+
+
+def test_segment_resampling_equals_the_general_resampling() -> None:
+    for _ in range(50):
+        a, b = RNG.uniform(-1.0, 1.0, 3), RNG.uniform(-1.0, 1.0, 3) * RNG.choice([1.0, 1e-13])
+        got = lifting._segment_rows(a.tolist(), b.tolist(), 0.01)
+        np.testing.assert_allclose(got, lifting._resample_rows(np.column_stack((a, b)), 0.01), rtol=0, atol=1e-15)
+
+
+def test_median_filter_at_valid_pixels_equals_nanmedian_windows() -> None:
+    grid = RNG.uniform(0.5, 1.5, (13, 17)).astype(np.float32)
+    grid[RNG.random(grid.shape) < 0.25] = np.nan
+    padded = np.pad(grid, 2, constant_values=np.nan)
+    rows, cols = np.nonzero(np.isfinite(grid))
+    expected = [np.nanmedian(padded[r : r + 5, c : c + 5]) for r, c in zip(rows, cols)]
+    got = lifting._nan_median_filter_at_valid(grid, np.isfinite(grid))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_internal_height_lookups_equal_the_query() -> None:
+    hmap = _height_map()
+    xy = np.column_stack((RNG.uniform(-0.5, 0.6, 300), RNG.uniform(-0.2, 0.8, 300)))
+    xy[:3] = [[-0.2, 0.1], [1e30, -1e30], [-0.2 + 9 * 0.05, 0.1 + 7 * 0.05]]  # a corner, far away, just off the grid
+    expected = hmap.query(xy)
+    np.testing.assert_array_equal(hmap._heights(xy.T), expected)
+    assert [hmap._height_at(x, y) for x, y in xy.tolist()] == expected.tolist()
+
+
+def test_fast_safety_acceptance_agrees_with_the_full_check() -> None:
+    from vla_r1_ros.core.geometry import SafetyLimits, check_waypoints
+    from vla_r1_ros.core.geometry.safety import _passes_every_rule
+
+    limits = SafetyLimits(max_segment_length=0.05, max_path_length=1.0)
+    agreements = {True: 0, False: 0}
+    for _ in range(400):
+        path = np.cumsum(RNG.normal(0.0, 0.02, (RNG.integers(1, 40), 3)), axis=0) + np.array([0.4, 0.0, 0.3])
+        if RNG.random() < 0.05:
+            path[RNG.integers(len(path))] = np.nan
+        accepted = check_waypoints(path, limits).accepted
+        assert _passes_every_rule(path, limits) == accepted
+        agreements[accepted] += 1
+    assert min(agreements.values()) > 50
+
+
+@pytest.mark.parametrize("distortion", [None, "plumb_bob"])
+def test_single_pixel_rays_and_ray_rows_equal_pixel_rays(distortion: str | None) -> None:
+    k = [500.0, 2.0, 31.0, 0.0, 480.0, 23.0, 0.0, 0.0, 1.0]  # with skew
+    d = [0.1, -0.05, 0.001, 0.002, 0.01] if distortion else []
+    p = [500.0, 0.0, 31.0, 0.0, 0.0, 480.0, 23.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    cam = CameraModel(k, d, np.eye(3).reshape(-1), p, 64, 48, "plumb_bob")
+    uv = RNG.uniform(-5.0, 70.0, (20, 2))
+    for rectified in (False, True):
+        expected = cam.pixel_rays(uv, rectified)
+        np.testing.assert_allclose(cam.pixel_ray_rows(uv.T, rectified), expected.T, rtol=0, atol=1e-15)
+        got = np.array([cam.ray_through(u, v, rectified) for u, v in uv.tolist()])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
+        rows, cols = slice(3, 40, 4), slice(1, None, 5)
+        np.testing.assert_array_equal(cam.ray_planes(rows, cols, rectified), np.moveaxis(
+            (cam.rectified_ray_grid if rectified else cam.ray_grid)[rows, cols], -1, 0
+        ) if distortion or rectified else np.stack(np.broadcast_arrays(*cam.ray_window(rows, cols, rectified))))

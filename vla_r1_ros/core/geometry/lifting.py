@@ -45,6 +45,11 @@ from vla_r1_ros.core.geometry.transforms import (
 )
 from vla_r1_ros.core.protocol import Box2D, Trajectory2D
 
+try:  # np.interp's compiled core: the same numbers without the Python wrapper's checks (half its cost)
+    from numpy._core.multiarray import interp as _interp
+except ImportError:  # pragma: no cover - a NumPy that moved it
+    _interp = np.interp
+
 __all__ = [
     "FrameMismatchError",
     "LiftingConfig",
@@ -454,23 +459,70 @@ class DepthScene:
         np.maximum.at(flat, cells[1] * (nx + 2) + cells[0] + (nx + 3), points[2].astype(np.float32))
         raw = flat.reshape(ny + 2, nx + 2)
         # +1.5 cells: a point and an obstacle within the footprint can sit in cells whose centres
-        # are up to sqrt(2) cells farther apart than they are.
-        grown = cv2.dilate(raw, _disk(config.footprint_radius / cell + 1.5))
-        # Filling unknown cells only needs to be conservative, not round: a square kernel is
-        # separable and an order of magnitude faster than a large disk.
+        # are up to sqrt(2) cells farther apart than they are. Filling unknown cells only needs
+        # to be conservative, not round: a square.
         side = 2 * math.ceil((config.footprint_radius + config.fill_radius) / cell + 1.5) + 1
-        filled = cv2.dilate(raw, _square(side))
+        grown, filled = _dilations(raw, config.footprint_radius / cell + 1.5, side)
+        # Observed in the footprint, else in the fill square, else the highest surface in the frame.
         known = np.float32(_UNKNOWN / 2)
-        grown = np.where(grown > known, grown, np.where(filled > known, filled, np.float32(fallback)))
+        grown = np.where(grown > known, grown, filled)  # a new array: ``filled`` may be ``base``
+        np.putmask(grown, grown <= known, np.float32(fallback))
         table = grown.astype(float)
         table[0] = table[-1] = table[:, 0] = table[:, -1] = fallback
-        raw = np.where(raw > known, raw, np.float32(np.nan))[1:-1, 1:-1]
-        grown = grown[1:-1, 1:-1]
+        np.putmask(raw, raw <= known, np.float32(np.nan))  # the dilations are done with it
+        raw, grown = raw[1:-1, 1:-1], grown[1:-1, 1:-1]
         for array in (raw, grown):
             array.flags.writeable = False
         hmap = HeightMap((lo_x, lo_y), cell, raw, grown, fallback)
         hmap.__dict__["_table"] = _frozen_table(table)  # the cached_property, already known
         return hmap
+
+
+def _dilations(grid: np.ndarray, radius_cells: float, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """``grid`` dilated by the disk of ``radius_cells`` and by the ``side`` x ``side`` square.
+
+    Why not two plain dilations: a disk kernel is not separable, and on a height map's grid its
+    dilation alone cost as much as the rest of the map. A digital disk is usually an octagon,
+    a square plus a diamond, and a diamond is a 3x3 cross dilated again and again; the square
+    the disk starts from is also part of the fill square. :func:`_disk_plan` checks that the
+    pieces add up to exactly the disk, so the result is the same as with the disk itself.
+    """
+    plan = _disk_plan(radius_cells, side)
+    if plan is None:
+        return cv2.dilate(grid, _disk(radius_cells)), cv2.dilate(grid, _square(side))
+    start, crosses, rest = plan
+    base = cv2.dilate(grid, start)
+    grown = cv2.dilate(base, _CROSS, iterations=crosses) if crosses else base
+    filled = cv2.dilate(base, rest) if rest is not None else base
+    return grown, filled
+
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+@lru_cache(maxsize=16)
+def _disk_plan(radius_cells: float, side: int) -> tuple[np.ndarray, int, np.ndarray | None] | None:
+    """(square, n, square'): the disk is the square dilated by a cross n times, and the fill
+    square is the first square dilated by the second (None: it is the first). None when the
+    disk is no such octagon or is wider than the fill square. Depends only on the configuration.
+    """
+    disk = _disk(radius_cells)
+    r = disk.shape[0] // 2
+    for half in range(r + 1):  # the square's half side; the diamond's radius is r - half
+        square = np.ones((2 * half + 1, 2 * half + 1), np.uint8)
+        canvas = np.zeros((4 * r + 3, 4 * r + 3), np.uint8)
+        canvas[2 * r + 1, 2 * r + 1] = 1  # a single point, dilated by the pieces, draws their sum
+        octagon = cv2.dilate(cv2.dilate(canvas, square), _CROSS, iterations=r - half)
+        if np.array_equal(octagon[r + 1 : 3 * r + 2, r + 1 : 3 * r + 2], disk) and octagon.sum() == disk.sum():
+            rest_half = (side - 1) // 2 - half
+            if rest_half < 0:
+                return None
+            rest = np.ones((2 * rest_half + 1, 2 * rest_half + 1), np.uint8) if rest_half else None
+            for kernel in (square, rest):
+                if kernel is not None:
+                    kernel.flags.writeable = False
+            return square, r - half, rest
+    return None
 
 
 @lru_cache(maxsize=16)
@@ -511,9 +563,11 @@ class _PlaneFitter:
 
     def __init__(self, points: np.ndarray) -> None:
         self.points = points
-        self.reference = points[:, points.shape[1] // 2].tolist()
-        self._augmented = np.ones((4, points.shape[1]))
-        np.subtract(points, np.array(self.reference)[:, None], out=self._augmented[:3])
+        middle = points.shape[1] // 2
+        self.reference = points[:, middle].tolist()
+        self._augmented = np.empty((4, points.shape[1]))
+        np.subtract(points, points[:, middle : middle + 1], out=self._augmented[:3])
+        self._augmented[3] = 1.0
 
     def fit(self, mask: np.ndarray) -> _Plane:
         """The plane through the masked points (normal: the scatter's smallest eigenvector)."""
@@ -563,10 +617,15 @@ def _rotate(rows: Sequence[Sequence[float]], v: Sequence[float]) -> list[float]:
 
 def _median(values: np.ndarray) -> float:
     """Median of a non-empty 1-D array without NaN (np.median's bookkeeping costs ~20 us a call)."""
+    return _median_of_temporary(values.copy())
+
+
+def _median_of_temporary(values: np.ndarray) -> float:
+    """:func:`_median` of an array nobody else uses: it is partitioned in place (no copy)."""
     n = values.size
     lo, hi = (n - 1) // 2, n // 2
-    part = np.partition(values, (lo, hi))
-    return float(0.5 * (part[lo] + part[hi]))
+    values.partition((lo, hi))
+    return float(0.5 * (values[lo] + values[hi]))
 
 
 def _spans(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -575,13 +634,19 @@ def _spans(values: np.ndarray, low: float, high: float) -> np.ndarray:
     NumPy's default (linear) percentile, computed with one partition for every row and both
     percentiles; np.percentile costs ~40 us a call, and lifting needs four.
     """
+    return _spans_of_temporary(values.copy(), low, high)
+
+
+def _spans_of_temporary(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """:func:`_spans` of an array nobody else uses: its rows are partitioned in place."""
     n = values.shape[1]
     picks = []  # (index below, index above, fraction) of each percentile's virtual index
     for q in (low, high):
         position = q / 100.0 * (n - 1)
         below = math.floor(position)
         picks.append((below, min(below + 1, n - 1), position - below))
-    part = np.partition(values, sorted({k for pick in picks for k in pick[:2]}), axis=1)
+    values.partition(sorted({k for pick in picks for k in pick[:2]}), axis=1)
+    part = values
     (i0, j0, f0), (i1, j1, f1) = picks
     q_low = part[:, i0] + (part[:, j0] - part[:, i0]) * f0
     q_high = part[:, i1] + (part[:, j1] - part[:, i1]) * f1
@@ -595,7 +660,7 @@ def _depth_noise(z_grid: np.ndarray) -> float:
     d2 = np.abs(d2[np.isfinite(d2)])
     if d2.size < 8:
         return 0.0
-    return float(1.4826 * _median(d2) / math.sqrt(6.0))
+    return float(1.4826 * _median_of_temporary(d2) / math.sqrt(6.0))
 
 
 def _nan_median_filter_at_valid(grid: np.ndarray, valid: np.ndarray, size: int = 5) -> np.ndarray:
@@ -735,7 +800,7 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
             break
         fit, fitted_on = fitter.fit(inliers), inliers
         residual = np.abs(fitter.residuals(fit.normal, fit.offset))
-        scale = 1.4826 * _median(residual[inliers])
+        scale = 1.4826 * _median_of_temporary(residual[inliers])
         inliers = member & (residual <= max(config.min_inlier_band / 4.0, 3.0 * scale, 1e-5))
         if not (inliers ^ fitted_on).any():
             break
@@ -776,9 +841,9 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
 
     # Extent along the in-plane axes (long: largest eigenvalue, short: the middle one).
     along = np.array([long_axis, short_axis]) @ (inlier_points - np.array(centroid)[:, None])
-    long_len, short_len = _spans(along, 1.0, 99.0).tolist()
+    long_len, short_len = _spans_of_temporary(along, 1.0, 99.0).tolist()
     behind = residuals[residuals < -band]
-    height = -_median(behind) if behind.size >= config.min_valid_points // 2 else math.nan
+    height = -_median_of_temporary(behind) if behind.size >= config.min_valid_points // 2 else math.nan
     if evals[2] < 1.15 * evals[1]:
         # Near-square patch: the in-plane PCA axes are arbitrary, use the box's shorter image side:
         # the direction, within the plane, from the centre to where the ray one pixel over meets it.
@@ -914,13 +979,13 @@ def _resample_rows(points: np.ndarray, spacing: float) -> np.ndarray:
     targets = np.arange(count) * (total / (count - 1))  # np.linspace's own formula; both ends are set below
     out = np.empty((3, count))
     for row, source in zip(out, points):
-        row[:] = np.interp(targets, s, source)
+        row[:] = _interp(targets, s, source)
     out[:, 0], out[:, -1] = points[:, 0], points[:, -1]
     return out
 
 
 def _segment_rows(start: Sequence[float], end: Sequence[float], spacing: float) -> np.ndarray:
-    """:func:`_resample_rows` of the single segment ``start`` -> ``end`` (same numbers, fewer calls)."""
+    """:func:`_resample_rows` of the single segment ``start`` -> ``end`` (fewer calls; equal up to rounding)."""
     delta = [b - a for a, b in zip(start, end)]
     total = math.sqrt(_dot3(delta, delta))
     if total <= 1e-12:
@@ -944,7 +1009,7 @@ def _arc_length_rows(points: np.ndarray) -> np.ndarray:
     s = np.empty(points.shape[1])
     s[0] = 0.0
     diff = points[:, 1:] - points[:, :-1]
-    np.cumsum(np.sqrt(np.einsum("ij,ij->j", diff, diff)), out=s[1:])
+    np.add.accumulate(np.sqrt(np.einsum("ij,ij->j", diff, diff)), out=s[1:])
     return s
 
 
@@ -954,11 +1019,42 @@ def smooth_polyline(points: np.ndarray, iterations: int, weight: float) -> np.nd
 
 
 def _smooth_rows(points: np.ndarray, iterations: int, weight: float) -> np.ndarray:
-    """:func:`smooth_polyline` of a polyline given as coordinate rows (3, N)."""
+    """:func:`smooth_polyline` of a polyline given as coordinate rows (3, N).
+
+    ``iterations`` Jacobi steps ``p += weight * (mean of the neighbours - p)`` with fixed ends are
+    one convolution with the step's kernel taken ``iterations`` times, over the polyline
+    extended by its point reflection through each end (the reflection keeps an end's
+    neighbours' mean on the end, so it never moves, exactly as a fixed end). One filter call
+    instead of five array operations per step; equal up to rounding.
+    """
     pts = np.array(points, dtype=float)
-    for _ in range(iterations if pts.shape[1] > 2 else 0):
-        pts[:, 1:-1] += weight * (0.5 * (pts[:, :-2] + pts[:, 2:]) - pts[:, 1:-1])
-    return pts
+    n = pts.shape[1]
+    if n <= 2 or iterations == 0:
+        return pts
+    if n - 1 < iterations:  # too short to reflect: step by step
+        for _ in range(iterations):
+            pts[:, 1:-1] += weight * (0.5 * (pts[:, :-2] + pts[:, 2:]) - pts[:, 1:-1])
+        return pts
+    k = iterations
+    extended = np.empty((3, n + 2 * k))
+    extended[:, k : k + n] = pts
+    extended[:, :k] = 2.0 * pts[:, :1] - pts[:, k:0:-1]
+    extended[:, k + n :] = 2.0 * pts[:, -1:] - pts[:, -2 : -k - 2 : -1]
+    smoothed = cv2.filter2D(extended, -1, _smoothing_kernel(iterations, weight), borderType=cv2.BORDER_REPLICATE)
+    smoothed[:, k], smoothed[:, k + n - 1] = pts[:, 0], pts[:, -1]
+    out: np.ndarray = smoothed[:, k : k + n]
+    return out
+
+
+@lru_cache(maxsize=8)
+def _smoothing_kernel(iterations: int, weight: float) -> np.ndarray:
+    """The (1, 2 * iterations + 1) kernel of ``iterations`` smoothing steps (a constant)."""
+    kernel = np.ones(1)
+    for _ in range(iterations):
+        kernel = np.convolve(kernel, [0.5 * weight, 1.0 - weight, 0.5 * weight])
+    kernel = kernel[None, :]
+    kernel.flags.writeable = False
+    return kernel
 
 
 def _nan_median_rows(values: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
@@ -990,7 +1086,7 @@ def _start_pose(start: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray
         return None, None
     arr = np.asarray(start, dtype=float)
     if arr.shape == (3,):
-        if not np.all(np.isfinite(arr)):
+        if not all(math.isfinite(value) for value in arr.tolist()):
             raise ValueError("start position holds a non-finite number")
         return arr, None
     pose = check_rigid_transform(arr, "start pose")

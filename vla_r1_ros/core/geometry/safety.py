@@ -114,6 +114,37 @@ def _flag(violations: list[Violation], rule: SafetyRule, mask: np.ndarray, detai
         violations.append(Violation(rule, tuple(int(i) for i in bad), detail(_first(bad))))
 
 
+def _passes_every_rule(pts: np.ndarray, limits: SafetyLimits) -> bool:
+    """Whether a non-empty (N, 3) path violates no rule, from whole-path extremes.
+
+    Why: an accepted path is the common case, and it needs no per-waypoint verdicts; the
+    extremes (lowest and highest coordinates, farthest point from the shoulder, longest segment)
+    decide every rule in a dozen array operations. Each comparison is the per-waypoint one
+    applied to the extreme, so this accepts exactly the paths the full check accepts.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.isfinite(pts).all():
+            return False
+        lowest, highest = pts.min(axis=0).tolist(), pts.max(axis=0).tolist()
+        if any(low < bound for low, bound in zip(lowest, limits.workspace_min)) or any(
+            high > bound for high, bound in zip(highest, limits.workspace_max)
+        ):
+            return False
+        if lowest[2] < limits.table_height + limits.min_height_above_table:
+            return False
+        offsets = pts - np.array(limits.reach_center)
+        if not math.sqrt(float(np.einsum("ij,ij->i", offsets, offsets).max())) <= limits.max_reach:
+            return False
+        if len(pts) > 1:
+            steps = pts[1:] - pts[:-1]
+            lengths = np.sqrt(np.einsum("ij,ij->i", steps, steps))
+            if not float(lengths.max()) <= limits.max_segment_length:
+                return False
+            if not float(lengths.sum()) <= limits.max_path_length:
+                return False
+    return True
+
+
 def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult:
     """Accept (N, 3) base-frame positions only if no rule is violated; else name every violation.
 
@@ -126,6 +157,10 @@ def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult
         raise ValueError(f"waypoints must be an (N, 3) array, got shape {pts.shape}")
     if len(pts) == 0:
         return SafetyResult(None, (Violation(SafetyRule.EMPTY, (), "no waypoints"),))
+    if _passes_every_rule(pts, limits):
+        accepted = pts.copy()
+        accepted.flags.writeable = False
+        return SafetyResult(accepted, ())
     x, y, z = pts[:, 0], pts[:, 1], pts[:, 2]
     violations: list[Violation] = []
     with np.errstate(over="ignore", invalid="ignore"):

@@ -40,26 +40,27 @@ def check_rigid_transform(matrix: np.ndarray, name: str = "transform", tolerance
     if t.shape != (4, 4):
         raise TransformError(f"{name} must be a 4x4 matrix, got shape {t.shape}")
     rows = t.tolist()
-    if not all(math.isfinite(value) for row in rows for value in row):
+    (a, b, c, x), (d, e, f, y), (g, h, i, z), last = rows
+    if not all(map(math.isfinite, (a, b, c, x, d, e, f, y, g, h, i, z, *last))):
         raise TransformError(f"{name} holds a non-finite number")
     # np.allclose(t[3], (0, 0, 0, 1), atol=tolerance) spelled out (its rtol 1e-5 only widens the last entry)
-    if not all(abs(value - expected) <= tolerance + 1e-5 * expected for value, expected in zip(rows[3], _LAST_ROW)):
-        raise TransformError(f"{name} last row must be [0, 0, 0, 1], got {rows[3]}")
-    rot = [row[:3] for row in rows[:3]]
-    columns = list(zip(*rot))
-    # max |R^T R - I| over the nine entries: the columns must be orthonormal.
+    w = last[3]
+    if not (abs(last[0]) <= tolerance and abs(last[1]) <= tolerance and abs(last[2]) <= tolerance
+            and abs(w - 1.0) <= tolerance + 1e-5):
+        raise TransformError(f"{name} last row must be [0, 0, 0, 1], got {last}")
+    # max |R^T R - I|: the columns (a d g), (b e h), (c f i) must be orthonormal.
     deviation = max(
-        abs(sum(a * b for a, b in zip(columns[i], columns[j])) - (1.0 if i == j else 0.0))
-        for i in range(3)
-        for j in range(3)
+        abs(a * a + d * d + g * g - 1.0),
+        abs(b * b + e * e + h * h - 1.0),
+        abs(c * c + f * f + i * i - 1.0),
+        abs(a * b + d * e + g * h),
+        abs(a * c + d * f + g * i),
+        abs(b * c + e * f + h * i),
     )
-    if deviation > tolerance or _det3(rot) < 0:
+    if deviation > tolerance or _det3(((a, b, c), (d, e, f), (g, h, i))) < 0:
         raise TransformError(f"{name} rotation part is not a proper rotation (scaled, sheared or mirrored)")
     t.flags.writeable = False
     return t
-
-
-_LAST_ROW = (0.0, 0.0, 0.0, 1.0)
 
 
 def _det3(m: Sequence[Sequence[float]]) -> float:
