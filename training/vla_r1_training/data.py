@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,18 +27,15 @@ from typing import Any
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 from vla_r1_ros.core.protocol import (
     AFFORDANCE_SUFFIX,
     TRAJECTORY_SUFFIX,
-    Box2D,
     Task,
-    Trajectory2D,
     build_messages,
-    format_answer,
     parse_completion,
 )
+from vla_r1_ros.sim.tabletop2d import COLOURS, SHAPES, SceneObject, SyntheticScene, TabletopGenerator
 
 __all__ = [
     "COLOURS",
@@ -216,260 +211,8 @@ def _row_features(**extra: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Synthetic tabletop scenes
+# Synthetic tabletop scenes (drawn by vla_r1_ros.sim.tabletop2d)
 # --------------------------------------------------------------------------------------------
-
-#: Object colours (RGB): saturated and far apart, so a colour word names one patch colour.
-COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (215, 35, 35),
-    "green": (30, 160, 60),
-    "blue": (35, 75, 215),
-    "yellow": (235, 205, 30),
-    "purple": (140, 50, 180),
-    "orange": (245, 130, 20),
-}
-SHAPES = ("circle", "square", "triangle")
-
-AFFORDANCE_TEMPLATES = (
-    "pick up the {object}",
-    "grasp the {object}",
-    "grab the {object}",
-    "take the {object}",
-)
-TRAJECTORY_TEMPLATES = (
-    "move the gripper to the {object}",
-    "reach for the {object}",
-    "bring the gripper to the {object}",
-    "go to the {object}",
-)
-
-_REGIONS = (("top left", "top", "top right"), ("left", "centre", "right"), ("bottom left", "bottom", "bottom right"))
-
-
-def region_name(x: float, y: float) -> str:
-    """A 3 x 3 grid name for a normalised point ("top left", "centre", ...)."""
-    col = min(2, max(0, int(x * 3)))
-    row = min(2, max(0, int(y * 3)))
-    return _REGIONS[row][col]
-
-
-@dataclass(frozen=True)
-class SceneObject:
-    """One drawn object: colour and shape names and its tight normalised box."""
-
-    colour: str
-    shape: str
-    box: Box2D
-
-    @property
-    def name(self) -> str:
-        return f"{self.colour} {self.shape}"
-
-
-@dataclass(frozen=True)
-class SyntheticScene:
-    """One rendered scene and one question about it, with its ground truth."""
-
-    scene_id: int
-    image: NDArray[np.uint8]
-    objects: tuple[SceneObject, ...]  # target first
-    gripper: tuple[float, float]
-    task: Task
-    instruction: str
-    reasoning: str
-    answer: Box2D | Trajectory2D
-
-    @property
-    def target(self) -> SceneObject:
-        return self.objects[0]
-
-    @property
-    def ground_truth(self) -> str:
-        return format_answer(self.answer, self.reasoning)
-
-
-def _r3(value: float) -> float:
-    return round(min(1.0, max(0.0, value)), 3)
-
-
-class TabletopGenerator:
-    """Seeded 2-D tabletop scenes: 1-3 coloured shapes and a gripper on a table, drawn with cv2.
-
-    Colours are unique within a scene (so the colour word alone identifies the target; the shape
-    word is redundant but always given); objects do not overlap. Scene ``i`` of a generator
-    depends only on ``(seed, i)``, so any slice can be regenerated exactly.
-
-    ``cot`` chooses the reasoning: ``"full"`` (the paper's 4-step template in sentences),
-    ``"short"`` (the same four steps, terse; fewer tokens for CPU training) or ``"none"``.
-    """
-
-    def __init__(
-        self,
-        seed: int = 0,
-        image_size: int = 112,
-        min_objects: int = 1,
-        max_objects: int = 3,
-        tasks: Sequence[str] = ("affordance",),
-        cot: str = "short",
-        object_size: tuple[float, float] = (0.18, 0.3),
-    ) -> None:
-        if not 1 <= min_objects <= max_objects <= len(COLOURS):
-            raise ValueError(f"need 1 <= min_objects <= max_objects <= {len(COLOURS)}")
-        if cot not in ("full", "short", "none"):
-            raise ValueError(f"cot must be full, short or none, got {cot!r}")
-        if image_size < 28:
-            raise ValueError("image_size must be at least 28")
-        self.seed = seed
-        self.image_size = image_size
-        self.min_objects = min_objects
-        self.max_objects = max_objects
-        self.tasks = tuple(Task.from_name(t) for t in tasks)
-        if not self.tasks:
-            raise ValueError("tasks is empty")
-        self.cot = cot
-        self.object_size = object_size
-
-    # -- drawing ------------------------------------------------------------------------------
-
-    def _draw_object(
-        self, canvas: NDArray[np.uint8], shape: str, colour: tuple[int, int, int], cx: float, cy: float, size: float
-    ) -> Box2D:
-        s = self.image_size
-        half = size * s / 2.0
-        px, py = cx * s, cy * s
-        if shape == "circle":
-            cv2.circle(canvas, (round(px), round(py)), max(1, round(half)), colour, -1, cv2.LINE_AA)
-        elif shape == "square":
-            cv2.rectangle(
-                canvas, (round(px - half), round(py - half)), (round(px + half) - 1, round(py + half) - 1), colour, -1
-            )
-        else:
-            pts = np.array([[px, py - half], [px - half, py + half], [px + half, py + half]], dtype=np.float64)
-            cv2.fillPoly(canvas, [np.round(pts).astype(np.int32)], colour, cv2.LINE_AA)
-        # Tight box from the drawn pixels of this colour around the object.
-        x0, x1 = max(0, int(px - half - 2)), min(s, int(px + half + 3))
-        y0, y1 = max(0, int(py - half - 2)), min(s, int(py + half + 3))
-        patch = canvas[y0:y1, x0:x1].astype(np.int16)
-        mask = np.abs(patch - np.array(colour, dtype=np.int16)).sum(axis=2) < 60
-        ys, xs = np.nonzero(mask)
-        tight = Box2D.from_corners(
-            (x0 + xs.min()) / s, (y0 + ys.min()) / s, (x0 + xs.max() + 1) / s, (y0 + ys.max() + 1) / s
-        )
-        return Box2D(_r3(tight.x), _r3(tight.y), _r3(tight.width), _r3(tight.height))
-
-    def _draw_gripper(self, canvas: NDArray[np.uint8], gx: float, gy: float) -> None:
-        s = self.image_size
-        px, py, w = gx * s, gy * s, max(2, s // 28)
-        dark = (60, 60, 60)
-        cv2.rectangle(canvas, (round(px - 3 * w), round(py - w)), (round(px + 3 * w), round(py)), dark, -1)
-        cv2.rectangle(canvas, (round(px - 3 * w), round(py)), (round(px - 2 * w), round(py + 3 * w)), dark, -1)
-        cv2.rectangle(canvas, (round(px + 2 * w), round(py)), (round(px + 3 * w), round(py + 3 * w)), dark, -1)
-
-    # -- scenes -------------------------------------------------------------------------------
-
-    def scene(self, index: int) -> SyntheticScene:
-        """Scene number ``index`` (deterministic from the generator's seed and ``index``)."""
-        rng = random.Random(f"{self.seed}:{index}")
-        s = self.image_size
-        n = rng.randint(self.min_objects, self.max_objects)
-        for _attempt in range(200):
-            placed: list[tuple[float, float, float]] = []
-            ok = True
-            for _ in range(n):
-                size = rng.uniform(*self.object_size)
-                for _try in range(50):
-                    cx = rng.uniform(size / 2 + 0.02, 1 - size / 2 - 0.02)
-                    cy = rng.uniform(size / 2 + 0.02, 1 - size / 2 - 0.02)
-                    if all(max(abs(cx - ox), abs(cy - oy)) > (size + osz) / 2 + 0.03 for ox, oy, osz in placed):
-                        placed.append((cx, cy, size))
-                        break
-                else:
-                    ok = False
-                    break
-            if ok:
-                break
-        else:  # pragma: no cover - 3 objects of <= 0.3 always fit
-            raise RuntimeError("could not place the objects")
-        # The gripper sits where no object is.
-        for _try in range(200):
-            gx, gy = rng.uniform(0.1, 0.9), rng.uniform(0.08, 0.85)
-            if all(max(abs(gx - ox), abs(gy - oy)) > osz / 2 + 0.1 for ox, oy, osz in placed):
-                break
-        colours = rng.sample(sorted(COLOURS), n)
-        shapes = [rng.choice(SHAPES) for _ in range(n)]
-
-        table = np.array([rng.randint(170, 215), rng.randint(150, 190), rng.randint(110, 150)], dtype=np.int16)
-        noise = np.random.default_rng(rng.getrandbits(32)).integers(-8, 9, (s, s, 3))
-        canvas = np.clip(table + noise, 0, 255).astype(np.uint8)
-        self._draw_gripper(canvas, gx, gy)
-        objects = [
-            SceneObject(colour, shape, self._draw_object(canvas, shape, COLOURS[colour], cx, cy, size))
-            for (cx, cy, size), colour, shape in zip(placed, colours, shapes)
-        ]
-        target_index = rng.randrange(n)
-        objects.insert(0, objects.pop(target_index))
-        task = self.tasks[rng.randrange(len(self.tasks))]
-        target = objects[0]
-        templates = AFFORDANCE_TEMPLATES if task is Task.AFFORDANCE else TRAJECTORY_TEMPLATES
-        instruction = rng.choice(templates).format(object=target.name)
-        answer: Box2D | Trajectory2D
-        if task is Task.AFFORDANCE:
-            answer = target.box
-        else:
-            answer = self._trajectory((gx, gy), (target.box.x, target.box.y), rng)
-        reasoning = self._reasoning(task, instruction, objects, (gx, gy))
-        return SyntheticScene(index, canvas, tuple(objects), (_r3(gx), _r3(gy)), task, instruction, reasoning, answer)
-
-    @staticmethod
-    def _trajectory(start: tuple[float, float], end: tuple[float, float], rng: random.Random) -> Trajectory2D:
-        """Four waypoints from the gripper to the target along a gentle arc."""
-        (x0, y0), (x1, y1) = start, end
-        dx, dy = x1 - x0, y1 - y0
-        bow = rng.uniform(-0.15, 0.15)
-        points = []
-        for t in (0.0, 1 / 3, 2 / 3, 1.0):
-            lift = bow * math.sin(math.pi * t)
-            points.append((_r3(x0 + dx * t - dy * lift), _r3(y0 + dy * t + dx * lift)))
-        return Trajectory2D(tuple(points))
-
-    def _reasoning(
-        self, task: Task, instruction: str, objects: Sequence[SceneObject], gripper: tuple[float, float]
-    ) -> str:
-        if self.cot == "none":
-            return ""
-        target = objects[0]
-        where = region_name(target.box.x, target.box.y)
-        grip = region_name(*gripper)
-        names = sorted(o.name for o in objects)
-        others = len(objects) - 1
-        if self.cot == "short":
-            count = f"{len(objects)} object{'s' if len(objects) > 1 else ''}"
-            if task is Task.AFFORDANCE:
-                return f"1. task: {target.name}. 2. scene: {count}. 3. region: {where}. 4. check: clear."
-            return (
-                f"1. task: {target.name}. 2. locate: {where}, gripper {grip}. 3. scene: {count}. "
-                f"4. path: {grip} to {where}."
-            )
-        listing = ", ".join(f"a {n}" for n in names)
-        count = f"{len(objects)} object{'s' if len(objects) > 1 else ''}"
-        if task is Task.AFFORDANCE:
-            return (
-                f"Task parsing: the task is to {instruction}, so the target is the {target.name}. "
-                f"Scene understanding: the table holds {count}: {listing}. "
-                f"Region localisation: the {target.name} is at the {where} of the image. "
-                f"Feasibility check: the {target.name} is clear of the other objects, so it can be grasped there."
-            )
-        return (
-            f"Task parsing: the task is to {instruction}, so the goal is the {target.name}. "
-            f"Object and gripper localisation: the {target.name} is at the {where} and the gripper is at the {grip}. "
-            f"Scene analysis: there {'is' if others == 1 else 'are'} {others} other "
-            f"object{'' if others == 1 else 's'} to avoid. "
-            f"Trajectory logic: move from the {grip} to the {where}, ending over the {target.name}."
-        )
-
-    def scenes(self, count: int, start: int = 0) -> Iterator[SyntheticScene]:
-        for index in range(start, start + count):
-            yield self.scene(index)
 
 
 def scene_row(scene: SyntheticScene) -> dict[str, Any]:
