@@ -10,8 +10,14 @@ pixels) are made up front and the iterations cycle through them. Each iteration 
 ``DepthImage`` (a copy of the array, as from a driver), registration, ``DepthScene``, box,
 trajectory and safety verdict; nothing computed from depth survives an iteration. Reused across
 iterations, as in the ROS node: the ``CameraModel`` (the node caches it while CameraInfo is
-unchanged; for this distortion-free camera it holds no per-pixel table anyway) and constants
-that depend only on the configuration (dilation kernels, ray-sample fractions).
+unchanged; for this distortion-free camera it holds no full-frame table, only the rays of the
+strided pixel grid the height map's point cloud is read on, which depend on the configuration
+alone) and constants that depend only on the configuration (dilation kernels and their
+decomposition, ray-sample fractions, the smoothing kernel, the RANSAC draws' random stream).
+
+The report gives wall-clock medians per stage and the median CPU time of the thread, and the
+load average when the run started: on a machine that is busy with something else both grow
+(shared cores and caches), so compare runs made under the same load.
 
 For scale, the same process also times a straightforward baseline: a full-frame point cloud
 (every pixel) cropped to the box and an SVD plane fit, which is what lifting usually looks like
@@ -23,6 +29,7 @@ before anyone measures it.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -104,9 +111,11 @@ def main() -> int:
 
     names = ("depth image + register + scene", "lift box", "lift 32-point trajectory", "safety filter", "total")
     stages: dict[str, list[float]] = {name: [] for name in names}
-    naive = []
+    naive, cpu = [], []
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     for i in range(args.repeats):
         depth = frames[i % len(frames)]
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         ds = DepthScene(register_depth(DepthImage(depth, color.frame_id), color), T, base_frame="world")
         t1 = time.perf_counter()
@@ -116,6 +125,7 @@ def main() -> int:
         t3 = time.perf_counter()
         check_waypoints(result.path.positions, limits)  # type: ignore[union-attr]
         t4 = time.perf_counter()
+        cpu.append(time.thread_time() - c0)
         for name, dt in zip(names, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
             stages[name].append(dt)
         t5 = time.perf_counter()
@@ -124,10 +134,12 @@ def main() -> int:
 
     print(
         f"640x480 frame, box + 32-point trajectory + safety filter, median of {args.repeats} runs "
-        f"over {len(frames)} distinct noisy frames"
+        f"over {len(frames)} distinct noisy frames (1-minute load average at start: {load:.2f} "
+        f"on {os.cpu_count()} CPUs)"
     )
     for name, times in stages.items():
         print(f"  {name:32s} {statistics.median(times) * 1e3:7.3f} ms   (p90 {np.percentile(times, 90) * 1e3:.3f} ms)")
+    print(f"  {'total, thread CPU time':32s} {statistics.median(cpu) * 1e3:7.3f} ms")
     total = statistics.median(stages["total"])
     naive_median = statistics.median(naive)
     print(

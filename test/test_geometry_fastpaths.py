@@ -200,7 +200,8 @@ def test_internal_height_lookups_equal_the_query() -> None:
     xy = np.column_stack((RNG.uniform(-0.5, 0.6, 300), RNG.uniform(-0.2, 0.8, 300)))
     xy[:3] = [[-0.2, 0.1], [1e30, -1e30], [-0.2 + 9 * 0.05, 0.1 + 7 * 0.05]]  # a corner, far away, just off the grid
     expected = hmap.query(xy)
-    np.testing.assert_array_equal(hmap._heights(xy.T), expected)
+    with np.errstate(invalid="ignore"):  # 1e30 has no integer cell index (lift_trajectory silences this too)
+        np.testing.assert_array_equal(hmap._heights(xy.T), expected)
     assert [hmap._height_at(x, y) for x, y in xy.tolist()] == expected.tolist()
 
 

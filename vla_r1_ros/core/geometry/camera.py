@@ -435,7 +435,8 @@ class CameraModel:
         """
         key = (rows.start, rows.stop, rows.step, cols.start, cols.stop, cols.step, rectified)
         cache = self._ray_plane_cache
-        if key not in cache:
+        planes = cache.get(key)
+        if planes is None:
             components = self.ray_window(rows, cols, rectified)
             shape = (len(range(self.height)[rows]), len(range(self.width)[cols]))
             planes = np.empty((3, *shape))
@@ -445,7 +446,7 @@ class CameraModel:
             if len(cache) >= 8:  # a handful of configurations at most; never grow without bound
                 cache.clear()
             cache[key] = planes
-        return cache[key]
+        return planes
 
     @cached_property
     def _ray_plane_cache(self) -> dict[tuple[int | None, ...], np.ndarray]:

@@ -12,6 +12,7 @@ target centimetres away, so :func:`register_depth` refuses it with an error that
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -96,11 +97,26 @@ def _decode(source: np.ndarray, scale: float | None, valid_range: DepthRange | N
     metres = source.astype(np.float32)  # a copy, also for a byte-swapped or strided source
     if scale is not None:
         metres *= np.float32(scale)
-    valid = (metres > 0.0) & (metres < np.inf)
-    if valid_range is not None:
-        valid &= (metres >= valid_range.min_m) & (metres <= valid_range.max_m)
-    metres[~valid] = np.nan
+    # The complement of "0 < m < inf (and min_m <= m <= max_m)" as one test per bound; a NaN
+    # fails both comparisons and stays what it is. (Comparisons run in float32, as they did
+    # when written as the valid range, so the bounds round the same way.)
+    if valid_range is None or valid_range.min_m == 0.0:
+        below = metres <= 0.0
+    else:
+        below = metres < valid_range.min_m  # min_m > 0 also rules out zero and negatives
+    if valid_range is not None and _finite_in_float32(valid_range.max_m):
+        below |= metres > valid_range.max_m  # a finite bound also rules out +inf
+    else:
+        below |= metres == np.inf
+    np.putmask(metres, below, np.float32(np.nan))
     return metres
+
+
+def _finite_in_float32(value: float) -> bool:
+    if value < 3.0e38:  # the usual case, without the cast
+        return math.isfinite(value)
+    with np.errstate(over="ignore"):
+        return math.isfinite(np.float32(value))
 
 
 def _buffer_view(

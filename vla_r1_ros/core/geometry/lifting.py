@@ -303,15 +303,16 @@ class HeightMap:
 
         The lifting's own points are finite, so this skips the NaN handling; the clamp into the
         border happens on the integer cell indices (``mode="clip"``), in the same C call that
-        flattens them. A coordinate too large for an integer also lands in the border.
+        flattens them. A coordinate too large for an integer becomes some integer (NumPy warns
+        "invalid value encountered in cast"; :func:`lift_trajectory` silences that) and is
+        clipped into the border too, so it reads ``fallback`` like any point off the grid.
         """
         table, shape = self._table
         cells = np.subtract(xy, self._origin_column)
         cells /= self.cell
         np.floor(cells, out=cells)
         cells += 1.0
-        with np.errstate(invalid="ignore"):  # inf or a huge value: any integer, clipped to the border
-            indices = cells.astype(np.intp)
+        indices = cells.astype(np.intp)
         heights: np.ndarray = table[np.ravel_multi_index((indices[1], indices[0]), shape, mode="clip")]
         return heights
 
@@ -395,13 +396,13 @@ class DepthScene:
 
     def cloud_planes(self, max_points: int) -> np.ndarray:
         """The points of :meth:`cloud` as coordinate rows (3, N): x, y and z each contiguous."""
-        cache = self._clouds
-        if max_points not in cache:
+        points = self._clouds.get(max_points)
+        if points is None:
             gappy = self._cloud_with_gaps(max_points)
             points = np.compress(gappy[2] == gappy[2], gappy, axis=1)  # NaN != NaN: drops the gaps
             points.flags.writeable = False
-            cache[max_points] = points
-        return cache[max_points]
+            self._clouds[max_points] = points
+        return points
 
     def _cloud_with_gaps(self, max_points: int) -> np.ndarray:
         """:meth:`cloud_planes` with a NaN column at every pixel without valid depth (grid order).
@@ -410,8 +411,8 @@ class DepthScene:
         so the region test drops the gaps for free; selecting the valid pixels first would be an
         extra pass (boolean selection is among NumPy's slowest operations) over every pixel.
         """
-        cache = self._gappy_clouds
-        if max_points not in cache:
+        points = self._gappy_clouds.get(max_points)
+        if points is None:
             stride = max(1, math.ceil(math.sqrt(self.width * self.height / max_points)))
             rows = cols = slice(stride // 2, None, stride)
             z = self.image.window(rows, cols)
@@ -419,8 +420,8 @@ class DepthScene:
             points = self.T[:3, :3] @ optical.reshape(3, -1)
             points += self.T[:3, 3:]
             points.flags.writeable = False
-            cache[max_points] = points
-        return cache[max_points]
+            self._gappy_clouds[max_points] = points
+        return points
 
     def height_map(self, config: TrajectoryConfig, region: tuple[ArrayLike, ArrayLike] | None = None) -> HeightMap:
         """The height map of the whole frame, or only of the base-frame xy ``region`` (lo, hi).
@@ -977,10 +978,8 @@ def _resample_rows(points: np.ndarray, spacing: float) -> np.ndarray:
         return points[:, [0, -1]]
     count = max(2, math.ceil(total / spacing - 1e-9) + 1)
     targets = np.arange(count) * (total / (count - 1))  # np.linspace's own formula; both ends are set below
-    out = np.empty((3, count))
-    for row, source in zip(out, points):
-        row[:] = _interp(targets, s, source)
-    out[:, 0], out[:, -1] = points[:, 0], points[:, -1]
+    out = np.array([_interp(targets, s, source) for source in points])
+    out[:, :: count - 1] = points[:, :: points.shape[1] - 1]  # both ends exactly
     return out
 
 
@@ -1009,7 +1008,8 @@ def _arc_length_rows(points: np.ndarray) -> np.ndarray:
     s = np.empty(points.shape[1])
     s[0] = 0.0
     diff = points[:, 1:] - points[:, :-1]
-    np.add.accumulate(np.sqrt(np.einsum("ij,ij->j", diff, diff)), out=s[1:])
+    lengths = np.einsum("ij,ij->j", diff, diff)
+    np.add.accumulate(np.sqrt(lengths, out=lengths), out=s[1:])
     return s
 
 
@@ -1120,6 +1120,20 @@ def lift_trajectory(
     ``start``: the current end-effector pose (4x4) or position (3,) in the base frame; the path
     then begins exactly there.
     """
+    # One error state for the whole lift (a context switch per height lookup costs more than
+    # the lookup): an absurd model depth may put points where no integer cell index reaches.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _lift_trajectory(trajectory, scene, config, target, start, lifting)
+
+
+def _lift_trajectory(
+    trajectory: Trajectory2D,
+    scene: DepthScene,
+    config: TrajectoryConfig,
+    target: Target3D | None,
+    start: np.ndarray | None,
+    lifting: LiftingConfig,
+) -> PathResult:
     n = len(trajectory)
     if n == 0:
         return PathResult(None, "trajectory has no points")
@@ -1174,8 +1188,7 @@ def lift_trajectory(
         floor = float(np.fmin.reduce(scene._cloud_with_gaps(config.cloud_points)[2]))  # fmin skips the gaps
         floor = 0.0 if math.isnan(floor) else floor
         dz = dirs[2, missing]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            guess = (floor - scene.translation[2]) / dz
+        guess = (floor - scene.translation[2]) / dz
         t_hi[missing] = np.where((dz < -1e-6) & np.isfinite(guess), guess, 1.0)
     t = t_hi[:, None] * _ray_fractions(config.ray_samples)[None, :]
     cand = scene.camera_origin[:, None, None] + t[None] * dirs[:, :, None]  # (3, n_mid, samples)
@@ -1302,11 +1315,11 @@ def _surface_distance(scene: DepthScene, pix: np.ndarray) -> np.ndarray:
 
 def _raise_to_clearance(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, fixed_start: bool) -> np.ndarray:
     """:func:`_raise_rows` of an (N, 3) polyline."""
-    return _raise_rows(np.asarray(points, dtype=float).T, hmap, config, fixed_start).T.copy()
+    return _raise_rows(np.array(points, dtype=float).T.copy(), hmap, config, fixed_start).T.copy()
 
 
 def _raise_rows(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, fixed_start: bool) -> np.ndarray:
-    """Lift points (coordinate rows, 3 x N; never lowered) to ``clearance`` above the surface beneath.
+    """Lift points (coordinate rows, 3 x N; raised in place, never lowered) to ``clearance`` above the surface beneath.
 
     The required height is spread into ramps of at most ``max_climb_slope`` (an upper envelope
     over arc length), so a point before an obstacle starts climbing early instead of the path
@@ -1317,11 +1330,12 @@ def _raise_rows(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, f
     O(N) instead of an N x N table. It is taken with ``need`` itself so rounding can never put a
     point below its own requirement.
     """
-    out = points.copy()
+    out = points  # callers hand over an array of their own
     need = hmap._heights(out[:2])
     need += config.clearance
     ks = _arc_length_rows(out)
-    ks *= config.max_climb_slope
+    if config.max_climb_slope != 1.0:
+        ks *= config.max_climb_slope
     envelope = need + ks
     np.maximum.accumulate(envelope, out=envelope)
     envelope -= ks
