@@ -313,7 +313,8 @@ class HeightMap:
         np.floor(cells, out=cells)
         cells += 1.0
         indices = cells.astype(np.intp)
-        heights: np.ndarray = table[np.ravel_multi_index((indices[1], indices[0]), shape, mode="clip")]
+        flat = np.ravel_multi_index((indices[1], indices[0]), shape, mode="clip")
+        heights: np.ndarray = np.take(table, flat, mode="wrap")  # in range after the clip: no bounds checks
         return heights
 
     def _height_at(self, x: float, y: float) -> float:
@@ -683,7 +684,8 @@ def _nan_median_filter_at_valid(grid: np.ndarray, valid: np.ndarray, size: int =
         valid.astype(np.float32), -1, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT
     )
     counts = window_counts[valid].astype(np.intp)
-    return _nan_median_rows(np.take(padded, centres[:, None] + offsets), counts)
+    # mode='wrap': the indices are in range by construction, and NumPy's wrap path skips the bounds checks
+    return _nan_median_rows(np.take(padded, centres[:, None] + offsets, mode="wrap"), counts)
 
 
 def _pixel_corners(box: Box2D, width: int, height: int) -> tuple[float, float, float, float]:
@@ -1075,8 +1077,8 @@ def _nan_median_rows(values: np.ndarray, counts: np.ndarray | None = None) -> np
     # The middle pair of each row's valid values. A row without any reads its first entry (a NaN)
     # as ``hi``, so its median is NaN, whatever ``lo`` (index start - 1) reads.
     hi = starts + (counts >> 1)
-    median: np.ndarray = ordered[starts + ((counts - 1) >> 1)]
-    median += ordered[hi]
+    median: np.ndarray = np.take(ordered, starts + ((counts - 1) >> 1), mode="wrap")  # -1 wraps, as an index would
+    median += np.take(ordered, hi, mode="wrap")
     median *= 0.5
     return median
 
