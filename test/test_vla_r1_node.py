@@ -203,12 +203,26 @@ def test_node_demo_saves_a_picture_of_what_the_node_published(tmp_path: Any) -> 
 
     from vla_r1_ros.ros.node_demo import main
 
-    assert main(["--out", str(tmp_path), "--task", "both"]) == 0
+    assert main(["--out", str(tmp_path), "--model", "oracle", "--task", "both"]) == 0
     summary = json.loads((tmp_path / "node_demo.json").read_text())
-    assert summary["success"] and summary["true_surface_hit"] == "target"
+    assert summary["success"] and summary["scene"] == "pybullet" and summary["true_surface_hit"] == "target"
     assert summary["lift_error_mm"] < 10.0 and summary["waypoints"] > 3
     picture = cv2.imread(str(tmp_path / "node_demo.png"))
     assert picture is not None and picture.shape[0] == 480 and picture.shape[1] > 1200
+
+
+def test_node_demo_top_down_scene_lifts_the_grasp_onto_the_true_object(tmp_path: Any) -> None:
+    """The embedded model's scene (synthetic, top-down camera), answered by its truth: grasp on the top face."""
+    import cv2
+
+    from vla_r1_ros.ros.node_demo import main
+
+    assert main(["--out", str(tmp_path), "--model", "oracle", "--scene", "topdown", "--task", "both"]) == 0
+    summary = json.loads((tmp_path / "node_demo.json").read_text())
+    assert summary["success"] and summary["scene"] == "topdown" and summary["box_iou_with_truth"] == 1.0
+    assert summary["grasp_to_true_top_mm"] < 3.0 and abs(summary["grasp_height_error_mm"]) < 1.0
+    picture = cv2.imread(str(tmp_path / "node_demo.png"))
+    assert picture is not None and picture.shape == (480, 960, 3)
 
 
 def test_static_camera_transform_parameter_replaces_tf(harness_factory: Any, scene_msgs: Any) -> None:

@@ -1,13 +1,21 @@
 """The reasoning node on a simulated RGB-D camera, end to end, with pictures.
 
-    scripts/node_demo.sh --out out/node_demo [--model DIR] [--task both]
+    scripts/node_demo.sh --out out/node_demo [--model embedded|oracle|DIR] [--scene auto|topdown|pybullet]
 
-Starts ``vla_r1_node`` and a simulated camera (a rendered tabletop published at 30 Hz), sends
-one ``~/reason`` goal, and saves what the node published: the annotated image, and a top and a
-side view of the waypoints and grasp (what RViz would show) against the true objects. Without
-``--model`` the answers come from an oracle that knows the scene (the true box of the green
-object and a path towards it), which exercises everything after the model; with ``--model`` the
-real weights (or a trained checkpoint) answer.
+Starts ``vla_r1_node`` and a simulated camera (an RGB-D tabletop published at 30 Hz), sends one
+``~/reason`` goal, and saves what the node published as a picture plus a JSON summary.
+
+Models:
+
+* ``embedded`` (default): the tiny checkpoint shipped in the package, trained on the CPU on
+  synthetic top-down tabletop scenes (``training/experiments/cpu_tiny.py``). It answers
+  affordance questions about such scenes, so it gets one: a held-out scene (``--scene-seed``,
+  ``--scene-index``) seen by a camera looking straight down, with registered depth. The picture
+  shows the node's annotated image and the grasp it lifted against the true object.
+* ``oracle``: answers from the true box of a rendered pybullet scene (and a path towards it),
+  which exercises everything after the model; the picture adds a top and a side view of the
+  waypoints and grasp (what RViz would show) against the true objects.
+* a checkpoint folder or Hub id: the real weights answer, on the pybullet scene by default.
 """
 
 from __future__ import annotations
@@ -30,15 +38,24 @@ __all__ = ["main"]
 
 
 def _oracle(scene: Any) -> Any:
+    """Answers from the scene's truth: the target's box and a path from the gripper to it."""
     from vla_r1_ros.model.backends import ScriptedBackend
+    from vla_r1_ros.sim.tabletop2d import TopDownFrame
 
-    box: Box2D = scene.object("target").box_2d
-    path = Trajectory2D(((0.9, 0.92), (0.75, 0.75), ((0.75 + box.x) / 2, (0.75 + box.y) / 2), (box.x, box.y)))
+    if isinstance(scene, TopDownFrame):
+        box: Box2D = scene.scene.target.box
+        gx, gy = scene.scene.gripper
+        path = Trajectory2D(((gx, gy), ((2 * gx + box.x) / 3, (2 * gy + box.y) / 3), (box.x, box.y)))
+        reasoning = f"The {scene.scene.target.name} is the target; its top face is graspable."
+    else:
+        box = scene.object("target").box_2d
+        path = Trajectory2D(((0.9, 0.92), (0.75, 0.75), ((0.75 + box.x) / 2, (0.75 + box.y) / 2), (box.x, box.y)))
+        reasoning = "The green box stands left of the blue one; its top face is graspable."
 
     def answer(task: Task, _prompt: str) -> str:
         if task is Task.AFFORDANCE:
-            return format_answer(box, "The green box stands left of the blue one; its top face is graspable.")
-        return format_answer(path, "The gripper is at the lower right; move up and left to the green box.")
+            return format_answer(box, reasoning)
+        return format_answer(path, "Move from the gripper to the target.")
 
     return ScriptedBackend(answer, model_id="oracle (true box of the scene)")
 
@@ -59,7 +76,55 @@ def _render_views(scene: Any, poses: list[Any], grasp: Any | None) -> np.ndarray
     return np.hstack([top_view(scene, positions, grasp_position, closing), side_view(scene, positions, surface, 0.05)])
 
 
-def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, Any]:
+def _top_down_scene(seed: int, index: int) -> Any:
+    from vla_r1_ros.sim.tabletop2d import TabletopGenerator, top_down_frame
+
+    return top_down_frame(TabletopGenerator(seed=seed, cot="short").scene(index))
+
+
+def _top_down_view(frame: Any, grasp: Any | None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The colour frame with the true target box (blue) and the lifted grasp projected back (red)."""
+    picture = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR).copy()
+    x0, y0, x1, y1 = frame.scene.target.box.corners()
+    cv2.rectangle(
+        picture,
+        (round(x0 * frame.width), round(y0 * frame.height)),
+        (round(x1 * frame.width), round(y1 * frame.height)),
+        (230, 120, 30),
+        2,
+    )
+    facts: dict[str, Any] = {"true_target_top_m": [round(float(v), 4) for v in frame.true_target_top()]}
+    if grasp is not None:
+        position = np.array([grasp.pose.position.x, grasp.pose.position.y, grasp.pose.position.z])
+        optical = np.linalg.inv(frame.T_base_optical) @ np.append(position, 1.0)
+        u = frame.fx * optical[0] / optical[2] + frame.cx
+        v = frame.fy * optical[1] / optical[2] + frame.cy
+        cv2.drawMarker(picture, (round(u), round(v)), (30, 30, 230), cv2.MARKER_CROSS, 28, 3)
+        facts["grasp_position_m"] = [round(float(c), 4) for c in position]
+        facts["grasp_to_true_top_mm"] = round(float(np.linalg.norm(position - frame.true_target_top())) * 1000.0, 1)
+        facts["grasp_height_error_mm"] = round(float(position[2] - frame.object_height) * 1000.0, 2)
+    cv2.putText(
+        picture,
+        "truth: blue box; lifted grasp: red cross",
+        (8, 22),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.55,
+        (20, 20, 20),
+        1,
+        cv2.LINE_AA,
+    )
+    return picture, facts
+
+
+def run(
+    out: Path,
+    model: str,
+    task: str,
+    instruction: str | None,
+    scene_kind: str = "auto",
+    scene_seed: int = 1000,
+    scene_index: int = 0,
+) -> dict[str, Any]:
     import rclpy
     from rclpy.action.client import ActionClient
     from rclpy.context import Context
@@ -68,18 +133,36 @@ def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, 
     from sensor_msgs.msg import Image
 
     from vla_r1_ros.action import Reason
-    from vla_r1_ros.model.backends import make_backend
-    from vla_r1_ros.ros.sim_camera import BASE_FRAME, OPTICAL_FRAME, FakeCamera, render_tabletop, scene_messages
+    from vla_r1_ros.model.backends import EMBEDDED_MODEL, make_backend
+    from vla_r1_ros.ros.sim_camera import (
+        BASE_FRAME,
+        OPTICAL_FRAME,
+        FakeCamera,
+        render_tabletop,
+        scene_messages,
+        top_down_messages,
+    )
     from vla_r1_ros.ros.tf_adapter import StaticTransformBuffer
     from vla_r1_ros.ros.vla_r1_node import VlaR1Node
 
-    messages = scene_messages(render_tabletop(640, 480))
-    scene = messages.scene
-    backend = _oracle(scene) if model is None else make_backend(model, device="cpu")
+    if scene_kind == "auto":
+        scene_kind = "topdown" if model == EMBEDDED_MODEL else "pybullet"
+    if scene_kind == "topdown":
+        frame = _top_down_scene(scene_seed, scene_index)
+        messages = top_down_messages(frame)
+        camera_pose = frame.T_base_optical
+        instruction = instruction or frame.scene.instruction
+    else:
+        rendered = render_tabletop(640, 480)
+        messages = scene_messages(rendered)
+        camera_pose = rendered.T_world_optical
+        instruction = instruction or "pick up the green box"
+    scene: Any = messages.scene
+    backend = _oracle(scene) if model == "oracle" else make_backend(model, device="cpu")
     context = Context()
     rclpy.init(context=context)
     buffer = StaticTransformBuffer()
-    buffer.set_transform(BASE_FRAME, OPTICAL_FRAME, scene.T_world_optical)
+    buffer.set_transform(BASE_FRAME, OPTICAL_FRAME, camera_pose)
     node = VlaR1Node(
         backend=backend,
         tf_buffer=buffer,
@@ -120,10 +203,20 @@ def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, 
         rclpy.shutdown(context=context)
 
     out.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"success": result.success, "message": result.message, "model": backend.model_id}
+    summary: dict[str, Any] = {
+        "success": result.success,
+        "message": result.message,
+        "model": backend.model_id,
+        "scene": scene_kind,
+        "instruction": instruction,
+    }
     affordance = next((p for p in result.predictions if p.task == "affordance"), None)
     with_path = next((p for p in reversed(result.predictions) if p.waypoints.poses), None)
     grasp = affordance.affordance.pose if affordance is not None and affordance.affordance.is_lifted else None
+    if affordance is not None:
+        summary["reasoning"] = affordance.reasoning
+    if scene_kind == "topdown":
+        return _finish_top_down(out, summary, scene, images, affordance, grasp)
     if grasp is not None and affordance is not None:  # a grasp comes from the affordance prediction
         # The lifted point is the surface seen through the answered box's centre; compare it with
         # the analytic ray cast through the same pixel.
@@ -152,12 +245,55 @@ def run(out: Path, model: str | None, task: str, instruction: str) -> dict[str, 
     return summary
 
 
+def _finish_top_down(
+    out: Path, summary: dict[str, Any], frame: Any, images: list[Any], affordance: Any, grasp: Any | None
+) -> dict[str, Any]:
+    from vla_r1_ros.core.metrics import box_iou_giou
+
+    if affordance is not None:
+        region = affordance.affordance
+        predicted = Box2D(region.center_x, region.center_y, region.width, region.height)
+        iou, _ = box_iou_giou(predicted.corners(), frame.scene.target.box.corners())
+        summary["box_iou_with_truth"] = round(float(iou), 3)
+    view, facts = _top_down_view(frame, grasp)
+    summary.update(facts)
+    panels = []
+    if images:
+        annotated = np.frombuffer(bytes(images[-1].data), np.uint8).reshape(images[-1].height, images[-1].width, 3)
+        panels.append(cv2.resize(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR), (480, 480)))
+    panels.append(cv2.resize(view, (480, 480)))
+    out.mkdir(parents=True, exist_ok=True)
+    picture = out / "node_demo.png"
+    cv2.imwrite(str(picture), np.hstack(panels))
+    summary["picture"] = str(picture)
+    (out / "node_demo.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/node_demo", help="folder for node_demo.png and node_demo.json")
-    parser.add_argument("--model", default=None, help="checkpoint folder or Hub id; default: the scene oracle")
-    parser.add_argument("--task", default="both", choices=("affordance", "trajectory", "both"))
-    parser.add_argument("--instruction", default="pick up the green box")
+    parser.add_argument(
+        "--model",
+        default="embedded",
+        help="'embedded' (the shipped tiny model, default), 'oracle' (the pybullet scene's true answers), "
+        "or a checkpoint folder / Hub id",
+    )
+    parser.add_argument(
+        "--scene",
+        default="auto",
+        choices=("auto", "topdown", "pybullet"),
+        help="camera scene; auto: topdown for the embedded model, pybullet otherwise",
+    )
+    parser.add_argument("--scene-seed", type=int, default=1000, help="top-down scene stream (1000: held out)")
+    parser.add_argument("--scene-index", type=int, default=0, help="scene number within the stream")
+    parser.add_argument(
+        "--task",
+        default=None,
+        choices=("affordance", "trajectory", "both"),
+        help="default: affordance on the top-down scene (all the embedded model was trained for), both otherwise",
+    )
+    parser.add_argument("--instruction", default=None, help="default: the top-down scene's own instruction")
     args = parser.parse_args(argv)
     interfaces = [name for _, name in socket.if_nameindex()]
     if interfaces != ["lo"]:
@@ -167,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    summary = run(Path(args.out), args.model, args.task, args.instruction)
+    top_down = args.scene == "topdown" or (args.scene == "auto" and args.model == "embedded")
+    task = args.task or ("affordance" if top_down else "both")
+    summary = run(Path(args.out), args.model, task, args.instruction, args.scene, args.scene_seed, args.scene_index)
     print(json.dumps(summary, indent=2))
     return 0 if summary["success"] else 1
 

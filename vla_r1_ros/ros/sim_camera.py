@@ -16,8 +16,17 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from vla_r1_ros.sim.scene import Intrinsics, RenderedScene, SceneObject, TabletopRenderer, look_at
+from vla_r1_ros.sim.tabletop2d import TopDownFrame
 
-__all__ = ["OPTICAL_FRAME", "BASE_FRAME", "SceneMessages", "render_tabletop", "scene_messages", "FakeCamera"]
+__all__ = [
+    "OPTICAL_FRAME",
+    "BASE_FRAME",
+    "SceneMessages",
+    "render_tabletop",
+    "scene_messages",
+    "top_down_messages",
+    "FakeCamera",
+]
 
 OPTICAL_FRAME = "camera_color_optical_frame"
 BASE_FRAME = "base_link"
@@ -25,7 +34,7 @@ BASE_FRAME = "base_link"
 
 @dataclass(frozen=True)
 class SceneMessages:
-    scene: RenderedScene
+    scene: RenderedScene | TopDownFrame
     rgb: Image
     depth: Image
     info: CameraInfo
@@ -43,15 +52,31 @@ def render_tabletop(width: int = 320, height: int = 240) -> RenderedScene:
 
 
 def scene_messages(scene: RenderedScene, depth_encoding: str = "32FC1") -> SceneMessages:
-    k = scene.intrinsics
+    """The colour, registered depth and CameraInfo messages of a rendered pybullet scene."""
+    return _rgbd_messages(scene, scene.rgb, scene.depth, scene.intrinsics, depth_encoding)
+
+
+def top_down_messages(frame: TopDownFrame, depth_encoding: str = "32FC1") -> SceneMessages:
+    """The same messages for a synthetic top-down frame (:func:`vla_r1_ros.sim.tabletop2d.top_down_frame`)."""
+    k = Intrinsics(frame.width, frame.height, frame.fx, frame.fy, frame.cx, frame.cy)
+    return _rgbd_messages(frame, frame.rgb, frame.depth, k, depth_encoding)
+
+
+def _rgbd_messages(
+    scene: RenderedScene | TopDownFrame,
+    rgb_pixels: np.ndarray,
+    depth_m: np.ndarray,
+    k: Intrinsics,
+    depth_encoding: str,
+) -> SceneMessages:
     rgb = Image(height=k.height, width=k.width, encoding="rgb8", is_bigendian=0, step=k.width * 3)
-    rgb.data = np.ascontiguousarray(scene.rgb, dtype=np.uint8).tobytes()
+    rgb.data = np.ascontiguousarray(rgb_pixels, dtype=np.uint8).tobytes()
     rgb.header.frame_id = OPTICAL_FRAME
     if depth_encoding == "16UC1":
-        values = np.where(np.isfinite(scene.depth), np.round(scene.depth * 1000.0), 0).astype(np.uint16)
+        values = np.where(np.isfinite(depth_m), np.round(depth_m * 1000.0), 0).astype(np.uint16)
         depth = Image(height=k.height, width=k.width, encoding="16UC1", is_bigendian=0, step=k.width * 2)
     else:
-        values = scene.depth.astype(np.float32)
+        values = depth_m.astype(np.float32)
         depth = Image(height=k.height, width=k.width, encoding="32FC1", is_bigendian=0, step=k.width * 4)
     depth.data = values.tobytes()
     depth.header.frame_id = OPTICAL_FRAME

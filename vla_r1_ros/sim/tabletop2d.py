@@ -27,6 +27,8 @@ __all__ = [
     "SceneObject",
     "SyntheticScene",
     "TabletopGenerator",
+    "TopDownFrame",
+    "top_down_frame",
 ]
 
 
@@ -281,3 +283,78 @@ class TabletopGenerator:
     def scenes(self, count: int, start: int = 0) -> Iterator[SyntheticScene]:
         for index in range(start, start + count):
             yield self.scene(index)
+
+
+@dataclass(frozen=True)
+class TopDownFrame:
+    """A synthetic scene as one registered RGB-D frame of a camera looking straight down at the table.
+
+    The base frame (REP 103) has the table top at z = 0; the camera's optical axis points down
+    (optical z = base -z), image right is base -y and image down is base -x. Objects are flat
+    prisms ``object_height`` tall standing on the table under their drawn pixels; everything else
+    (table, gripper marking) is at table height.
+    """
+
+    scene: SyntheticScene
+    rgb: NDArray[np.uint8]  # H x W x 3, RGB
+    depth: NDArray[np.float32]  # metres along the optical axis
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    T_base_optical: NDArray[np.float64]  # 4 x 4
+    object_height: float
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    def base_point(self, x: float, y: float, z_base: float) -> NDArray[np.float64]:
+        """The base-frame point at height ``z_base`` seen at normalised image point (x, y)."""
+        distance = self.T_base_optical[2, 3] - z_base
+        u, v = x * self.width - 0.5, y * self.height - 0.5  # pixel centres (ROS convention)
+        optical = np.array([(u - self.cx) * distance / self.fx, (v - self.cy) * distance / self.fy, distance, 1.0])
+        base: NDArray[np.float64] = (self.T_base_optical @ optical)[:3]
+        return base
+
+    def true_target_top(self) -> NDArray[np.float64]:
+        """Centre of the target's top face in the base frame."""
+        box = self.scene.target.box
+        return self.base_point(box.x, box.y, self.object_height)
+
+
+def top_down_frame(
+    scene: SyntheticScene,
+    pixels: int = 448,
+    table_span: float = 0.6,
+    camera_height: float = 0.6,
+    object_height: float = 0.04,
+    table_centre: tuple[float, float] = (0.5, 0.0),
+) -> TopDownFrame:
+    """Register ``scene`` as a top-down RGB-D frame of ``pixels`` x ``pixels`` covering ``table_span`` metres.
+
+    The colour image is the scene upscaled with nearest-neighbour sampling, so a model that
+    resizes it back to the scene's size sees the drawn pixels it was trained on.
+    """
+    if pixels % scene.image.shape[0]:
+        raise ValueError(f"pixels ({pixels}) must be a multiple of the scene's size ({scene.image.shape[0]})")
+    if not 0.0 < object_height < camera_height:
+        raise ValueError("object_height must be positive and below the camera")
+    rgb: NDArray[np.uint8] = np.asarray(
+        cv2.resize(scene.image, (pixels, pixels), interpolation=cv2.INTER_NEAREST), dtype=np.uint8
+    )
+    depth = np.full((pixels, pixels), camera_height, dtype=np.float32)
+    drawn = rgb.astype(np.int16)
+    for obj in scene.objects:
+        mask = np.abs(drawn - np.array(COLOURS[obj.colour], dtype=np.int16)).sum(axis=2) < 60
+        depth[mask] = camera_height - object_height
+    focal = pixels * camera_height / table_span
+    centre = (pixels - 1) / 2.0
+    transform = np.eye(4)
+    transform[:3, :3] = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+    transform[:3, 3] = (table_centre[0], table_centre[1], camera_height)
+    return TopDownFrame(scene, rgb, depth, focal, focal, centre, centre, transform, object_height)
