@@ -15,8 +15,6 @@ setup(
     packages=find_packages(include=["vla_r1_ros", "vla_r1_ros.*"])
     + find_packages("training", include=["vla_r1_training", "vla_r1_training.*"]),
     package_dir={"vla_r1_training": "training/vla_r1_training"},
-    # The embedded tiny checkpoint (vla_r1_ros/models/tabletop_tiny) ships with the package.
-    package_data={"vla_r1_ros": ["models/*/*"]},
     install_requires=["numpy>=1.22", "PyYAML>=5.4", "opencv-python-headless>=4.5", "pillow>=9"],
     extras_require={
         "model": ["torch>=2.4", "torchvision>=0.19", "transformers>=4.57", "accelerate>=1.0"],

@@ -1,4 +1,4 @@
-"""The synthetic top-down RGB-D frame (the embedded model's demo scene) is geometrically exact."""
+"""The synthetic top-down RGB-D frame (the CPU-trained model's demo scene) is geometrically exact."""
 
 from __future__ import annotations
 

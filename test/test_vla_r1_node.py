@@ -203,7 +203,7 @@ def test_node_demo_saves_a_picture_of_what_the_node_published(tmp_path: Any) -> 
 
     from vla_r1_ros.ros.node_demo import main
 
-    assert main(["--out", str(tmp_path), "--model", "oracle", "--task", "both"]) == 0
+    assert main(["--out", str(tmp_path), "--task", "both"]) == 0
     summary = json.loads((tmp_path / "node_demo.json").read_text())
     assert summary["success"] and summary["scene"] == "pybullet" and summary["true_surface_hit"] == "target"
     assert summary["lift_error_mm"] < 10.0 and summary["waypoints"] > 3
@@ -212,7 +212,7 @@ def test_node_demo_saves_a_picture_of_what_the_node_published(tmp_path: Any) -> 
 
 
 def test_node_demo_top_down_scene_lifts_the_grasp_onto_the_true_object(tmp_path: Any) -> None:
-    """The embedded model's scene (synthetic, top-down camera), answered by its truth: grasp on the top face."""
+    """The training generator's scene seen by a top-down camera, answered by its truth: grasp on the top face."""
     import cv2
 
     from vla_r1_ros.ros.node_demo import main

@@ -6,8 +6,6 @@ Importing this package is cheap: torch and transformers are imported only by :mo
 
 from .backends import (
     DEFAULT_MODEL_ID,
-    EMBEDDED_MODEL,
-    EMBEDDED_MODEL_DIR,
     Backend,
     BackendError,
     GenerationSettings,
@@ -15,14 +13,11 @@ from .backends import (
     Prediction,
     RemoteChatBackend,
     ScriptedBackend,
-    resolve_model,
     resolve_tasks,
 )
 
 __all__ = [
     "DEFAULT_MODEL_ID",
-    "EMBEDDED_MODEL",
-    "EMBEDDED_MODEL_DIR",
     "Backend",
     "BackendError",
     "GenerationSettings",
@@ -30,6 +25,5 @@ __all__ = [
     "Prediction",
     "RemoteChatBackend",
     "ScriptedBackend",
-    "resolve_model",
     "resolve_tasks",
 ]

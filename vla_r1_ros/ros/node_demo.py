@@ -1,21 +1,23 @@
 """The reasoning node on a simulated RGB-D camera, end to end, with pictures.
 
-    scripts/node_demo.sh --out out/node_demo [--model embedded|oracle|DIR] [--scene auto|topdown|pybullet]
+    scripts/node_demo.sh --out out/node_demo [--model oracle|DIR] [--scene pybullet|topdown] [--task both]
 
 Starts ``vla_r1_node`` and a simulated camera (an RGB-D tabletop published at 30 Hz), sends one
 ``~/reason`` goal, and saves what the node published as a picture plus a JSON summary.
 
-Models:
+Scenes:
 
-* ``embedded`` (default): the tiny checkpoint shipped in the package, trained on the CPU on
-  synthetic top-down tabletop scenes (``training/experiments/cpu_tiny.py``). It answers
-  affordance questions about such scenes, so it gets one: a held-out scene (``--scene-seed``,
-  ``--scene-index``) seen by a camera looking straight down, with registered depth. The picture
-  shows the node's annotated image and the grasp it lifted against the true object.
-* ``oracle``: answers from the true box of a rendered pybullet scene (and a path towards it),
-  which exercises everything after the model; the picture adds a top and a side view of the
-  waypoints and grasp (what RViz would show) against the true objects.
-* a checkpoint folder or Hub id: the real weights answer, on the pybullet scene by default.
+* ``pybullet`` (default): a rendered tabletop seen obliquely; the picture adds a top and a side
+  view of the waypoints and grasp (what RViz would show) against the true objects.
+* ``topdown``: a synthetic scene of the training generator (``vla_r1_ros.sim.tabletop2d``, the
+  held-out stream by default: ``--scene-seed``, ``--scene-index``) seen by a camera looking
+  straight down, with registered depth; the picture shows the node's annotated image and the
+  lifted grasp against the true object. This is the scene for checkpoints trained by
+  ``training/experiments/cpu_tiny.py``.
+
+Models: ``oracle`` (default) answers from the scene's truth (the target's box and a path to it),
+which exercises everything after the model; a checkpoint folder or Hub id makes real weights
+answer.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def run(
     model: str,
     task: str,
     instruction: str | None,
-    scene_kind: str = "auto",
+    scene_kind: str = "pybullet",
     scene_seed: int = 1000,
     scene_index: int = 0,
 ) -> dict[str, Any]:
@@ -133,7 +135,7 @@ def run(
     from sensor_msgs.msg import Image
 
     from vla_r1_ros.action import Reason
-    from vla_r1_ros.model.backends import EMBEDDED_MODEL, make_backend
+    from vla_r1_ros.model.backends import make_backend
     from vla_r1_ros.ros.sim_camera import (
         BASE_FRAME,
         OPTICAL_FRAME,
@@ -145,8 +147,6 @@ def run(
     from vla_r1_ros.ros.tf_adapter import StaticTransformBuffer
     from vla_r1_ros.ros.vla_r1_node import VlaR1Node
 
-    if scene_kind == "auto":
-        scene_kind = "topdown" if model == EMBEDDED_MODEL else "pybullet"
     if scene_kind == "topdown":
         frame = _top_down_scene(scene_seed, scene_index)
         messages = top_down_messages(frame)
@@ -274,25 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/node_demo", help="folder for node_demo.png and node_demo.json")
     parser.add_argument(
-        "--model",
-        default="embedded",
-        help="'embedded' (the shipped tiny model, default), 'oracle' (the pybullet scene's true answers), "
-        "or a checkpoint folder / Hub id",
+        "--model", default="oracle", help="'oracle' (the scene's true answers) or a checkpoint folder / Hub id"
     )
-    parser.add_argument(
-        "--scene",
-        default="auto",
-        choices=("auto", "topdown", "pybullet"),
-        help="camera scene; auto: topdown for the embedded model, pybullet otherwise",
-    )
+    parser.add_argument("--scene", default="pybullet", choices=("pybullet", "topdown"), help="camera scene")
     parser.add_argument("--scene-seed", type=int, default=1000, help="top-down scene stream (1000: held out)")
     parser.add_argument("--scene-index", type=int, default=0, help="scene number within the stream")
-    parser.add_argument(
-        "--task",
-        default=None,
-        choices=("affordance", "trajectory", "both"),
-        help="default: affordance on the top-down scene (all the embedded model was trained for), both otherwise",
-    )
+    parser.add_argument("--task", default="both", choices=("affordance", "trajectory", "both"))
     parser.add_argument("--instruction", default=None, help="default: the top-down scene's own instruction")
     args = parser.parse_args(argv)
     interfaces = [name for _, name in socket.if_nameindex()]
@@ -303,9 +290,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    top_down = args.scene == "topdown" or (args.scene == "auto" and args.model == "embedded")
-    task = args.task or ("affordance" if top_down else "both")
-    summary = run(Path(args.out), args.model, task, args.instruction, args.scene, args.scene_seed, args.scene_index)
+    summary = run(
+        Path(args.out), args.model, args.task, args.instruction, args.scene, args.scene_seed, args.scene_index
+    )
     print(json.dumps(summary, indent=2))
     return 0 if summary["success"] else 1
 

@@ -1,8 +1,8 @@
 """Seeded 2-D tabletop scenes drawn top-down: coloured shapes, a gripper, an instruction and its answer.
 
-The training package's synthetic data (``vla_r1_training.data``) and the demos that run the shipped
-tiny model (``vla_r1_ros.ros.sim_camera``) draw the same scenes from here, so a model trained on
-them is shown what it was trained on. No ROS, no torch: cv2 and NumPy only.
+The training package's synthetic data (``vla_r1_training.data``) and the node demo's top-down
+RGB-D scene (``scripts/node_demo.sh --scene topdown``) draw the same scenes from here, so a model
+trained on them is shown what it was trained on. No ROS, no torch: cv2 and NumPy only.
 """
 
 from __future__ import annotations
