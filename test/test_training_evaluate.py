@@ -105,6 +105,24 @@ def test_picked_object_tells_wrong_object_from_bad_localisation() -> None:
     assert summary["affordance"]["iou_by_object_count"] == {"1": pytest.approx(1.0), "2": pytest.approx(0.5)}
 
 
+def test_centre_correlation_shows_which_axes_follow_the_image() -> None:
+    from vla_r1_training.evaluate import centre_correlation
+
+    truth = [(0.1, 0.2), (0.5, 0.7), (0.8, 0.4), (0.3, 0.9)]
+    following = [(x + 0.01, y, x, y) for x, y in truth]
+    assert centre_correlation(following) == pytest.approx({"x": 1.0, "y": 1.0})
+    # Only y learned: x is one constant answer (undefined correlation), y follows the truth reversed.
+    only_y = [(0.5, 1.0 - y, x, y) for x, y in truth]
+    result = centre_correlation(only_y)
+    assert result["x"] is None and result["y"] == pytest.approx(-1.0)
+    assert centre_correlation(following[:2]) == {"x": None, "y": None}
+    answers = [format_answer(Box2D(x, y, 0.2, 0.2), "t") for x, y in truth]
+    _, summary = score_records([EvalRecord(str(i), "affordance", a, a) for i, a in enumerate(answers)])
+    assert summary["affordance"]["centre_correlation"] == pytest.approx({"x": 1.0, "y": 1.0})
+    _, summary = score_records([EvalRecord(str(i), "affordance", answers[0], a) for i, a in enumerate(answers)])
+    assert summary["affordance"]["centre_correlation"] == {"x": None, "y": None}  # one constant answer
+
+
 def test_paired_delta_mean_and_standard_error() -> None:
     before = [{"id": str(i), "iou": v} for i, v in enumerate([0.1, 0.5, 0.3, 0.0])]
     after = [{"id": str(i), "iou": v} for i, v in enumerate([0.2, 0.5, 0.6, 0.1])] + [{"id": "x", "iou": 1.0}]

@@ -43,6 +43,7 @@ __all__ = [
     "score_records",
     "random_object_iou",
     "picked_object",
+    "centre_correlation",
     "paired_delta",
     "write_report",
     "evaluate_dataset",
@@ -228,6 +229,21 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
+def centre_correlation(centres: Sequence[tuple[float, float, float, float]]) -> dict[str, float | None]:
+    """Pearson correlation of predicted and true box centres along x and along y.
+
+    Tells whether answers follow the image on each axis: a model that answers one fixed box, or
+    has learned only one coordinate, shows 0 (None when undefined: under 3 answers or no spread).
+    """
+    values = np.asarray(centres, dtype=np.float64).reshape(-1, 4)
+    result: dict[str, float | None] = {}
+    for axis, (pred, true) in (("x", (0, 2)), ("y", (1, 3))):
+        a, b = values[:, pred], values[:, true]
+        ok = len(values) >= 3 and a.std() > 1e-12 and b.std() > 1e-12
+        result[axis] = float(np.corrcoef(a, b)[0, 1]) if ok else None
+    return result
+
+
 def score_records(records: Sequence[EvalRecord]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-question rows and the summary (see the module docstring for the conventions)."""
     breakdowns = score_batch([r.completion for r in records], [r.ground_truth for r in records], with_metrics=True)
@@ -245,6 +261,8 @@ def score_records(records: Sequence[EvalRecord]) -> tuple[list[dict[str, Any]], 
         if record.task == "affordance":
             row["iou"] = 0.0 if math.isnan(b.iou) else b.iou
             truth = parse_completion(record.ground_truth).box
+            if parsed.box is not None and truth is not None:
+                row["centres"] = (parsed.box.x, parsed.box.y, truth.x, truth.y)
             if record.object_boxes and truth is not None:
                 row["random_object_iou"] = random_object_iou(record.object_boxes, truth)
                 row["n_objects"] = len(record.object_boxes)
@@ -273,6 +291,7 @@ def score_records(records: Sequence[EvalRecord]) -> tuple[list[dict[str, Any]], 
             "iou_mean": _mean(ious),
             "success_at_0_5": _mean([float(v >= 0.5) for v in ious]),
             "valid_rate": _mean([float(r["valid"]) for r in box_rows]),
+            "centre_correlation": centre_correlation([r["centres"] for r in box_rows if "centres" in r]),
         }
         baseline = [r["random_object_iou"] for r in box_rows if "random_object_iou" in r]
         if baseline:
@@ -412,6 +431,9 @@ def write_report(
         a = summary["affordance"]
         lines.append(f"| IoU mean (affordance, n={a['n']}) | {a['iou_mean']:.4f} |")
         lines.append(f"| success@0.5 | {a['success_at_0_5']:.3f} |")
+        for axis, value in a["centre_correlation"].items():
+            shown = "-" if value is None else f"{value:.3f}"
+            lines.append(f"| correlation of predicted and true box centre, {axis} | {shown} |")
         if "random_object_baseline_miou" in a:
             lines.append(f"| random-object baseline mIoU | {a['random_object_baseline_miou']:.4f} |")
             multi = a["multi_object"]
