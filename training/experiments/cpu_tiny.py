@@ -21,8 +21,9 @@ Results go to ``training/results/cpu_tiny.json`` after every phase (``"partial":
 end), evaluation reports to ``training/results/cpu_tiny_eval/{sft,grpo}/`` and the final model
 (safetensors, <= 15 MB) to ``training/results/cpu_tiny_model/``.
 
-A finished phase can be reused instead of rerun: ``--localise-model DIR`` skips stage 1 and
-``--sft-model DIR`` skips stages 1-2 (the JSON records which models were reused).
+A finished phase can be reused instead of rerun: ``--localise-model DIR`` skips training stage 1
+(the model is still evaluated) and ``--sft-model DIR`` skips stage 2 (and stage 1 unless
+``--localise-model`` is given too); the JSON records which models were reused.
 """
 
 from __future__ import annotations
@@ -121,12 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         * int(config.grpo.get("per_device_train_batch_size", 32))
         // int(config.grpo.get("num_generations", 8))
     )
-    sft_train = synthetic_dataset(data.num_train, seed=data.train_seed, **options)
+    sft_train = None if args.sft_model else synthetic_dataset(data.num_train, seed=data.train_seed, **options)
     grpo_train = synthetic_dataset(max(grpo_prompts, 64), seed=data.train_seed, start=data.num_train, **options)
     heldout = synthetic_dataset(data.num_eval, seed=data.eval_seed, **options)
     result["phases_s"]["data"] = round(time.perf_counter() - t, 1)
     result.update(
-        n_train_sft=len(sft_train),
+        n_train_sft=data.num_train,
         n_train_grpo=len(grpo_train),
         n_heldout=len(heldout),
         sft_max_steps=sft_steps,
@@ -135,47 +136,48 @@ def main(argv: list[str] | None = None) -> int:
     save()
 
     eval_dir = results_dir / "cpu_tiny_eval"
+    # 1. Stage 1: localisation on single-object scenes, from the random tiny model (skipped, or
+    # only evaluated, when its model is given; skipped entirely when a finished SFT model is).
+    start_model = init
+    localise = load_config(args.localise_config) if args.localise_config.lower() != "none" else None
+    if localise is not None and (args.localise_model or not args.sft_model):
+        result["localise_config"] = relative(args.localise_config)
+        result["seeds"]["localise_scenes"] = localise.data.train_seed
+        if args.localise_model:
+            start_model = args.localise_model
+        else:
+            t = time.perf_counter()
+            localise.model.model_name_or_path = init
+            start_model = str(run_sft(localise))
+            result["phases_s"]["localise"] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
+        single_heldout = synthetic_dataset(
+            localise.data.num_eval,
+            seed=localise.data.eval_seed,
+            image_size=localise.data.image_size,
+            min_objects=1,
+            max_objects=1,
+            tasks=tuple(localise.data.tasks),
+            cot=localise.data.cot,
+        )
+        localise_summary, _ = evaluate_dataset(
+            start_model,
+            single_heldout,
+            eval_dir / "localise",
+            localise.eval.batch_size,
+            localise.eval.max_new_tokens,
+            localise.eval.num_overlays,
+            title="Stage 1 (localisation), held-out single-object scenes",
+        )
+        result["phases_s"]["eval_localise"] = round(time.perf_counter() - t, 1)
+        result["localise_heldout_single_object_miou"] = localise_summary["affordance"]["iou_mean"]
+        result["localise_model"] = relative(start_model)
+        save()
+
+    # 2. Stage 2: SFT with the chain of thought on 1-3 objects.
     if args.sft_model:
         sft_out = Path(args.sft_model)
     else:
-        # 1. Stage 1: localisation on single-object scenes, from the random tiny model.
-        start_model = init
-        localise = load_config(args.localise_config) if args.localise_config.lower() != "none" else None
-        if localise is not None:
-            result["localise_config"] = relative(args.localise_config)
-            result["seeds"]["localise_scenes"] = localise.data.train_seed
-            if args.localise_model:
-                start_model = args.localise_model
-            else:
-                t = time.perf_counter()
-                localise.model.model_name_or_path = init
-                start_model = str(run_sft(localise))
-                result["phases_s"]["localise"] = round(time.perf_counter() - t, 1)
-            t = time.perf_counter()
-            single_heldout = synthetic_dataset(
-                localise.data.num_eval,
-                seed=localise.data.eval_seed,
-                image_size=localise.data.image_size,
-                min_objects=1,
-                max_objects=1,
-                tasks=tuple(localise.data.tasks),
-                cot=localise.data.cot,
-            )
-            localise_summary, _ = evaluate_dataset(
-                start_model,
-                single_heldout,
-                eval_dir / "localise",
-                localise.eval.batch_size,
-                localise.eval.max_new_tokens,
-                localise.eval.num_overlays,
-                title="Stage 1 (localisation), held-out single-object scenes",
-            )
-            result["phases_s"]["eval_localise"] = round(time.perf_counter() - t, 1)
-            result["localise_heldout_single_object_miou"] = localise_summary["affordance"]["iou_mean"]
-            result["localise_model"] = relative(start_model)
-            save()
-
-        # 2. Stage 2: SFT with the chain of thought on 1-3 objects.
         t = time.perf_counter()
         config.model.model_name_or_path = start_model
         sft_out = run_sft(config, train_dataset=sft_train)
