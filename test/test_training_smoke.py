@@ -86,6 +86,14 @@ def test_grpo_from_the_sft_checkpoint_logs_each_reward(sft_dir: Path, run_dir: P
 
 
 def test_sft_resumes_from_its_last_checkpoint(sft_dir: Path, run_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    checkpoint = load_file(str(sft_dir / "checkpoint-4" / "model.safetensors"))
+    # Resuming at the checkpoint's own step trains nothing: the model must be the checkpoint's.
+    assert train_cli(["sft", "--config", str(SMOKE), *_common(run_dir), "sft.max_steps=4", "--resume"]) == 0
+    resumed = load_file(str(sft_dir / "model.safetensors"))
+    assert resumed.keys() == checkpoint.keys()
+    assert all(bool((resumed[k] == checkpoint[k]).all()) for k in checkpoint)
     args = ["sft", "--config", str(SMOKE), *_common(run_dir), "sft.max_steps=6", "--resume"]
     assert train_cli(args) == 0
     history = _log_history(sft_dir)

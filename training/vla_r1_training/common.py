@@ -17,6 +17,7 @@ __all__ = [
     "TimeLimitCallback",
     "save_final",
     "last_checkpoint",
+    "restore_weights",
 ]
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,30 @@ def train_and_save(trainer: Any, processor: Any, resume: str | bool | None) -> P
     if resume in (True, "auto"):
         resume = last_checkpoint(output_dir)
         log.info("resuming from %s", resume or "scratch (no checkpoint found)")
+    if resume:
+        restore_weights(trainer.model, str(resume))
     trainer.train(resume_from_checkpoint=resume or None)
     return save_final(trainer, processor, output_dir)
+
+
+def restore_weights(model: Any, checkpoint: str) -> None:
+    """Load a checkpoint's weights into ``model`` (the trainer then restores optimizer, scheduler and step).
+
+    Why: transformers 5's Trainer reloads a checkpoint by loading its state dict with the saved key
+    names (Qwen2.5-VL saves ``visual.*`` and ``model.layers.*``) into modules named
+    ``model.visual.*`` and ``model.language_model.*``; no key matches, it only warns, and training
+    silently continues from the weights the model was built with. ``from_pretrained`` applies the
+    key mapping. PEFT checkpoints hold adapters, which the Trainer reloads through PEFT itself.
+    """
+    if hasattr(model, "peft_config"):
+        return
+    loaded = type(model).from_pretrained(checkpoint, dtype=next(model.parameters()).dtype)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    if missing or unexpected:
+        raise RuntimeError(
+            f"checkpoint {checkpoint} does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    log.info("weights restored from %s", checkpoint)
 
 
 def save_final(trainer: Any, processor: Any, output_dir: str | Path) -> Path:
