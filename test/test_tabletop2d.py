@@ -5,22 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vla_r1_ros.core.geometry import DepthImage, DepthScene, lift_box, register_depth
-from vla_r1_ros.core.geometry.camera import CameraModel
-from vla_r1_ros.sim.tabletop2d import COLOURS, TabletopGenerator, TopDownFrame, top_down_frame
-
-
-def _depth_scene(frame: TopDownFrame) -> DepthScene:
-    camera = CameraModel.from_intrinsics(
-        frame.fx, frame.fy, frame.cx, frame.cy, frame.width, frame.height, frame_id="optical"
-    )
-    return DepthScene(register_depth(DepthImage(frame.depth, "optical"), camera), frame.T_base_optical, "base")
+from vla_r1_ros.core.geometry import lift_box
+from vla_r1_ros.sim.scene import depth_scene
+from vla_r1_ros.sim.tabletop2d import COLOURS, TabletopGenerator, top_down_frame
 
 
 @pytest.mark.parametrize("index", range(6))
 def test_lifting_the_true_box_lands_on_the_target_top_face(index: int) -> None:
     frame = top_down_frame(TabletopGenerator(seed=1000).scene(index))
-    lifted = lift_box(frame.scene.target.box, _depth_scene(frame))
+    lifted = lift_box(frame.scene.target.box, depth_scene(frame, base_frame="base"))
     assert lifted.ok, lifted.reason
     error = np.linalg.norm(np.asarray(lifted.target.position) - frame.true_target_top())
     assert error < 0.003, f"lifted {lifted.target.position} vs true {frame.true_target_top()}"
@@ -30,9 +23,9 @@ def test_frame_layout_follows_rep103_and_the_optical_convention() -> None:
     scene = TabletopGenerator(seed=3).scene(0)
     frame = top_down_frame(scene, pixels=224, camera_height=0.5, object_height=0.03, table_centre=(0.4, 0.1))
     # The optical axis looks down; the camera sits above the table centre.
-    assert np.allclose(frame.T_base_optical[:3, 2], [0.0, 0.0, -1.0])
-    assert np.allclose(frame.T_base_optical[:3, 3], [0.4, 0.1, 0.5])
-    assert np.isclose(np.linalg.det(frame.T_base_optical[:3, :3]), 1.0)
+    assert np.allclose(frame.T_world_optical[:3, 2], [0.0, 0.0, -1.0])
+    assert np.allclose(frame.T_world_optical[:3, 3], [0.4, 0.1, 0.5])
+    assert np.isclose(np.linalg.det(frame.T_world_optical[:3, :3]), 1.0)
     # The image centre is the table centre; image right is base -y, image down is base -x.
     assert np.allclose(frame.base_point(0.5, 0.5, 0.0), [0.4, 0.1, 0.0])
     right, down = frame.base_point(0.9, 0.5, 0.0), frame.base_point(0.5, 0.9, 0.0)

@@ -87,20 +87,21 @@ def _top_down_scene(seed: int, index: int) -> Any:
 def _top_down_view(frame: Any, grasp: Any | None) -> tuple[np.ndarray, dict[str, Any]]:
     """The colour frame with the true target box (blue) and the lifted grasp projected back (red)."""
     picture = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR).copy()
+    k = frame.intrinsics
     x0, y0, x1, y1 = frame.scene.target.box.corners()
     cv2.rectangle(
         picture,
-        (round(x0 * frame.width), round(y0 * frame.height)),
-        (round(x1 * frame.width), round(y1 * frame.height)),
+        (round(x0 * k.width), round(y0 * k.height)),
+        (round(x1 * k.width), round(y1 * k.height)),
         (230, 120, 30),
         2,
     )
     facts: dict[str, Any] = {"true_target_top_m": [round(float(v), 4) for v in frame.true_target_top()]}
     if grasp is not None:
         position = np.array([grasp.pose.position.x, grasp.pose.position.y, grasp.pose.position.z])
-        optical = np.linalg.inv(frame.T_base_optical) @ np.append(position, 1.0)
-        u = frame.fx * optical[0] / optical[2] + frame.cx
-        v = frame.fy * optical[1] / optical[2] + frame.cy
+        optical = np.linalg.inv(frame.T_world_optical) @ np.append(position, 1.0)
+        u = k.fx * optical[0] / optical[2] + k.cx
+        v = k.fy * optical[1] / optical[2] + k.cy
         cv2.drawMarker(picture, (round(u), round(v)), (30, 30, 230), cv2.MARKER_CROSS, 28, 3)
         facts["grasp_position_m"] = [round(float(c), 4) for c in position]
         facts["grasp_to_true_top_mm"] = round(float(np.linalg.norm(position - frame.true_target_top())) * 1000.0, 1)
@@ -142,27 +143,23 @@ def run(
         FakeCamera,
         render_tabletop,
         scene_messages,
-        top_down_messages,
     )
     from vla_r1_ros.ros.tf_adapter import StaticTransformBuffer
     from vla_r1_ros.ros.vla_r1_node import VlaR1Node
 
     if scene_kind == "topdown":
         frame = _top_down_scene(scene_seed, scene_index)
-        messages = top_down_messages(frame)
-        camera_pose = frame.T_base_optical
+        messages = scene_messages(frame)
         instruction = instruction or frame.scene.instruction
     else:
-        rendered = render_tabletop(640, 480)
-        messages = scene_messages(rendered)
-        camera_pose = rendered.T_world_optical
+        messages = scene_messages(render_tabletop(640, 480))
         instruction = instruction or "pick up the green box"
     scene: Any = messages.scene
     backend = _oracle(scene) if model == "oracle" else make_backend(model, device="cpu")
     context = Context()
     rclpy.init(context=context)
     buffer = StaticTransformBuffer()
-    buffer.set_transform(BASE_FRAME, OPTICAL_FRAME, camera_pose)
+    buffer.set_transform(BASE_FRAME, OPTICAL_FRAME, scene.T_world_optical)
     node = VlaR1Node(
         backend=backend,
         tf_buffer=buffer,

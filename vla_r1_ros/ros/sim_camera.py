@@ -24,7 +24,6 @@ __all__ = [
     "SceneMessages",
     "render_tabletop",
     "scene_messages",
-    "top_down_messages",
     "FakeCamera",
 ]
 
@@ -51,32 +50,17 @@ def render_tabletop(width: int = 320, height: int = 240) -> RenderedScene:
         )
 
 
-def scene_messages(scene: RenderedScene, depth_encoding: str = "32FC1") -> SceneMessages:
-    """The colour, registered depth and CameraInfo messages of a rendered pybullet scene."""
-    return _rgbd_messages(scene, scene.rgb, scene.depth, scene.intrinsics, depth_encoding)
-
-
-def top_down_messages(frame: TopDownFrame, depth_encoding: str = "32FC1") -> SceneMessages:
-    """The same messages for a synthetic top-down frame (:func:`vla_r1_ros.sim.tabletop2d.top_down_frame`)."""
-    k = Intrinsics(frame.width, frame.height, frame.fx, frame.fy, frame.cx, frame.cy)
-    return _rgbd_messages(frame, frame.rgb, frame.depth, k, depth_encoding)
-
-
-def _rgbd_messages(
-    scene: RenderedScene | TopDownFrame,
-    rgb_pixels: np.ndarray,
-    depth_m: np.ndarray,
-    k: Intrinsics,
-    depth_encoding: str,
-) -> SceneMessages:
+def scene_messages(scene: RenderedScene | TopDownFrame, depth_encoding: str = "32FC1") -> SceneMessages:
+    """The colour, registered depth and CameraInfo messages of a simulated frame (pybullet or top-down)."""
+    k = scene.intrinsics
     rgb = Image(height=k.height, width=k.width, encoding="rgb8", is_bigendian=0, step=k.width * 3)
-    rgb.data = np.ascontiguousarray(rgb_pixels, dtype=np.uint8).tobytes()
+    rgb.data = np.ascontiguousarray(scene.rgb, dtype=np.uint8).tobytes()
     rgb.header.frame_id = OPTICAL_FRAME
     if depth_encoding == "16UC1":
-        values = np.where(np.isfinite(depth_m), np.round(depth_m * 1000.0), 0).astype(np.uint16)
+        values = np.where(np.isfinite(scene.depth), np.round(scene.depth * 1000.0), 0).astype(np.uint16)
         depth = Image(height=k.height, width=k.width, encoding="16UC1", is_bigendian=0, step=k.width * 2)
     else:
-        values = depth_m.astype(np.float32)
+        values = scene.depth.astype(np.float32)
         depth = Image(height=k.height, width=k.width, encoding="32FC1", is_bigendian=0, step=k.width * 4)
     depth.data = values.tobytes()
     depth.header.frame_id = OPTICAL_FRAME

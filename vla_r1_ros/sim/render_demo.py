@@ -62,8 +62,16 @@ def top_view(scene: RenderedScene, positions: np.ndarray, grasp: np.ndarray, clo
             half = obj.size[:2] / 2.0
             corners = [obj.pose[:2, :2] @ (half * s) + obj.pose[:2, 3] for s in ((1, 1), (-1, 1), (-1, -1), (1, -1))]
             cv2.polylines(img, [np.array([px(*c) for c in corners], np.int32)], True, colour, 2)
-        cv2.putText(img, f"{obj.name} h={obj.size[2]:.2f}", px(obj.pose[0, 3] - 0.05, obj.pose[1, 3] + 0.05),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{obj.name} h={obj.size[2]:.2f}",
+            px(obj.pose[0, 3] - 0.05, obj.pose[1, 3] + 0.05),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            colour,
+            1,
+            cv2.LINE_AA,
+        )
     pts = [px(p[0], p[1]) for p in positions]
     for a, b in itertools.pairwise(pts):
         cv2.line(img, a, b, (150, 150, 150), 1)
@@ -76,7 +84,13 @@ def top_view(scene: RenderedScene, positions: np.ndarray, grasp: np.ndarray, clo
     cv2.drawMarker(img, g, (0, 0, 230), cv2.MARKER_CROSS, 14, 2)
     cv2.circle(img, px(*START[:2]), 6, (0, 160, 0), 2)
     cv2.putText(
-        img, "top view (base x up, y left), 10 cm grid", (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+        img,
+        "top view (base x up, y left), 10 cm grid",
+        (8, 18),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.45,
+        (0, 0, 0),
+        1,
         cv2.LINE_AA,
     )
     return img
@@ -99,8 +113,14 @@ def side_view(scene: RenderedScene, positions: np.ndarray, surface: np.ndarray, 
         cv2.line(img, px(s[i], surface[i] + clearance), px(s[i + 1], surface[i + 1] + clearance), (200, 200, 255), 1)
     for si, p in zip(s, positions):
         cv2.circle(img, px(si, p[2]), 3, _colour(p[2]), -1)
-    for i, text in enumerate(("waypoint height vs arc length", "dark: true surface beneath",
-                              "orange: observed surface (footprint)", "pink: + clearance")):
+    for i, text in enumerate(
+        (
+            "waypoint height vs arc length",
+            "dark: true surface beneath",
+            "orange: observed surface (footprint)",
+            "pink: + clearance",
+        )
+    ):
         cv2.putText(img, text, (8, 18 + 16 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     return img
 
@@ -159,14 +179,24 @@ def main(argv: list[str] | None = None) -> int:
     for p, q in zip(path.positions, _project(scene, path.positions)):
         if np.all(np.isfinite(q)):
             cv2.circle(colour, (round(q[0]), round(q[1])), 3, _colour(p[2]), -1)
-    cv2.putText(colour, "yellow: affordance box  cyan: 2-D trajectory  dots: lifted waypoints",
-                (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
-    grasp = target.grasp
-    picture = np.hstack((
+    cv2.putText(
         colour,
-        top_view(scene, path.positions, grasp.position, grasp.closing_axis),
-        side_view(scene, path.positions, path.surface_heights, config.clearance),
-    ))
+        "yellow: affordance box  cyan: 2-D trajectory  dots: lifted waypoints",
+        (8, 18),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.45,
+        (255, 255, 255),
+        1,
+        cv2.LINE_AA,
+    )
+    grasp = target.grasp
+    picture = np.hstack(
+        (
+            colour,
+            top_view(scene, path.positions, grasp.position, grasp.closing_axis),
+            side_view(scene, path.positions, path.surface_heights, config.clearance),
+        )
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / "lift_demo.png"
     cv2.imwrite(str(out_file), picture)
@@ -174,9 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     truth_hit = scene.true_hit(box.x * W - 0.5, box.y * H - 0.5)
     error = np.linalg.norm(target.position - truth_hit[0]) * 1000.0 if truth_hit else float("nan")
     yaw = math.degrees(math.atan2(grasp.closing_axis[1], grasp.closing_axis[0]))
-    print(f"depth: {'noisy' if args.noise else 'clean'}; target {target.position.round(4).tolist()} m, "
-          f"error vs truth {error:.2f} mm, confidence {lifted.confidence:.2f}, "
-          f"extent {target.extent.round(3).tolist()}")
+    print(
+        f"depth: {'noisy' if args.noise else 'clean'}; target {target.position.round(4).tolist()} m, "
+        f"error vs truth {error:.2f} mm, confidence {lifted.confidence:.2f}, "
+        f"extent {target.extent.round(3).tolist()}"
+    )
     short_side = math.degrees(math.atan2(target_truth.pose[1, 1], target_truth.pose[0, 1]))
     print(f"grasp closing-axis yaw {yaw:.1f} deg (true shorter side {short_side:.1f} deg, mod 180)")
     print(f"path: {len(path)} waypoints, {path.length:.3f} m, safety: {verdict.message()}")

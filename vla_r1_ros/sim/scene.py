@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -36,6 +36,7 @@ __all__ = [
     "SceneObject",
     "ObjectTruth",
     "RenderedScene",
+    "RGBDFrame",
     "TabletopRenderer",
     "look_at",
     "projection_matrix",
@@ -326,7 +327,10 @@ class TabletopRenderer:
                 )
             elif obj.shape == "cylinder":
                 vis = p.createVisualShape(
-                    p.GEOM_CYLINDER, radius=obj.size[0] / 2.0, length=obj.size[2], rgbaColor=list(obj.rgba),
+                    p.GEOM_CYLINDER,
+                    radius=obj.size[0] / 2.0,
+                    length=obj.size[2],
+                    rgbaColor=list(obj.rgba),
                     physicsClientId=cid,
                 )
             else:
@@ -375,16 +379,31 @@ class TabletopRenderer:
         )
 
 
-def camera_model(scene: RenderedScene) -> CameraModel:
-    """The geometry core's camera model for a rendered frame (distortion-free, P = [K | 0])."""
+class RGBDFrame(Protocol):
+    """What a simulated registered RGB-D frame offers (:class:`RenderedScene`, ``tabletop2d.TopDownFrame``)."""
+
+    @property
+    def rgb(self) -> np.ndarray: ...
+    @property
+    def depth(self) -> np.ndarray: ...
+    @property
+    def intrinsics(self) -> Intrinsics: ...
+    @property
+    def T_world_optical(self) -> np.ndarray: ...
+    @property
+    def frame_id(self) -> str: ...
+
+
+def camera_model(scene: RGBDFrame) -> CameraModel:
+    """The geometry core's camera model for a simulated frame (distortion-free, P = [K | 0])."""
     from vla_r1_ros.core.geometry.camera import CameraModel
 
     k = scene.intrinsics
     return CameraModel.from_intrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height, frame_id=scene.frame_id)
 
 
-def depth_scene(scene: RenderedScene, depth: np.ndarray | None = None, base_frame: str = "world") -> DepthScene:
-    """A geometry-core ``DepthScene`` for a rendered frame (optionally with a noisy depth image)."""
+def depth_scene(scene: RGBDFrame, depth: np.ndarray | None = None, base_frame: str = "world") -> DepthScene:
+    """A geometry-core ``DepthScene`` for a simulated frame (optionally with a noisy depth image)."""
     from vla_r1_ros.core.geometry.depth import DepthImage, register_depth
     from vla_r1_ros.core.geometry.lifting import DepthScene
 

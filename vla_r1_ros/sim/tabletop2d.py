@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vla_r1_ros.core.protocol import Box2D, Task, Trajectory2D, format_answer
+from vla_r1_ros.sim.scene import Intrinsics
 
 __all__ = [
     "COLOURS",
@@ -289,36 +290,29 @@ class TabletopGenerator:
 class TopDownFrame:
     """A synthetic scene as one registered RGB-D frame of a camera looking straight down at the table.
 
-    The base frame (REP 103) has the table top at z = 0; the camera's optical axis points down
-    (optical z = base -z), image right is base -y and image down is base -x. Objects are flat
-    prisms ``object_height`` tall standing on the table under their drawn pixels; everything else
-    (table, gripper marking) is at table height.
+    The world frame is the robot base, as in :class:`vla_r1_ros.sim.scene.RenderedScene` (REP 103,
+    table top at z = 0); the camera's optical axis points down (optical z = world -z), image right
+    is world -y and image down is world -x. Objects are flat prisms ``object_height`` tall standing
+    on the table under their drawn pixels; everything else (table, gripper marking) is at table
+    height. The fields the two scene kinds share (``rgb``, ``depth``, ``intrinsics``,
+    ``T_world_optical``, ``frame_id``) let the same camera messages and geometry helpers serve both.
     """
 
     scene: SyntheticScene
     rgb: NDArray[np.uint8]  # H x W x 3, RGB
     depth: NDArray[np.float32]  # metres along the optical axis
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    T_base_optical: NDArray[np.float64]  # 4 x 4
+    intrinsics: Intrinsics
+    T_world_optical: NDArray[np.float64]  # 4 x 4
     object_height: float
-
-    @property
-    def width(self) -> int:
-        return int(self.rgb.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.rgb.shape[0])
+    frame_id: str = "camera_color_optical_frame"
 
     def base_point(self, x: float, y: float, z_base: float) -> NDArray[np.float64]:
         """The base-frame point at height ``z_base`` seen at normalised image point (x, y)."""
-        distance = self.T_base_optical[2, 3] - z_base
-        u, v = x * self.width - 0.5, y * self.height - 0.5  # pixel centres (ROS convention)
-        optical = np.array([(u - self.cx) * distance / self.fx, (v - self.cy) * distance / self.fy, distance, 1.0])
-        base: NDArray[np.float64] = (self.T_base_optical @ optical)[:3]
+        k = self.intrinsics
+        distance = self.T_world_optical[2, 3] - z_base
+        u, v = x * k.width - 0.5, y * k.height - 0.5  # pixel centres (ROS convention)
+        optical = np.array([(u - k.cx) * distance / k.fx, (v - k.cy) * distance / k.fy, distance, 1.0])
+        base: NDArray[np.float64] = (self.T_world_optical @ optical)[:3]
         return base
 
     def true_target_top(self) -> NDArray[np.float64]:
@@ -354,7 +348,8 @@ def top_down_frame(
         depth[mask] = camera_height - object_height
     focal = pixels * camera_height / table_span
     centre = (pixels - 1) / 2.0
+    intrinsics = Intrinsics(pixels, pixels, focal, focal, centre, centre)
     transform = np.eye(4)
     transform[:3, :3] = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
     transform[:3, 3] = (table_centre[0], table_centre[1], camera_height)
-    return TopDownFrame(scene, rgb, depth, focal, focal, centre, centre, transform, object_height)
+    return TopDownFrame(scene, rgb, depth, intrinsics, transform, object_height)
