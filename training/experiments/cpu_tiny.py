@@ -136,6 +136,27 @@ def main(argv: list[str] | None = None) -> int:
     save()
 
     eval_dir = results_dir / "cpu_tiny_eval"
+
+    def evaluate(phase: str, model: str | Path, dataset: Any, settings: Any, title: str) -> tuple[Any, Any]:
+        """Greedy evaluation into ``cpu_tiny_eval/<phase>``, timed as phase ``eval_<phase>``."""
+        t = time.perf_counter()
+        summary, rows = evaluate_dataset(
+            str(model),
+            dataset,
+            eval_dir / phase,
+            settings.batch_size,
+            settings.max_new_tokens,
+            settings.num_overlays,
+            title=title,
+        )
+        result["phases_s"][f"eval_{phase}"] = round(time.perf_counter() - t, 1)
+        return summary, rows
+
+    def record_heldout(phase: str, summary: dict[str, Any]) -> None:
+        result[f"{phase}_heldout_miou"] = summary["affordance"]["iou_mean"]
+        result[f"{phase}_heldout_success_at_0_5"] = summary["affordance"]["success_at_0_5"]
+        result[f"{phase}_heldout_valid_rate"] = summary["valid_rate"]
+
     # 1. Stage 1: localisation on single-object scenes, from the random tiny model (skipped, or
     # only evaluated, when its model is given; skipped entirely when a finished SFT model is).
     start_model = init
@@ -150,7 +171,6 @@ def main(argv: list[str] | None = None) -> int:
             localise.model.model_name_or_path = init
             start_model = str(run_sft(localise))
             result["phases_s"]["localise"] = round(time.perf_counter() - t, 1)
-        t = time.perf_counter()
         single_heldout = synthetic_dataset(
             localise.data.num_eval,
             seed=localise.data.eval_seed,
@@ -160,16 +180,13 @@ def main(argv: list[str] | None = None) -> int:
             tasks=tuple(localise.data.tasks),
             cot=localise.data.cot,
         )
-        localise_summary, _ = evaluate_dataset(
+        localise_summary, _ = evaluate(
+            "localise",
             start_model,
             single_heldout,
-            eval_dir / "localise",
-            localise.eval.batch_size,
-            localise.eval.max_new_tokens,
-            localise.eval.num_overlays,
-            title="Stage 1 (localisation), held-out single-object scenes",
+            localise.eval,
+            "Stage 1 (localisation), held-out single-object scenes",
         )
-        result["phases_s"]["eval_localise"] = round(time.perf_counter() - t, 1)
         result["localise_heldout_single_object_miou"] = localise_summary["affordance"]["iou_mean"]
         result["localise_model"] = relative(start_model)
         save()
@@ -185,15 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     result["sft_checkpoint_mb"] = round(_size_mb(sft_out), 2)
     save()
 
-    eval_args = (config.eval.batch_size, config.eval.max_new_tokens, config.eval.num_overlays)
-    t = time.perf_counter()
-    sft_summary, sft_rows = evaluate_dataset(
-        str(sft_out), heldout, eval_dir / "sft", *eval_args, title="SFT, held-out scenes"
-    )
-    result["phases_s"]["eval_sft"] = round(time.perf_counter() - t, 1)
-    result["sft_heldout_miou"] = sft_summary["affordance"]["iou_mean"]
-    result["sft_heldout_success_at_0_5"] = sft_summary["affordance"]["success_at_0_5"]
-    result["sft_heldout_valid_rate"] = sft_summary["valid_rate"]
+    sft_summary, sft_rows = evaluate("sft", sft_out, heldout, config.eval, "SFT, held-out scenes")
+    record_heldout("sft", sft_summary)
     result["random_object_baseline_miou"] = sft_summary["affordance"]["random_object_baseline_miou"]
     save()
 
@@ -205,14 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     result["grpo_checkpoint_mb"] = round(_size_mb(grpo_out), 2)
     save()
 
-    t = time.perf_counter()
-    grpo_summary, grpo_rows = evaluate_dataset(
-        str(grpo_out), heldout, eval_dir / "grpo", *eval_args, title="GRPO, held-out scenes"
-    )
-    result["phases_s"]["eval_grpo"] = round(time.perf_counter() - t, 1)
-    result["grpo_heldout_miou"] = grpo_summary["affordance"]["iou_mean"]
-    result["grpo_heldout_success_at_0_5"] = grpo_summary["affordance"]["success_at_0_5"]
-    result["grpo_heldout_valid_rate"] = grpo_summary["valid_rate"]
+    grpo_summary, grpo_rows = evaluate("grpo", grpo_out, heldout, config.eval, "GRPO, held-out scenes")
+    record_heldout("grpo", grpo_summary)
     delta = paired_delta(sft_rows, grpo_rows, "iou")
     z = delta["z"] if delta["se"] > 0 else None
     result.update(paired_delta_mean=delta["mean"], paired_delta_se=delta["se"], paired_delta_z=z, paired_n=delta["n"])
