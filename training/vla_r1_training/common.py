@@ -18,6 +18,7 @@ __all__ = [
     "save_final",
     "last_checkpoint",
     "restore_weights",
+    "trainer_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,24 @@ def build_datasets(args: DataArguments, train: bool = True, evaluation: bool = T
     else:
         raise ValueError(f"data.source must be 'synthetic' or 'vla_cot', got {args.source!r}")
     return train_set, eval_set
+
+
+def trainer_inputs(config: Any, extra: dict[str, Any], train_dataset: Any = None) -> dict[str, Any]:
+    """The keyword arguments SFTTrainer and GRPOTrainer share: model, processor, dataset, LoRA, time limit.
+
+    ``config`` is a :class:`~vla_r1_training.config.RunConfig`; ``extra`` the trainer section's own
+    keys (``time_limit_s``); the dataset is built from ``config.data`` when not given.
+    """
+    model, processor = load_model_and_processor(config.model)
+    if train_dataset is None:
+        train_dataset, _ = build_datasets(config.data, train=True, evaluation=False)
+    return {
+        "model": model,
+        "train_dataset": train_dataset,
+        "processing_class": processor,
+        "peft_config": lora_config(config.model),
+        "callbacks": [TimeLimitCallback(extra["time_limit_s"])] if extra.get("time_limit_s") else [],
+    }
 
 
 def _callback_base() -> type:

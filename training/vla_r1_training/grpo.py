@@ -14,13 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import rewards
-from .common import (
-    TimeLimitCallback,
-    build_datasets,
-    load_model_and_processor,
-    lora_config,
-    train_and_save,
-)
+from .common import train_and_save, trainer_inputs
 from .config import GRPO_DEFAULTS, RunConfig, trainer_kwargs
 
 __all__ = ["reward_functions", "build_grpo_trainer", "run_grpo"]
@@ -55,25 +49,17 @@ def build_grpo_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[An
     from trl.trainer.grpo_trainer import GRPOTrainer
 
     kwargs, extra = trainer_kwargs(config.grpo, GRPO_DEFAULTS)
-    args = GRPOConfig(**kwargs)
-    model, processor = load_model_and_processor(config.model)
-    if train_dataset is None:
-        train_dataset, _ = build_datasets(config.data, train=True, evaluation=False)
+    inputs = trainer_inputs(config, extra, train_dataset)
     # GRPO generates the answer itself: drop the SFT target so that only the prompt, the image(s)
     # and the reward columns remain.
-    if "completion" in train_dataset.column_names:
-        train_dataset = train_dataset.remove_columns("completion")
-    callbacks: list[Any] = [TimeLimitCallback(extra["time_limit_s"])] if extra.get("time_limit_s") else []
+    if "completion" in inputs["train_dataset"].column_names:
+        inputs["train_dataset"] = inputs["train_dataset"].remove_columns("completion")
     trainer = GRPOTrainer(
-        model=model,
         reward_funcs=list[Any](reward_functions(config.reward.functions, config.reward.variant)),
-        args=args,
-        train_dataset=train_dataset,
-        processing_class=processor,
-        peft_config=lora_config(config.model),
-        callbacks=callbacks,
+        args=GRPOConfig(**kwargs),
+        **inputs,
     )
-    return trainer, processor, extra
+    return trainer, inputs["processing_class"], extra
 
 
 def run_grpo(config: RunConfig, resume: str | bool | None = None, train_dataset: Any = None) -> Path:

@@ -12,13 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .common import (
-    TimeLimitCallback,
-    build_datasets,
-    load_model_and_processor,
-    lora_config,
-    train_and_save,
-)
+from .common import train_and_save, trainer_inputs
 from .config import SFT_DEFAULTS, RunConfig, trainer_kwargs
 
 __all__ = ["build_sft_trainer", "run_sft"]
@@ -34,20 +28,9 @@ def build_sft_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[Any
     kwargs, extra = trainer_kwargs(config.sft, SFT_DEFAULTS)
     if not kwargs.get("completion_only_loss", True):
         log.warning("sft.completion_only_loss is off: the loss includes the prompt")
-    args = SFTConfig(**kwargs)
-    model, processor = load_model_and_processor(config.model)
-    if train_dataset is None:
-        train_dataset, _ = build_datasets(config.data, train=True, evaluation=False)
-    callbacks: list[Any] = [TimeLimitCallback(extra["time_limit_s"])] if extra.get("time_limit_s") else []
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_dataset,
-        processing_class=processor,
-        peft_config=lora_config(config.model),
-        callbacks=callbacks,
-    )
-    return trainer, processor, extra
+    inputs = trainer_inputs(config, extra, train_dataset)
+    trainer = SFTTrainer(args=SFTConfig(**kwargs), **inputs)
+    return trainer, inputs["processing_class"], extra
 
 
 def run_sft(config: RunConfig, resume: str | bool | None = None, train_dataset: Any = None) -> Path:
