@@ -49,6 +49,7 @@ def build_grpo_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[An
     from trl.trainer.grpo_trainer import GRPOTrainer
 
     kwargs, extra = trainer_kwargs(config.grpo, GRPO_DEFAULTS)
+    args = GRPOConfig(**kwargs)  # a bad option fails here, before the model and data are loaded
     inputs = trainer_inputs(config, extra, train_dataset)
     # GRPO generates the answer itself: drop the SFT target so that only the prompt, the image(s)
     # and the reward columns remain.
@@ -56,7 +57,7 @@ def build_grpo_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[An
         inputs["train_dataset"] = inputs["train_dataset"].remove_columns("completion")
     trainer = GRPOTrainer(
         reward_funcs=list[Any](reward_functions(config.reward.functions, config.reward.variant)),
-        args=GRPOConfig(**kwargs),
+        args=args,
         **inputs,
     )
     return trainer, inputs["processing_class"], extra

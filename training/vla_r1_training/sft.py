@@ -28,8 +28,9 @@ def build_sft_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[Any
     kwargs, extra = trainer_kwargs(config.sft, SFT_DEFAULTS)
     if not kwargs.get("completion_only_loss", True):
         log.warning("sft.completion_only_loss is off: the loss includes the prompt")
+    args = SFTConfig(**kwargs)  # a bad option fails here, before the model and data are loaded
     inputs = trainer_inputs(config, extra, train_dataset)
-    trainer = SFTTrainer(args=SFTConfig(**kwargs), **inputs)
+    trainer = SFTTrainer(args=args, **inputs)
     return trainer, inputs["processing_class"], extra
 
 
