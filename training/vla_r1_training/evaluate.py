@@ -126,18 +126,7 @@ def generate_predictions(
             hits = torch.isin(ids, eos).nonzero()
             count = int(hits[0]) + 1 if len(hits) else len(ids)
             text = engine.tokenizer.decode(ids[:count], skip_special_tokens=True)
-            boxes = json.loads(row["object_boxes"]) if row.get("object_boxes") else None
-            records.append(
-                EvalRecord(
-                    _row_id(row, start + offset),
-                    row["task"],
-                    text,
-                    row["ground_truth"],
-                    boxes,
-                    row.get("instruction", ""),
-                    np.asarray(_first_image(row).convert("RGB")),
-                )
-            )
+            records.append(_record(row, start + offset, text))
         if bar is not None:
             bar.update(len(batch))
     if bar is not None:
@@ -145,26 +134,25 @@ def generate_predictions(
     return records
 
 
+def _record(row: dict[str, Any], index: int, completion: str) -> EvalRecord:
+    """The record of dataset row ``row`` (number ``index``) answered with ``completion``."""
+    boxes = json.loads(row["object_boxes"]) if row.get("object_boxes") else None
+    return EvalRecord(
+        _row_id(row, index),
+        row["task"],
+        completion,
+        row["ground_truth"],
+        boxes,
+        row.get("instruction", ""),
+        np.asarray(_first_image(row).convert("RGB")),
+    )
+
+
 def records_from_dataset(dataset: Any, completions: Sequence[str]) -> list[EvalRecord]:
     """Records pairing ``dataset`` rows with given completions (scripted models, tests)."""
     if len(completions) != len(dataset):
         raise ValueError(f"{len(completions)} completions for {len(dataset)} rows")
-    records = []
-    for index, text in enumerate(completions):
-        row = dataset[index]
-        boxes = json.loads(row["object_boxes"]) if row.get("object_boxes") else None
-        records.append(
-            EvalRecord(
-                _row_id(row, index),
-                row["task"],
-                text,
-                row["ground_truth"],
-                boxes,
-                row.get("instruction", ""),
-                np.asarray(_first_image(row).convert("RGB")),
-            )
-        )
-    return records
+    return [_record(dataset[index], index, text) for index, text in enumerate(completions)]
 
 
 def write_predictions(records: Iterable[EvalRecord], path: str | Path) -> None:
