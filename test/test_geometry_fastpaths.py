@@ -37,8 +37,13 @@ def test_lazy_windows_equal_the_decoded_frame() -> None:
     ]
     padded = [raw[r].astype(">u2").tobytes() + b"\0" * 6 for r in range(raw.shape[0])]
     msg = SimpleNamespace(
-        data=b"".join(padded), width=raw.shape[1], height=raw.shape[0], step=len(padded[0]), encoding="16UC1",
-        is_bigendian=True, header=SimpleNamespace(frame_id="cam"),
+        data=b"".join(padded),
+        width=raw.shape[1],
+        height=raw.shape[0],
+        step=len(padded[0]),
+        encoding="16UC1",
+        is_bigendian=True,
+        header=SimpleNamespace(frame_id="cam"),
     )
     images.append(DepthImage.from_image_msg(msg, DepthRange(0.3, 8.0)))
     np.testing.assert_array_equal(images[1].metres, decode_depth(raw, "16UC1", DepthRange(0.3, 8.0)))
@@ -71,12 +76,17 @@ def test_depth_image_does_not_alias_the_callers_array() -> None:
     assert from_ros.metres.max() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("distortion", [None, "plumb_bob"])
-def test_ray_window_equals_the_ray_grid(distortion: str | None) -> None:
-    k = [500.0, 2.0, 31.0, 0.0, 480.0, 23.0, 0.0, 0.0, 1.0]  # with skew
+def _skewed_camera(distortion: str | None) -> CameraModel:
+    """A 64 x 48 camera with skew, with or without plumb_bob distortion."""
+    k = [500.0, 2.0, 31.0, 0.0, 480.0, 23.0, 0.0, 0.0, 1.0]
     d = [0.1, -0.05, 0.001, 0.002, 0.01] if distortion else []
     p = [500.0, 0.0, 31.0, 0.0, 0.0, 480.0, 23.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    cam = CameraModel(k, d, np.eye(3).reshape(-1), p, 64, 48, "plumb_bob")
+    return CameraModel(k, d, np.eye(3).reshape(-1), p, 64, 48, "plumb_bob")
+
+
+@pytest.mark.parametrize("distortion", [None, "plumb_bob"])
+def test_ray_window_equals_the_ray_grid(distortion: str | None) -> None:
+    cam = _skewed_camera(distortion)
     for rectified in (False, True):
         rows, cols = slice(3, 40, 4), slice(1, None, 5)
         components = cam.ray_window(rows, cols, rectified)
@@ -223,10 +233,7 @@ def test_fast_safety_acceptance_agrees_with_the_full_check() -> None:
 
 @pytest.mark.parametrize("distortion", [None, "plumb_bob"])
 def test_single_pixel_rays_and_ray_rows_equal_pixel_rays(distortion: str | None) -> None:
-    k = [500.0, 2.0, 31.0, 0.0, 480.0, 23.0, 0.0, 0.0, 1.0]  # with skew
-    d = [0.1, -0.05, 0.001, 0.002, 0.01] if distortion else []
-    p = [500.0, 0.0, 31.0, 0.0, 0.0, 480.0, 23.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    cam = CameraModel(k, d, np.eye(3).reshape(-1), p, 64, 48, "plumb_bob")
+    cam = _skewed_camera(distortion)
     uv = RNG.uniform(-5.0, 70.0, (20, 2))
     for rectified in (False, True):
         expected = cam.pixel_rays(uv, rectified)
@@ -234,6 +241,9 @@ def test_single_pixel_rays_and_ray_rows_equal_pixel_rays(distortion: str | None)
         got = np.array([cam.ray_through(u, v, rectified) for u, v in uv.tolist()])
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
         rows, cols = slice(3, 40, 4), slice(1, None, 5)
-        np.testing.assert_array_equal(cam.ray_planes(rows, cols, rectified), np.moveaxis(
-            (cam.rectified_ray_grid if rectified else cam.ray_grid)[rows, cols], -1, 0
-        ) if distortion or rectified else np.stack(np.broadcast_arrays(*cam.ray_window(rows, cols, rectified))))
+        np.testing.assert_array_equal(
+            cam.ray_planes(rows, cols, rectified),
+            np.moveaxis((cam.rectified_ray_grid if rectified else cam.ray_grid)[rows, cols], -1, 0)
+            if distortion or rectified
+            else np.stack(np.broadcast_arrays(*cam.ray_window(rows, cols, rectified))),
+        )
