@@ -41,6 +41,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _relative(path: str | Path) -> str:
+    """``path`` relative to the repository root when inside it (results must not name this machine)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
+
 def _size_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and "checkpoint-" not in str(f)) / 1e6
 
@@ -77,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "partial": True,
         "command": "python training/experiments/cpu_tiny.py " + " ".join(args.overrides),
-        "config": str(Path(args.config).resolve().relative_to(ROOT))
-        if Path(args.config).resolve().is_relative_to(ROOT)
-        else args.config,
+        "config": _relative(args.config),
         "localise_config": None,
         "reused": {"localise_model": args.localise_model, "sft_model": args.sft_model},
         "overrides": args.overrides,
@@ -97,10 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         },
         "phases_s": {},
     }
-
-    def relative(path: str | Path) -> str:
-        resolved = Path(path).resolve()
-        return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
     def save() -> None:
         result["wall_time_s"] = round(time.perf_counter() - wall_start, 1)
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     start_model = init
     localise = load_config(args.localise_config) if args.localise_config.lower() != "none" else None
     if localise is not None and (args.localise_model or not args.sft_model):
-        result["localise_config"] = relative(args.localise_config)
+        result["localise_config"] = _relative(args.localise_config)
         result["seeds"]["localise_scenes"] = localise.data.train_seed
         if args.localise_model:
             start_model = args.localise_model
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "Stage 1 (localisation), held-out single-object scenes",
         )
         result["localise_heldout_single_object_miou"] = localise_summary["affordance"]["iou_mean"]
-        result["localise_model"] = relative(start_model)
+        result["localise_model"] = _relative(start_model)
         save()
 
     # 2. Stage 2: SFT with the chain of thought on 1-3 objects.
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = results_dir / "cpu_tiny_model"
     shutil.rmtree(model_dir, ignore_errors=True)
     shutil.copytree(grpo_out, model_dir, ignore=shutil.ignore_patterns("checkpoint-*", "adapter", "README.md"))
-    result["shipped_model"] = relative(model_dir)
+    result["shipped_model"] = _relative(model_dir)
     result["shipped_model_mb"] = round(_size_mb(model_dir), 2)
     result["partial"] = False
     save()
