@@ -10,7 +10,9 @@ What it does (``section.key=value`` overrides for the main config may follow on 
 2. stage 1, localisation (``training/configs/cpu_tiny_localise.yaml``): SFT on single-object
    scenes, box answer without CoT, evaluated on single-object held-out scenes;
 3. stage 2, SFT (``training/configs/cpu_tiny.yaml``, TRL SFTTrainer, loss on the answer only) from
-   the stage-1 model on 1-3-object scenes with the chain of thought;
+   the stage-1 model on 1-3-object scenes with the chain of thought, then stage 2b
+   (``training/configs/cpu_tiny_sft_phases.yaml``): the same SFT continued phase by phase on
+   fresh scenes at lower learning rates;
 4. GRPO (TRL GRPOTrainer, release rewards format + task, KL 0.01 k3) from the SFT checkpoint on
    fresh scenes of the same stream (indices after the SFT scenes);
 5. greedy evaluation of both checkpoints on ``data.num_eval`` held-out scenes of seed
@@ -22,7 +24,7 @@ end), evaluation reports to ``training/results/cpu_tiny_eval/{sft,grpo}/`` and t
 (safetensors, <= 15 MB) to ``training/results/cpu_tiny_model/``.
 
 A finished phase can be reused instead of rerun: ``--localise-model DIR`` skips training stage 1
-(the model is still evaluated) and ``--sft-model DIR`` skips stage 2 (and stage 1 unless
+(the model is still evaluated) and ``--sft-model DIR`` skips stages 2 and 2b (and stage 1 unless
 ``--localise-model`` is given too); the JSON records which models were reused.
 """
 
@@ -51,6 +53,23 @@ def _size_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and "checkpoint-" not in str(f)) / 1e6
 
 
+def _sft_phases(path: str) -> list[dict[str, Any]]:
+    """The stage-2b phases (name and overrides each) from ``path``; none for 'none'."""
+    if path.lower() == "none":
+        return []
+    import yaml
+
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    phases = document.get("phases") or []
+    for index, phase in enumerate(phases):
+        if not isinstance(phase, dict) or not isinstance(phase.get("name"), str):
+            raise ValueError(f"{path}: phase {index} needs a name and a list of overrides")
+        if not all(isinstance(item, str) and "=" in item for item in phase.get("overrides", [])):
+            raise ValueError(f"{path}: phase {phase['name']!r}: overrides must be section.key=value strings")
+        phase.setdefault("overrides", [])
+    return phases
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "training/configs/cpu_tiny.yaml"))
@@ -60,8 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         default=str(ROOT / "training/configs/cpu_tiny_localise.yaml"),
         help="stage-1 config (single-object localisation SFT); 'none' starts stage 2 from the random model",
     )
+    parser.add_argument(
+        "--sft-phases",
+        default=str(ROOT / "training/configs/cpu_tiny_sft_phases.yaml"),
+        help="stage-2b config: SFT phases continuing stage 2 at lower learning rates ('none' skips them)",
+    )
     parser.add_argument("--localise-model", help="reuse this stage-1 model instead of training it")
-    parser.add_argument("--sft-model", help="reuse this SFT model (skips stages 1 and 2)")
+    parser.add_argument("--sft-model", help="reuse this SFT model (skips stages 1, 2 and 2b)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -148,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             settings.max_new_tokens,
             settings.num_overlays,
             title=title,
+            device=settings.device,
+            dtype=settings.dtype,
         )
         result["phases_s"][f"eval_{phase}"] = round(time.perf_counter() - t, 1)
         return summary, rows
@@ -191,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         result["localise_model"] = _relative(start_model)
         save()
 
-    # 2. Stage 2: SFT with the chain of thought on 1-3 objects.
+    # 2. Stage 2: SFT with the chain of thought on 1-3 objects, then stage 2b: the same SFT
+    # continued on fresh scenes at lower learning rates, phase after phase.
+    phases = _sft_phases(args.sft_phases)
+    result["sft_phases"] = phases
     if args.sft_model:
         sft_out = Path(args.sft_model)
     else:
@@ -199,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         config.model.model_name_or_path = start_model
         sft_out = run_sft(config, train_dataset=sft_train)
         result["phases_s"]["sft"] = round(time.perf_counter() - t, 1)
+        for phase in phases:
+            t = time.perf_counter()
+            phase_config = load_config(args.config, [*args.overrides, *phase["overrides"]])
+            phase_config.model.model_name_or_path = str(sft_out)
+            sft_out = run_sft(phase_config)
+            result["phases_s"][phase["name"]] = round(time.perf_counter() - t, 1)
+            save()
     result["sft_checkpoint_mb"] = round(_size_mb(sft_out), 2)
     save()
 

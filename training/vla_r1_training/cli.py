@@ -93,8 +93,16 @@ def _eval(config: RunConfig, args: argparse.Namespace) -> dict[str, object]:
     _, dataset = build_datasets(config.data, train=False, evaluation=True)
     if dataset is None:
         raise SystemExit("vla-r1-train eval: no evaluation data (data.eval_files is empty)")
+    settings = config.eval
     summary, _ = evaluate_dataset(
-        model, dataset, output_dir, config.eval.batch_size, config.eval.max_new_tokens, config.eval.num_overlays
+        model,
+        dataset,
+        output_dir,
+        settings.batch_size,
+        settings.max_new_tokens,
+        settings.num_overlays,
+        device=settings.device,
+        dtype=settings.dtype,
     )
     return summary
 

@@ -137,6 +137,10 @@ class EvalArguments:
     batch_size: int = field(default=32, metadata={"help": "Scenes per generate() call."})
     max_new_tokens: int = field(default=256, metadata={"help": "Token cap per answer (greedy decoding)."})
     num_overlays: int = field(default=8, metadata={"help": "Example overlay images in the report."})
+    device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cuda, cuda:N or cpu."})
+    dtype: str = field(
+        default="auto", metadata={"help": "auto (bf16 on a GPU, float32 on the CPU), bfloat16, float16 or float32."}
+    )
 
 
 #: SFT defaults (the release publishes none; these are ordinary full fine-tuning settings).

@@ -88,11 +88,14 @@ def generate_predictions(
     batch_size: int = 32,
     max_new_tokens: int = 256,
     progress: bool = True,
+    device: str = "auto",
+    dtype: str = "auto",
 ) -> list[EvalRecord]:
     """Greedy answers of ``model`` (a checkpoint path or a VLAR1Engine) to every row of ``dataset``.
 
     The checkpoint loads through :class:`vla_r1_ros.model.engine.VLAR1Engine` (the path the node
-    uses); questions are batched across rows with left padding.
+    uses) on ``device`` in ``dtype`` (see the engine for "auto"); questions are batched across rows
+    with left padding.
     """
     import torch
     from transformers import StoppingCriteriaList
@@ -100,7 +103,7 @@ def generate_predictions(
     from vla_r1_ros.model.backends import GenerationSettings
     from vla_r1_ros.model.engine import VLAR1Engine
 
-    engine = model if isinstance(model, VLAR1Engine) else VLAR1Engine(str(model), device="cpu", dtype="float32")
+    engine = model if isinstance(model, VLAR1Engine) else VLAR1Engine(str(model), device=device, dtype=dtype)
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
     kwargs = engine.generation_kwargs(settings, StoppingCriteriaList([]))
     eos = torch.tensor(engine._eos_ids)
@@ -467,10 +470,12 @@ def evaluate_dataset(
     max_new_tokens: int = 256,
     num_overlays: int = 8,
     title: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Generate on ``dataset``, write the report, return (summary, per-question rows)."""
     start = time.perf_counter()
-    records = generate_predictions(model, dataset, batch_size, max_new_tokens)
+    records = generate_predictions(model, dataset, batch_size, max_new_tokens, device=device, dtype=dtype)
     summary = write_report(
         records,
         output_dir,
