@@ -33,7 +33,7 @@ if [ -d .gpu_carry/sft_start ]; then
         grpo.activation_checkpointing=false eval.dtype=float32 > "$sweep_log" 2>&1 &
     sweep_pid=$!
 fi
-python3 training/experiments/gpu_check.py --out /tmp/gpu_check 2>&1 | grep -v 'it/s\]\|s/it\]' > "$out/gpu_check.log"
+python3 training/experiments/gpu_check.py --out /tmp/gpu_check 2>&1 | tr '\r' '\n' | grep -v 'it/s\]\|s/it\]' > "$out/gpu_check.log"
 snapshot
 if [ -n "${sweep_pid:-}" ]; then
     wait "$sweep_pid"
