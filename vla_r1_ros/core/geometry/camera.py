@@ -437,15 +437,31 @@ class CameraModel:
         cache = self._ray_plane_cache
         planes = cache.get(key)
         if planes is None:
-            components = self.ray_window(rows, cols, rectified)
-            shape = (len(range(self.height)[rows]), len(range(self.width)[cols]))
-            planes = np.empty((3, *shape))
-            for plane, component in zip(planes, components):
-                plane[...] = component
+            planes = self.ray_window_planes(rows, cols, rectified)
             planes.flags.writeable = False
             if len(cache) >= 8:  # a handful of configurations at most; never grow without bound
                 cache.clear()
             cache[key] = planes
+        return planes
+
+    def affine_rays(self, rectified: bool = False) -> tuple[float, float, float, float, float] | None:
+        """(fx, skew, cx, fy, cy) when rays are affine in the pixel (a distortion-free raw image), else None.
+
+        Then :meth:`ray_window`'s rays are ``y = (v - cy) / fy``, ``x = (u - cx) / fx - skew * y / fx``,
+        ``z = 1``: compiled lifting computes them itself instead of reading a table.
+        """
+        if rectified or self._distorted:
+            return None
+        (fx, skew, cx), (_, fy, cy), _ = self._k_rows
+        return float(fx), float(skew), float(cx), float(fy), float(cy)
+
+    def ray_window_planes(self, rows: slice, cols: slice, rectified: bool = False) -> np.ndarray:
+        """:meth:`ray_window` as a new C-contiguous (3, h, w) array (not cached: a box's window changes per request)."""
+        components = self.ray_window(rows, cols, rectified)
+        shape = (len(range(self.height)[rows]), len(range(self.width)[cols]))
+        planes = np.empty((3, *shape))
+        for plane, component in zip(planes, components):
+            plane[...] = component
         return planes
 
     @cached_property

@@ -27,12 +27,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import NamedTuple
 
-import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
+from vla_r1_ros.core.geometry import _compiled as compiled
 from vla_r1_ros.core.geometry.depth import RegisteredDepth
 from vla_r1_ros.core.geometry.transforms import (
     check_rigid_transform,
@@ -44,11 +43,6 @@ from vla_r1_ros.core.geometry.transforms import (
     transform_points,
 )
 from vla_r1_ros.core.protocol import Box2D, Trajectory2D
-
-try:  # np.interp's compiled core: the same numbers without the Python wrapper's checks (half its cost)
-    from numpy._core.multiarray import interp as _interp
-except ImportError:  # pragma: no cover - a NumPy that moved it
-    _interp = np.interp
 
 __all__ = [
     "FrameMismatchError",
@@ -65,6 +59,7 @@ __all__ = [
     "lift_trajectory",
     "resample_polyline",
     "smooth_polyline",
+    "warm_up",
 ]
 
 _UP = np.array([0.0, 0.0, 1.0])
@@ -299,22 +294,16 @@ class HeightMap:
         return np.where(finite, out, np.nan)
 
     def _heights(self, xy: np.ndarray) -> np.ndarray:
-        """:meth:`query` for finite points given as coordinate rows (2, N): x, then y.
+        """:meth:`query` for points given as coordinate rows (2, N): x, then y; compiled.
 
-        The lifting's own points are finite, so this skips the NaN handling; the clamp into the
-        border happens on the integer cell indices (``mode="clip"``), in the same C call that
-        flattens them. A coordinate too large for an integer becomes some integer (NumPy warns
-        "invalid value encountered in cast"; :func:`lift_trajectory` silences that) and is
-        clipped into the border too, so it reads ``fallback`` like any point off the grid.
+        Cell indices are clamped into the border, so every point off the grid reads
+        ``fallback``; so does a NaN or a coordinate too large for an integer cell index (the
+        lifting's own points are finite; :meth:`query` keeps NaN for NaN input).
         """
-        table, shape = self._table
-        cells = np.subtract(xy, self._origin_column)
-        cells /= self.cell
-        np.floor(cells, out=cells)
-        cells += 1.0
-        indices = cells.astype(np.intp)
-        flat = np.ravel_multi_index((indices[1], indices[0]), shape, mode="clip")
-        heights: np.ndarray = np.take(table, flat, mode="wrap")  # in range after the clip: no bounds checks
+        table, (rows, cols) = self._table
+        heights: np.ndarray = compiled.heights_at(
+            table, rows, cols, float(self.origin[0]), float(self.origin[1]), float(self.cell), _rows(xy)
+        )
         return heights
 
     def _height_at(self, x: float, y: float) -> float:
@@ -323,10 +312,6 @@ class HeightMap:
         column = min(max(math.floor((x - self.origin[0]) / self.cell) + 1, 0), cols - 1)
         row = min(max(math.floor((y - self.origin[1]) / self.cell) + 1, 0), rows - 1)
         return float(table[row * cols + column])
-
-    @cached_property
-    def _origin_column(self) -> np.ndarray:
-        return np.array(self.origin)[:, None]
 
 
 def _frozen_table(table: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -359,6 +344,10 @@ class DepthScene:
         # The pose as Python floats, for the 3-vector arithmetic of single points.
         self.rotation_rows: list[list[float]] = self.T[:3, :3].tolist()
         self.translation: list[float] = self.T[:3, 3].tolist()
+        # ... and as contiguous arrays for the compiled stages (a strided view of T would make
+        # numba compile another version of each for that memory layout).
+        self._rotation = np.ascontiguousarray(self.T[:3, :3])
+        self._origin = np.array(self.translation)
         if optical_frame and depth.depth.frame_id and optical_frame != depth.depth.frame_id:
             raise FrameMismatchError(
                 f"T_base_optical was looked up for frame {optical_frame!r} but the depth image is in "
@@ -410,16 +399,15 @@ class DepthScene:
 
         Why: lifting only ever keeps points inside a region, and a comparison with NaN is False,
         so the region test drops the gaps for free; selecting the valid pixels first would be an
-        extra pass (boolean selection is among NumPy's slowest operations) over every pixel.
+        extra pass over every pixel.
         """
         points = self._gappy_clouds.get(max_points)
         if points is None:
             stride = max(1, math.ceil(math.sqrt(self.width * self.height / max_points)))
             rows = cols = slice(stride // 2, None, stride)
-            z = self.image.window(rows, cols)
-            optical = self.camera.ray_planes(rows, cols, self.rectified) * z
-            points = self.T[:3, :3] @ optical.reshape(3, -1)
-            points += self.T[:3, 3:]
+            z = np.ascontiguousarray(self.image.window(rows, cols))
+            planes = self.camera.ray_planes(rows, cols, self.rectified)
+            points = compiled.gappy_cloud(z, planes, self._rotation, self._origin)
             points.flags.writeable = False
             self._gappy_clouds[max_points] = points
         return points
@@ -443,88 +431,51 @@ class DepthScene:
         else:
             valid = np.compress(cloud[2] == cloud[2], cloud[:2], axis=1)
             (lo_x, lo_y), (hi_x, hi_y) = (valid.min(axis=1) - pad).tolist(), (valid.max(axis=1) + pad).tolist()
-        # Points inside the region (inclusive); the gaps' NaN fail every comparison.
-        inside = (cloud[:2] >= np.array([[lo_x], [lo_y]])) & (cloud[:2] <= np.array([[hi_x], [hi_y]]))
-        points = np.compress(inside[0] & inside[1], cloud, axis=1)
-        if points.shape[1] == 0:
-            grown: np.ndarray = np.full((1, 1), fallback, np.float32)
-            unobserved = np.full((1, 1), np.nan, np.float32)
-            return HeightMap((lo_x, lo_y), cell, unobserved, grown, fallback)
+        bounds = (lo_x, lo_y, hi_x, hi_y)
+        if not all(map(math.isfinite, bounds)) and compiled.count_inside(cloud, *bounds) == 0:
+            # An unbounded region (an absurd model depth) has no grid size; without a point in
+            # it the map is empty as for any other region (with points, the size below raises).
+            return self._empty_height_map(lo_x, lo_y, cell, fallback)
         nx, ny = (math.ceil((hi - lo) / cell) + 1 for lo, hi in ((lo_x, hi_x), (lo_y, hi_y)))
         if nx * ny > 4_000_000:  # a frame seeing very far: coarsen rather than run out of memory
             cell = float(cell * math.sqrt(nx * ny / 4_000_000.0))
             nx, ny = (math.ceil((hi - lo) / cell) + 1 for lo, hi in ((lo_x, hi_x), (lo_y, hi_y)))
-        # The grid is built with the query table's one-cell border (unobserved cells, which the
-        # dilations treat like their own image border) so that the table needs no copy.
-        cells = ((points[:2] - np.array([[lo_x], [lo_y]])) / cell).astype(np.int64)
-        flat = np.full((ny + 2) * (nx + 2), _UNKNOWN, np.float32)
-        np.maximum.at(flat, cells[1] * (nx + 2) + cells[0] + (nx + 3), points[2].astype(np.float32))
-        raw = flat.reshape(ny + 2, nx + 2)
         # +1.5 cells: a point and an obstacle within the footprint can sit in cells whose centres
         # are up to sqrt(2) cells farther apart than they are. Filling unknown cells only needs
         # to be conservative, not round: a square.
-        side = 2 * math.ceil((config.footprint_radius + config.fill_radius) / cell + 1.5) + 1
-        grown, filled = _dilations(raw, config.footprint_radius / cell + 1.5, side)
-        # Observed in the footprint, else in the fill square, else the highest surface in the frame.
-        known = np.float32(_UNKNOWN / 2)
-        grown = np.where(grown > known, grown, filled)  # a new array: ``filled`` may be ``base``
-        np.putmask(grown, grown <= known, np.float32(fallback))
-        table = grown.astype(float)
-        table[0] = table[-1] = table[:, 0] = table[:, -1] = fallback
-        np.putmask(raw, raw <= known, np.float32(np.nan))  # the dilations are done with it
+        fill_half = math.ceil((config.footprint_radius + config.fill_radius) / cell + 1.5)
+        count, raw, grown, table = compiled.height_grid(
+            cloud, *bounds, cell, nx, ny, _disk_half_widths(config.footprint_radius / cell + 1.5), fill_half, fallback
+        )
+        if count == 0:
+            return self._empty_height_map(lo_x, lo_y, cell, fallback)
+        # The grids carry the query table's one-cell border (the dilations saw it as unobserved).
         raw, grown = raw[1:-1, 1:-1], grown[1:-1, 1:-1]
         for array in (raw, grown):
             array.flags.writeable = False
         hmap = HeightMap((lo_x, lo_y), cell, raw, grown, fallback)
-        hmap.__dict__["_table"] = _frozen_table(table)  # the cached_property, already known
+        hmap.__dict__["_table"] = _frozen_table(table.reshape(ny + 2, nx + 2))  # the cached_property, already known
         return hmap
+
+    @staticmethod
+    def _empty_height_map(lo_x: float, lo_y: float, cell: float, fallback: float) -> HeightMap:
+        """No observation in the region: every query reads the highest surface in the frame."""
+        grown: np.ndarray = np.full((1, 1), fallback, np.float32)
+        unobserved = np.full((1, 1), np.nan, np.float32)
+        return HeightMap((lo_x, lo_y), cell, unobserved, grown, fallback)
 
 
 def _dilations(grid: np.ndarray, radius_cells: float, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """``grid`` dilated by the disk of ``radius_cells`` and by the ``side`` x ``side`` square.
+    """``grid`` (float32) dilated by the disk of ``radius_cells`` and by the ``side`` x ``side`` square.
 
-    Why not two plain dilations: a disk kernel is not separable, and on a height map's grid its
-    dilation alone cost as much as the rest of the map. A digital disk is usually an octagon,
-    a square plus a diamond, and a diamond is a 3x3 cross dilated again and again; the square
-    the disk starts from is also part of the fill square. :func:`_disk_plan` checks that the
-    pieces add up to exactly the disk, so the result is the same as with the disk itself.
+    Cells outside the grid are ignored, as by cv2.dilate. Why not cv2.dilate: the disk is not
+    separable, and three OpenCV calls cost more than the rest of the height map; compiled, the
+    disk is a maximum of row-wise running maxima and the square two running maxima.
     """
-    plan = _disk_plan(radius_cells, side)
-    if plan is None:
-        return cv2.dilate(grid, _disk(radius_cells)), cv2.dilate(grid, _square(side))
-    start, crosses, rest = plan
-    base = cv2.dilate(grid, start)
-    grown = cv2.dilate(base, _CROSS, iterations=crosses) if crosses else base
-    filled = cv2.dilate(base, rest) if rest is not None else base
-    return grown, filled
-
-
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-
-
-@lru_cache(maxsize=16)
-def _disk_plan(radius_cells: float, side: int) -> tuple[np.ndarray, int, np.ndarray | None] | None:
-    """(square, n, square'): the disk is the square dilated by a cross n times, and the fill
-    square is the first square dilated by the second (None: it is the first). None when the
-    disk is no such octagon or is wider than the fill square. Depends only on the configuration.
-    """
-    disk = _disk(radius_cells)
-    r = disk.shape[0] // 2
-    for half in range(r + 1):  # the square's half side; the diamond's radius is r - half
-        square = np.ones((2 * half + 1, 2 * half + 1), np.uint8)
-        canvas = np.zeros((4 * r + 3, 4 * r + 3), np.uint8)
-        canvas[2 * r + 1, 2 * r + 1] = 1  # a single point, dilated by the pieces, draws their sum
-        octagon = cv2.dilate(cv2.dilate(canvas, square), _CROSS, iterations=r - half)
-        if np.array_equal(octagon[r + 1 : 3 * r + 2, r + 1 : 3 * r + 2], disk) and octagon.sum() == disk.sum():
-            rest_half = (side - 1) // 2 - half
-            if rest_half < 0:
-                return None
-            rest = np.ones((2 * rest_half + 1, 2 * rest_half + 1), np.uint8) if rest_half else None
-            for kernel in (square, rest):
-                if kernel is not None:
-                    kernel.flags.writeable = False
-            return square, r - half, rest
-    return None
+    if side % 2 != 1:
+        raise ValueError(f"the fill square needs an odd side, got {side}")
+    grid = np.ascontiguousarray(grid, dtype=np.float32)
+    return compiled.dilate_disk(grid, _disk_half_widths(radius_cells)), compiled.dilate_square(grid, side // 2)
 
 
 @lru_cache(maxsize=16)
@@ -538,7 +489,16 @@ def _disk(radius_cells: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
+def _disk_half_widths(radius_cells: float) -> np.ndarray:
+    """Half the width of each row of :func:`_disk` (its rows are centred runs of ones; a constant)."""
+    widths: np.ndarray = _disk(radius_cells).sum(axis=1).astype(np.int64) // 2
+    widths.flags.writeable = False
+    return widths
+
+
+@lru_cache(maxsize=16)
 def _square(side: int) -> np.ndarray:
+    """The fill square as a dilation kernel (what :func:`_dilations` computes without it)."""
     kernel = np.ones((side, side), np.uint8)
     kernel.flags.writeable = False
     return kernel
@@ -548,60 +508,9 @@ def _square(side: int) -> np.ndarray:
 # Box lifting
 # ---------------------------------------------------------------------------------------------
 #
-# Cost model: a box holds a few hundred sampled pixels, so nearly every NumPy call below costs
-# its fixed overhead (a few microseconds), not its arithmetic. The code therefore counts calls:
-# 3-vectors and 3x3 matrices are Python floats, and array work is batched into few calls.
-
-
-class _PlaneFitter:
-    """Least-squares planes through subsets (boolean masks) of one point set (3, N).
-
-    Why a class: lifting refits the plane several times on shrinking subsets. The points are
-    stored once, relative to a reference point among them and with a row of ones, so each fit
-    is one masked 4x4 Gram product (sums of q q^T, of q, and the count) and a 3x3 eigen solve,
-    instead of a gather, a mean, a subtraction and a product. Centring on a nearby reference
-    keeps the moment form as accurate as explicit centring.
-    """
-
-    def __init__(self, points: np.ndarray) -> None:
-        self.points = points
-        middle = points.shape[1] // 2
-        self.reference = points[:, middle].tolist()
-        self._augmented = np.empty((4, points.shape[1]))
-        np.subtract(points, points[:, middle : middle + 1], out=self._augmented[:3])
-        self._augmented[3] = 1.0
-
-    def fit(self, mask: np.ndarray) -> _Plane:
-        """The plane through the masked points (normal: the scatter's smallest eigenvector)."""
-        rows = ((self._augmented * mask) @ self._augmented.T).tolist()
-        count = rows[3][3]
-        sums = rows[3][:3]
-        scatter = [[rows[i][j] - sums[i] * (sums[j] / count) for j in range(3)] for i in range(3)]
-        # cv2.eigen (Jacobi, descending) costs a third of np.linalg.eigh's wrapper on a 3x3.
-        _, values, vectors = cv2.eigen(np.array(scatter))
-        (big, middle, small), axes = values[:, 0].tolist(), vectors.tolist()
-        centroid = [r + s / count for r, s in zip(self.reference, sums)]
-        normal = axes[2]
-        return _Plane(centroid, (small, middle, big), (normal, axes[1], axes[0]), _dot3(normal, centroid))
-
-    def residuals(self, normal: Sequence[float], offset: float) -> np.ndarray:
-        """Signed distances of every point from the plane ``normal . p = offset``."""
-        distances: np.ndarray = np.dot(normal, self.points) - offset
-        return distances
-
-
-class _Plane(NamedTuple):
-    """A fitted plane ``normal . p = offset``; the scatter's eigenvalues ascending and their axes."""
-
-    centroid: list[float]
-    eigenvalues: tuple[float, float, float]
-    axes: tuple[list[float], list[float], list[float]]  # normal (smallest), middle, largest
-
-    offset: float
-
-    @property
-    def normal(self) -> list[float]:
-        return self.axes[0]
+# Cost model: a box holds a few hundred sampled pixels, so a NumPy call costs its fixed overhead
+# (a few microseconds), not its arithmetic. The array work is therefore one compiled call
+# (compiled.box_plane), and what is left, 3-vectors and 3x3 matrices, is Python floats.
 
 
 def _dot3(a: Sequence[float], b: Sequence[float]) -> float:
@@ -619,73 +528,31 @@ def _rotate(rows: Sequence[Sequence[float]], v: Sequence[float]) -> list[float]:
 
 def _median(values: np.ndarray) -> float:
     """Median of a non-empty 1-D array without NaN (np.median's bookkeeping costs ~20 us a call)."""
-    return _median_of_temporary(values.copy())
-
-
-def _median_of_temporary(values: np.ndarray) -> float:
-    """:func:`_median` of an array nobody else uses: it is partitioned in place (no copy)."""
-    n = values.size
-    lo, hi = (n - 1) // 2, n // 2
-    values.partition((lo, hi))
-    return float(0.5 * (values[lo] + values[hi]))
+    return float(compiled.median_of(np.ascontiguousarray(values)))
 
 
 def _spans(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Per row of a (k, n) array: ``percentile(row, high) - percentile(row, low)``.
-
-    NumPy's default (linear) percentile, computed with one partition for every row and both
-    percentiles; np.percentile costs ~40 us a call, and lifting needs four.
-    """
-    return _spans_of_temporary(values.copy(), low, high)
-
-
-def _spans_of_temporary(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """:func:`_spans` of an array nobody else uses: its rows are partitioned in place."""
-    n = values.shape[1]
-    picks = []  # (index below, index above, fraction) of each percentile's virtual index
-    for q in (low, high):
-        position = q / 100.0 * (n - 1)
-        below = math.floor(position)
-        picks.append((below, min(below + 1, n - 1), position - below))
-    values.partition(sorted({k for pick in picks for k in pick[:2]}), axis=1)
-    part = values
-    (i0, j0, f0), (i1, j1, f1) = picks
-    q_low = part[:, i0] + (part[:, j0] - part[:, i0]) * f0
-    q_high = part[:, i1] + (part[:, j1] - part[:, i1]) * f1
-    spans: np.ndarray = q_high - q_low
+    """Per row of a (k, n) array: ``percentile(row, high) - percentile(row, low)`` (NumPy's linear rule)."""
+    spans: np.ndarray = compiled.spans(np.ascontiguousarray(values, dtype=float), low, high)
     return spans
 
 
-def _depth_noise(z_grid: np.ndarray) -> float:
-    """Robust depth-noise estimate from second differences along rows (planes cancel out)."""
-    d2 = z_grid[:, :-2] - 2.0 * z_grid[:, 1:-1] + z_grid[:, 2:]
-    d2 = np.abs(d2[np.isfinite(d2)])
-    if d2.size < 8:
-        return 0.0
-    return float(1.4826 * _median_of_temporary(d2) / math.sqrt(6.0))
-
-
 def _nan_median_filter_at_valid(grid: np.ndarray, valid: np.ndarray, size: int = 5) -> np.ndarray:
-    """NaN-aware ``size`` x ``size`` median filter of a small depth grid at its ``valid`` (finite) pixels.
+    """NaN-aware ``size`` x ``size`` median filter of a small float32 depth grid at its ``valid`` (finite) pixels.
 
-    Returns one median per valid pixel, in row-major order; edges count as NaN. Only the pixels
-    that are used get a window, gathered with one flat index (a boolean mask over a 4-D
-    sliding-window view is several times slower), and the count of valid pixels per window is
-    one box filter of the mask instead of a pass over every window.
+    Returns one median per valid pixel, in row-major order; edges count as NaN.
     """
-    pad = size // 2
-    h, w = grid.shape
-    row_length = w + 2 * pad
-    padded = np.full((h + 2 * pad, row_length), np.nan, grid.dtype)
-    padded[pad : pad + h, pad : pad + w] = grid
-    centres = np.flatnonzero(padded == padded)  # the valid pixels (NaN != NaN), as flat indices into padded
-    offsets = np.array([dr * row_length + dc for dr in range(-pad, pad + 1) for dc in range(-pad, pad + 1)])
-    window_counts = cv2.boxFilter(
-        valid.astype(np.float32), -1, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT
-    )
-    counts = window_counts[valid].astype(np.intp)
-    # mode='wrap': the indices are in range by construction, and NumPy's wrap path skips the bounds checks
-    return _nan_median_rows(np.take(padded, centres[:, None] + offsets, mode="wrap"), counts)
+    grid = np.ascontiguousarray(grid, dtype=np.float32)
+    medians: np.ndarray = compiled.nan_median_filter_at_valid(grid, size, _sorting_network(size * size))
+    return medians
+
+
+@lru_cache(maxsize=8)
+def _sorting_network(inputs: int) -> np.ndarray:
+    """The compare-exchange pairs that sort ``inputs`` values (a constant per window size)."""
+    network = compiled.sorting_network(inputs)
+    network.flags.writeable = False
+    return network
 
 
 def _pixel_corners(box: Box2D, width: int, height: int) -> tuple[float, float, float, float]:
@@ -721,14 +588,6 @@ def _inside(positions: range, centre: float, half: float) -> slice:
     return slice(lo, hi + 1)
 
 
-def _valid_samples(z_grid: np.ndarray, valid: np.ndarray, rays: tuple[np.ndarray | float, ...]) -> np.ndarray:
-    """(4, n) rows: the optical-frame ray (x, y, z) and the depth of each ``valid`` pixel, row-major."""
-    stacked = np.empty((4, *z_grid.shape))
-    for row, component in zip(stacked, (*rays, z_grid)):
-        row[...] = component
-    return np.compress(valid.reshape(-1), stacked.reshape(4, -1), axis=1)
-
-
 def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfig()) -> LiftResult:
     """Lift an affordance box (normalised, VLA-R1 format) to a 3-D target and grasp pose."""
     w, h = scene.width, scene.height
@@ -743,12 +602,50 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
     rows = range(r0 + ((n_rows - 1) % stride) // 2, r1, stride)
     cols = range(c0 + ((n_cols - 1) % stride) // 2, c1, stride)
     row_slice, col_slice = slice(rows.start, r1, stride), slice(cols.start, c1, stride)
-    z_grid = scene.image.window(row_slice, col_slice)  # decodes only the sampled pixels
+    z_grid = np.ascontiguousarray(scene.image.window(row_slice, col_slice))  # decodes only the sampled pixels
     sampled = z_grid.size
-    valid_grid = np.isfinite(z_grid)
-    n_valid = int(np.count_nonzero(valid_grid))
+    cx_cv, cy_cv = box.x * w - 0.5, box.y * h - 0.5
+    half_w = max(0.5, config.core_fraction * (x_max - x_min) / 2.0)
+    half_h = max(0.5, config.core_fraction * (y_max - y_min) / 2.0)
+    core_rows, core_cols = _inside(rows, cy_cv, half_h), _inside(cols, cx_cv, half_w)
+    ray = scene.camera.ray_through(cx_cv, cy_cv, scene.rectified)
+
+    # The plane fit, one compiled call (see compiled.box_plane): the valid pixels' points, the
+    # noise estimate (and for a noisy sensor, classification on a 5x5 median-filtered copy:
+    # noise / ~4, flying pixels gone; the fit uses the raw depths, unbiased), a RANSAC seed on
+    # the core of the box, two refits of the membership, three 3 x MAD trims of the final fit,
+    # the centre ray's hit on the patch and the patch's extent.
+    intrinsics = scene.camera.affine_rays(scene.rectified)
+    if intrinsics is None:  # a ray table (distortion, rectification); else the kernel computes the rays
+        rays = scene.camera.ray_window_planes(row_slice, col_slice, scene.rectified)
+        intrinsics = (1.0, 0.0, 0.0, 1.0, 0.0)
+    else:
+        rays = _NO_RAYS
+
+    def fit_plane(draws: np.ndarray) -> compiled.BoxFit:
+        return compiled.box_plane(
+            z_grid,
+            rays,
+            intrinsics,
+            (rows.start, stride, cols.start, stride),
+            (core_rows.start, core_rows.stop),
+            (core_cols.start, core_cols.stop),
+            (float(ray[0]), float(ray[1]), float(ray[2])),
+            int(config.min_valid_points),
+            float(config.min_valid_fraction),
+            float(config.min_inlier_band),
+            float(config.smoothing_noise),
+            _ransac_stream(3 * config.ransac_iterations),
+            draws,
+            _sorting_network(25),
+        )
+
+    fit = fit_plane(_NO_DRAWS)
+    if fit.status == compiled.NEED_DRAWS:  # the constant stream would reject a draw: NumPy's own draws
+        fit = fit_plane(np.ascontiguousarray(_ransac_draws(fit.core_points, config.ransac_iterations), np.int64))
+    n_valid, n_in, band = fit.valid_points, fit.inlier_points, fit.band
     valid_fraction = n_valid / sampled
-    if n_valid < config.min_valid_points or valid_fraction < config.min_valid_fraction:
+    if fit.status == compiled.TOO_SPARSE:
         return LiftResult(
             None,
             0.0,
@@ -756,97 +653,22 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
             f"({100.0 * valid_fraction:.1f}%), need >= {config.min_valid_points} and "
             f">= {100.0 * config.min_valid_fraction:.0f}%",
         )
-    # Rays and depths of the valid pixels (row-major), and their optical-frame points (3, n_valid).
-    samples = _valid_samples(z_grid, valid_grid, scene.camera.ray_window(row_slice, col_slice, scene.rectified))
-    rays = samples[:3]
-    points = rays * samples[3]
-
-    cx_cv, cy_cv = box.x * w - 0.5, box.y * h - 0.5
-    half_w = max(0.5, config.core_fraction * (x_max - x_min) / 2.0)
-    half_h = max(0.5, config.core_fraction * (y_max - y_min) / 2.0)
-    core_grid = np.zeros(z_grid.shape, bool)
-    core_grid[_inside(rows, cy_cv, half_h), _inside(cols, cx_cv, half_w)] = True
-    core = core_grid[valid_grid]
-    if np.count_nonzero(core) < max(6, config.min_valid_points // 2):
-        core = np.ones_like(core)
-
-    noise = _depth_noise(z_grid)
-    fitter = _PlaneFitter(points)
-    if noise > config.smoothing_noise:
-        # Noisy sensor: decide which pixels belong to the surface on a 5x5 median-filtered copy
-        # (noise / ~4, flying pixels gone), then fit the raw depths of those pixels (unbiased).
-        # A valid pixel keeps a finite median. The filtered copy's own noise estimate is biased
-        # low (neighbouring medians share pixels), so the band comes from the raw estimate.
-        band = max(config.min_inlier_band, 0.75 * noise)  # ~3 sigma of a 5x5 median (sigma / 4)
-        classify = _PlaneFitter(rays * _nan_median_filter_at_valid(z_grid, valid_grid))
-    else:
-        band = max(config.min_inlier_band, 3.0 * noise)
-        classify = fitter
-
-    # Membership on the classification depths: a RANSAC seed on the core, then two refits.
-    # A refit whose membership does not change is a fixed point, so the loops stop there.
-    seed_normal, seed_offset = _ransac_plane(np.compress(core, classify.points, axis=1), band, config.ransac_iterations)
-    member = np.abs(classify.residuals(seed_normal, seed_offset)) <= band
-    for _ in range(2):
-        if np.count_nonzero(member) < 3:
-            break
-        plane = classify.fit(member)
-        updated = np.abs(classify.residuals(plane.normal, plane.offset)) <= band
-        converged = not (updated ^ member).any()
-        member = updated
-        if converged:
-            break
-    # Final fit on the raw depths of the member pixels, trimming symmetric outliers (3 x MAD).
-    inliers, fitted_on, fit = member, None, None
-    for _ in range(3):
-        if np.count_nonzero(inliers) < 3:
-            break
-        fit, fitted_on = fitter.fit(inliers), inliers
-        residual = np.abs(fitter.residuals(fit.normal, fit.offset))
-        scale = 1.4826 * _median_of_temporary(residual[inliers])
-        inliers = member & (residual <= max(config.min_inlier_band / 4.0, 3.0 * scale, 1e-5))
-        if not (inliers ^ fitted_on).any():
-            break
-    n_in = int(np.count_nonzero(inliers))
-    if n_in < config.min_valid_points:
+    if fit.status == compiled.NO_SURFACE:
         return LiftResult(
             None,
             0.0,
             f"no surface in the box: only {n_in} of {n_valid} depth points lie on one plane "
             f"(band {1000.0 * band:.1f} mm), need >= {config.min_valid_points}",
         )
-    if fit is None or fitted_on is None or (inliers ^ fitted_on).any():
-        fit = fitter.fit(inliers)
-    centroid, evals, (normal, short_axis, long_axis), offset = fit
-    if offset > 0:  # orient towards the camera (the optical origin)
-        normal, offset = [-c for c in normal], -offset
-    residuals = fitter.residuals(normal, offset)
-    inlier_residuals = residuals[inliers]
-    rms = math.sqrt(float(inlier_residuals @ inlier_residuals) / n_in)
-
-    # The ray through the box centre meets the plane there (unless it grazes it or misses the patch).
+    centroid, evals, normal, offset, rms = list(fit.centroid), fit.eigenvalues, list(fit.normal), fit.offset, fit.rms
+    short_axis = list(fit.short_axis)
+    long_len, short_len, height = fit.long_len, fit.short_len, fit.height
     note = ""
-    ray = scene.camera.ray_through(cx_cv, cy_cv, scene.rectified)
-    denom = _dot3(normal, ray)
-    centre = None
-    inlier_points = np.compress(inliers, points, axis=1)
-    if abs(denom) > 1e-9:
-        t = offset / denom
-        candidate = [c * t for c in ray]
-        if t > 0 and abs(denom) > 0.15 * math.sqrt(_dot3(ray, ray)):
-            # Accept when the hit lies within the observed patch (plus a margin), not off in space.
-            rel = inlier_points - np.array(candidate)[:, None]
-            if float(np.einsum("ij,ij->j", rel, rel).min()) <= (0.02 + 4.0 * rms) ** 2:
-                centre = candidate
-    if centre is None:
+    if math.isnan(fit.centre[0]):  # the centre ray grazes the plane or meets it off the observed patch
         centre = centroid
         note = "box centre does not fall on the fitted surface; used the centre of the surface patch"
-
-    # Extent along the in-plane axes (long: largest eigenvalue, short: the middle one).
-    along = np.array([long_axis, short_axis]) @ (inlier_points - np.array(centroid)[:, None])
-    long_len, short_len = _spans_of_temporary(along, 1.0, 99.0).tolist()
-    behind = residuals[residuals < -band]
-    height = -_median_of_temporary(behind) if behind.size >= config.min_valid_points // 2 else math.nan
+    else:
+        centre = list(fit.centre)
     if evals[2] < 1.15 * evals[1]:
         # Near-square patch: the in-plane PCA axes are arbitrary, use the box's shorter image side:
         # the direction, within the plane, from the centre to where the ray one pixel over meets it.
@@ -923,45 +745,19 @@ def _ransac_draws(n: int, iterations: int) -> np.ndarray:
     return (scaled >> np.uint64(32)).astype(np.intp).reshape(iterations, 3)
 
 
-_CROSS_A, _CROSS_B = np.array([1, 2, 0]), np.array([2, 0, 1])
-
-
-def _ransac_plane(points: np.ndarray, band: float, iterations: int) -> tuple[list[float], float]:
-    """Best-supported plane (normal, offset) among random triplets of points (3, n); deterministic.
-
-    The draws must stay exactly these (fixed seed): 24 triplets are few, and another set of them
-    picks a side face instead of the top on one of the test boxes.
-    """
-    n = points.shape[1]
-    if n < 3:
-        return [0.0, 0.0, 1.0], float(points[2].mean())
-    triplets = points[:, _ransac_draws(n, iterations)]  # (3, iterations, 3): the corners a, b, c
-    a = triplets[:, :, 0]
-    edges = triplets[:, :, 1:] - triplets[:, :, :1]  # (3, iterations, 2): u = b - a, v = c - a
-    first, second = edges[_CROSS_A], edges[_CROSS_B]
-    normals = first[:, :, 0] * second[:, :, 1] - second[:, :, 0] * first[:, :, 1]  # u x v per column
-    norms = np.sqrt(np.einsum("ij,ij->j", normals, normals))
-    good = norms > 1e-12
-    if not good.all():
-        if not good.any():
-            plane = _PlaneFitter(points).fit(np.ones(n, dtype=bool))
-            return plane.normal, plane.offset
-        normals, norms, a = normals[:, good], norms[good], a[:, good]
-    normals /= norms
-    offsets = np.einsum("ij,ij->j", normals, a)
-    distances = normals.T @ points
-    distances -= offsets[:, None]
-    support = (np.abs(distances, out=distances) <= band).sum(axis=1)
-    best = int(np.argmax(support))
-    return normals[:, best].tolist(), float(offsets[best])
+_NO_RAYS = np.empty((3, 0, 0))  # box_plane's "the rays are affine: compute them"
+# box_plane's "draw from the stream yourself" (writeable like the draws it replaces: numba
+# compiles a read-only array as another type)
+_NO_DRAWS = np.empty((0, 3), np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
 # Trajectory lifting
 # ---------------------------------------------------------------------------------------------
 #
-# Polylines are kept as coordinate rows (3, N) inside the lifting: every pass is then a few
-# whole-row operations, and height-map lookups read x and y as two contiguous rows.
+# Polylines are kept as coordinate rows (3, N) inside the lifting, and every pass over them runs
+# compiled (the passes are numba functions in compiled; these wrappers give them NumPy inputs
+# of the layout they were compiled for).
 
 
 def resample_polyline(points: np.ndarray, spacing: float) -> np.ndarray:
@@ -970,49 +766,27 @@ def resample_polyline(points: np.ndarray, spacing: float) -> np.ndarray:
     return _resample_rows(pts.T, spacing).T.copy()
 
 
+def _rows(points: ArrayLike) -> np.ndarray:
+    """A polyline's coordinate rows (3, N) as a C-contiguous float array (no copy when it is one)."""
+    return np.ascontiguousarray(points, dtype=float)
+
+
 def _resample_rows(points: np.ndarray, spacing: float) -> np.ndarray:
-    """:func:`resample_polyline` of a polyline given as coordinate rows (3, N)."""
-    if points.shape[1] < 2:
-        return points.copy()
-    s = _arc_length_rows(points)
-    total = float(s[-1])
-    if total <= 1e-12:
-        return points[:, [0, -1]]
-    count = max(2, math.ceil(total / spacing - 1e-9) + 1)
-    targets = np.arange(count) * (total / (count - 1))  # np.linspace's own formula; both ends are set below
-    out = np.array([_interp(targets, s, source) for source in points])
-    out[:, :: count - 1] = points[:, :: points.shape[1] - 1]  # both ends exactly
-    return out
+    """:func:`resample_polyline` of a polyline given as coordinate rows (3, N) (np.interp's rule per row)."""
+    resampled: np.ndarray = compiled.resample_rows(_rows(points), float(spacing))
+    return resampled
 
 
 def _segment_rows(start: Sequence[float], end: Sequence[float], spacing: float) -> np.ndarray:
-    """:func:`_resample_rows` of the single segment ``start`` -> ``end`` (fewer calls; equal up to rounding)."""
-    delta = [b - a for a, b in zip(start, end)]
-    total = math.sqrt(_dot3(delta, delta))
-    if total <= 1e-12:
-        return np.array([start, end]).T
-    count = max(2, math.ceil(total / spacing - 1e-9) + 1)
-    targets = np.arange(count) * (total / (count - 1))
-    # np.interp on two knots: slope * (x - 0) + start, with the slope it computes.
-    out: np.ndarray = np.multiply.outer([d / total for d in delta], targets)
-    out += np.array(start)[:, None]
-    out[:, 0], out[:, -1] = start, end
-    return out
-
-
-def _arc_length(points: np.ndarray) -> np.ndarray:
-    """Cumulative arc length along an (N, 3) polyline, starting at 0."""
-    return _arc_length_rows(np.asarray(points, dtype=float).T)
+    """:func:`_resample_rows` of the single segment ``start`` -> ``end`` (equal up to rounding)."""
+    segment: np.ndarray = compiled.segment_rows(_rows(start), _rows(end), float(spacing))
+    return segment
 
 
 def _arc_length_rows(points: np.ndarray) -> np.ndarray:
     """Cumulative arc length along a polyline given as coordinate rows (3, N), starting at 0."""
-    s = np.empty(points.shape[1])
-    s[0] = 0.0
-    diff = points[:, 1:] - points[:, :-1]
-    lengths = np.einsum("ij,ij->j", diff, diff)
-    np.add.accumulate(np.sqrt(lengths, out=lengths), out=s[1:])
-    return s
+    lengths: np.ndarray = compiled.arc_length_rows(_rows(points))
+    return lengths
 
 
 def smooth_polyline(points: np.ndarray, iterations: int, weight: float) -> np.ndarray:
@@ -1026,67 +800,35 @@ def _smooth_rows(points: np.ndarray, iterations: int, weight: float) -> np.ndarr
     ``iterations`` Jacobi steps ``p += weight * (mean of the neighbours - p)`` with fixed ends are
     one convolution with the step's kernel taken ``iterations`` times, over the polyline
     extended by its point reflection through each end (the reflection keeps an end's
-    neighbours' mean on the end, so it never moves, exactly as a fixed end). One filter call
-    instead of five array operations per step; equal up to rounding.
+    neighbours' mean on the end, so it never moves, exactly as a fixed end); equal up to
+    rounding. A polyline too short to reflect takes the steps one by one.
     """
-    pts = np.array(points, dtype=float)
-    n = pts.shape[1]
-    if n <= 2 or iterations == 0:
-        return pts
-    if n - 1 < iterations:  # too short to reflect: step by step
-        for _ in range(iterations):
-            pts[:, 1:-1] += weight * (0.5 * (pts[:, :-2] + pts[:, 2:]) - pts[:, 1:-1])
-        return pts
-    k = iterations
-    extended = np.empty((3, n + 2 * k))
-    extended[:, k : k + n] = pts
-    extended[:, :k] = 2.0 * pts[:, :1] - pts[:, k:0:-1]
-    extended[:, k + n :] = 2.0 * pts[:, -1:] - pts[:, -2 : -k - 2 : -1]
-    smoothed = cv2.filter2D(extended, -1, _smoothing_kernel(iterations, weight), borderType=cv2.BORDER_REPLICATE)
-    smoothed[:, k], smoothed[:, k + n - 1] = pts[:, 0], pts[:, -1]
-    out: np.ndarray = smoothed[:, k : k + n]
-    return out
+    kernel = _smoothing_kernel(iterations, weight)
+    smoothed: np.ndarray = compiled.smooth_rows(_rows(points), kernel, int(iterations), float(weight))
+    return smoothed
 
 
 @lru_cache(maxsize=8)
 def _smoothing_kernel(iterations: int, weight: float) -> np.ndarray:
-    """The (1, 2 * iterations + 1) kernel of ``iterations`` smoothing steps (a constant)."""
+    """The (2 * iterations + 1) taps of ``iterations`` smoothing steps (a constant)."""
     kernel = np.ones(1)
     for _ in range(iterations):
         kernel = np.convolve(kernel, [0.5 * weight, 1.0 - weight, 0.5 * weight])
-    kernel = kernel[None, :]
     kernel.flags.writeable = False
     return kernel
 
 
-def _nan_median_rows(values: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
-    """Row-wise median of depth values (n, k) ignoring NaN (NaN where a row has none).
-
-    ``values`` must be positive or NaN (decoded depth); ``counts``, the number of finite values
-    per row, may be given when the caller knows them more cheaply. Positive IEEE-754 floats
-    order exactly like their bit patterns read as unsigned integers, and every NaN (either sign)
-    reads as a larger integer than any of them, so an integer sort puts the valid values first,
-    in order; NumPy sorts integers about twice as fast as floats, and the row sort is most of a
-    noisy box lift.
-    """
-    n, k = values.shape
-    if counts is None:
-        counts = (np.isfinite(values) @ np.ones(k)).astype(np.intp)  # a row-wise reduction over k is slower
-    ordered = np.sort(values.view(np.dtype(f"u{values.dtype.itemsize}")), axis=1).view(values.dtype).reshape(-1)
-    starts = np.arange(0, n * k, k)
-    # The middle pair of each row's valid values. A row without any reads its first entry (a NaN)
-    # as ``hi``, so its median is NaN, whatever ``lo`` (index start - 1) reads.
-    hi = starts + (counts >> 1)
-    median: np.ndarray = np.take(ordered, starts + ((counts - 1) >> 1), mode="wrap")  # -1 wraps, as an index would
-    median += np.take(ordered, hi, mode="wrap")
-    median *= 0.5
-    return median
+def _nan_median_rows(values: np.ndarray) -> np.ndarray:
+    """Row-wise median of depth values (n, k) ignoring NaN (NaN where a row has none), in their dtype."""
+    values = np.ascontiguousarray(values)
+    medians: np.ndarray = compiled.nan_median_rows(values, _sorting_network(values.shape[1]))
+    return medians
 
 
 def _start_pose(start: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
     if start is None:
         return None, None
-    arr = np.asarray(start, dtype=float)
+    arr = np.array(start, dtype=float)  # our own contiguous copy (the compiled path stage takes it)
     if arr.shape == (3,):
         if not all(math.isfinite(value) for value in arr.tolist()):
             raise ValueError("start position holds a non-finite number")
@@ -1177,32 +919,33 @@ def _lift_trajectory(
     # the start itself, and the height above the surface falls from the start's to the clearance.
     first = 1 if start_pos is not None else 0
     n_mid = max(0, n - 1 - first)
-    uv_mid = uv[:, first:-1] if n_mid else np.zeros((2, 0))
-    rays = scene.camera.pixel_ray_rows(uv_mid, scene.rectified)  # (3, n_mid)
-    ray_len = np.sqrt(np.einsum("ij,ij->j", rays, rays))
-    dirs = scene.T[:3, :3] @ (rays / ray_len)  # unit directions in the base frame, (3, n_mid)
+    uv_mid = np.ascontiguousarray(uv[:, first:-1]) if n_mid else np.zeros((2, 0))
+    rays = scene.camera.pixel_ray_rows(uv_mid, scene.rectified)  # (3, n_mid), optical frame
     if trajectory.depths is not None and config.use_model_depth:
-        t_hi = np.asarray(trajectory.depths[first:-1], dtype=float) * ray_len
-    else:
-        t_hi = _surface_distance(scene, uv_mid.T) * ray_len
-    missing = ~np.isfinite(t_hi)
-    if missing.any():  # no depth under the point: go down to the lowest observed surface
-        floor = float(np.fmin.reduce(scene._cloud_with_gaps(config.cloud_points)[2]))  # fmin skips the gaps
-        floor = 0.0 if math.isnan(floor) else floor
-        dz = dirs[2, missing]
-        guess = (floor - scene.translation[2]) / dz
-        t_hi[missing] = np.where((dz < -1e-6) & np.isfinite(guess), guess, 1.0)
-    t = t_hi[:, None] * _ray_fractions(config.ray_samples)[None, :]
-    cand = scene.camera_origin[:, None, None] + t[None] * dirs[:, :, None]  # (3, n_mid, samples)
+        depths, windows = np.array(trajectory.depths[first:-1], dtype=float), _NO_WINDOWS
+    else:  # the sensor's depth around each point (decoded on demand)
+        depths, windows = _NO_DEPTHS, scene.image.pixels(*compiled.window_pixels(uv_mid, w, h)).reshape(n_mid, 9)
+    # Unit directions in the base frame (3, n_mid), the distance along each ray to the surface
+    # (where no depth was seen: down to the lowest observed surface), and positions along the
+    # rays from the surface towards the camera.
+    dirs, t_hi, candidates, ray_bounds = compiled.transit_rays(
+        rays,
+        scene._rotation,
+        scene._origin,
+        depths,
+        np.ascontiguousarray(windows),
+        _sorting_network(9),
+        scene._cloud_with_gaps(config.cloud_points)[2],
+        _ray_fractions(config.ray_samples),
+    )
     # The region: the end, the farthest pre-approach point, the start and both ends of every ray.
     far_pre = [e - a * config.approach_height * 4.0 for e, a in zip(end_position, approach)]
     corners = [end_position[:2], far_pre[:2]] + ([start_pos[:2]] if start_pos is not None else [])
     lo_xy = [min(c[i] for c in corners) for i in range(2)]
     hi_xy = [max(c[i] for c in corners) for i in range(2)]
     if n_mid:
-        ray_ends = cand[:2][:, :, [0, -1]].reshape(2, -1)
-        lo_xy = [min(a, b) for a, b in zip(lo_xy, ray_ends.min(axis=1).tolist())]
-        hi_xy = [max(a, b) for a, b in zip(hi_xy, ray_ends.max(axis=1).tolist())]
+        lo_xy = [min(a, b) for a, b in zip(lo_xy, ray_bounds[:2])]
+        hi_xy = [max(a, b) for a, b in zip(hi_xy, ray_bounds[2:])]
     hmap = scene.height_map(config, (lo_xy, hi_xy))
 
     # --- pre-approach point: back off along the approach axis until clear ------------------------
@@ -1216,41 +959,38 @@ def _lift_trajectory(
         pre = candidate
         notes.append("pre-approach point could not clear the observed surface")
 
-    # --- transit points: slide each along its camera ray to the lowest clear position -----------
-    transit = np.empty((3, n_mid + first + 1))
+    # --- transit points and the final descent, one compiled call (see compiled.transit_path):
+    # each transit point slides along its camera ray to the lowest clear position; start,
+    # transit and pre-approach are resampled, smoothed, raised to the clearance along ramps,
+    # re-spaced and re-checked; the straight descent onto the end point follows.
+    start_above = 0.0  # the start's height above the surface, spread down to the clearance
     if start_pos is not None:
-        transit[:, 0] = start_pos
-    transit[:, -1] = pre
-    if n_mid:
-        heights = np.full(n_mid, config.clearance)
-        if start_pos is not None:
-            fraction = (np.arange(first, n - 1) + 1.0) / n
-            start_above = start_pos[2] - hmap._height_at(start_pos[0], start_pos[1])
-            heights = np.maximum(heights, config.clearance + (start_above - config.clearance) * (1.0 - fraction))
-        need = hmap._heights(cand[:2].reshape(2, -1)).reshape(t.shape) + heights[:, None]
-        clear = cand[2] >= need
-        pick = np.argmax(clear, axis=1)
-        every = np.arange(n_mid)
-        mids = cand[:, every, pick]
-        stuck = ~clear[every, pick]
-        if stuck.any():  # the ray never clears (camera too low): go straight up instead
-            below = scene.camera_origin[:, None] + t_hi[stuck] * dirs[:, stuck]
-            below[2] = hmap._heights(below[:2]) + heights[stuck]
-            mids[:, stuck] = below
-        transit[:, first:-1] = mids
-    fixed_start = start_pos is not None
-
-    transit = _resample_rows(transit, config.spacing / 2.0)
-    transit = _smooth_rows(transit, config.smoothing_iterations, config.smoothing_weight)
-    transit = _raise_rows(transit, hmap, config, fixed_start)
-    for _ in range(2):  # re-space, then re-check (linear interpolation can cut a ramp's corner)
-        transit = _raise_rows(_resample_rows(transit, config.spacing), hmap, config, fixed_start)
-    n_transit = transit.shape[1]
-    descent = _segment_rows(transit[:, -1].tolist(), end_position, config.spacing)
-    positions = np.empty((n_transit + descent.shape[1] - 1, 3))
-    positions[:n_transit] = transit.T
-    positions[n_transit:] = descent[:, 1:].T
-    approach_index = n_transit - 1
+        start_above = float(start_pos[2]) - hmap._height_at(float(start_pos[0]), float(start_pos[1]))
+    table, (rows, cols) = hmap._table
+    positions, surface_heights, approach_index = compiled.transit_path(
+        candidates,
+        scene._origin,
+        dirs,
+        t_hi,
+        start_pos if start_pos is not None else _NO_POINT,
+        start_above,
+        n,
+        np.array(pre, dtype=float),
+        np.array(end_position, dtype=float),
+        table,
+        rows,
+        cols,
+        float(hmap.origin[0]),
+        float(hmap.origin[1]),
+        float(hmap.cell),
+        float(config.clearance),
+        float(config.max_climb_slope),
+        float(config.spacing),
+        _smoothing_kernel(config.smoothing_iterations, config.smoothing_weight),
+        int(config.smoothing_iterations),
+        float(config.smoothing_weight),
+    )
+    n_transit = approach_index + 1
 
     # --- orientations: slerp from the start to the grasp along the transit, then constant -------
     q_end = quaternion_from_rows(end_rot)
@@ -1258,14 +998,13 @@ def _lift_trajectory(
     if start_quat is None:  # one orientation throughout: what slerp gives for equal ends
         orientations[:n_transit] = _unit(_unit(q_end))
     else:
-        s = _arc_length_rows(transit)
+        s = _arc_length_rows(positions[:n_transit].T)
         frac = s / s[-1] if s[-1] > 0 else np.ones_like(s)
         orientations[:n_transit] = slerp(start_quat, np.array(q_end), frac)
     orientations[n_transit:] = q_end
 
     if not (np.isfinite(positions).all() and np.isfinite(orientations).all()):
         return PathResult(None, "lifting produced a non-finite waypoint (degenerate depth or transform)")
-    surface_heights = hmap._heights(positions[:, :2].T)
     for array in (positions, orientations, surface_heights):
         array.flags.writeable = False
     return PathResult(
@@ -1298,23 +1037,6 @@ def _rows_from_quaternion(q: Sequence[float]) -> list[list[float]]:
     ]
 
 
-_WINDOW_OFFSETS = np.array([-1.0, 0.0, 1.0])
-
-
-def _surface_distance(scene: DepthScene, pix: np.ndarray) -> np.ndarray:
-    """Robust depth (median of the valid 3x3 neighbourhood) at OpenCV pixels; NaN if none.
-
-    Windows are clamped at the image border (edge pixels repeat). fmax/fmin rather than clip:
-    they are plain ufuncs (no wrapper cost) and send a NaN coordinate to the border, not to an
-    arbitrary integer.
-    """
-    limits = np.array([scene.width - 1.0, scene.height - 1.0])
-    centres = np.fmin(np.fmax(np.rint(pix), 0.0), limits)  # (n, 2): column, row
-    around = np.fmin(np.fmax(centres[:, :, None] + _WINDOW_OFFSETS, 0.0), limits[:, None]).astype(np.intp)
-    windows = scene.image.pixels(around[:, 1, :, None], around[:, 0, None, :])  # (n, 3, 3), decoded on demand
-    return _nan_median_rows(windows.reshape(len(pix), -1))
-
-
 def _raise_to_clearance(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, fixed_start: bool) -> np.ndarray:
     """:func:`_raise_rows` of an (N, 3) polyline."""
     return _raise_rows(np.array(points, dtype=float).T.copy(), hmap, config, fixed_start).T.copy()
@@ -1332,20 +1054,46 @@ def _raise_rows(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, f
     O(N) instead of an N x N table. It is taken with ``need`` itself so rounding can never put a
     point below its own requirement.
     """
-    out = points  # callers hand over an array of their own
-    need = hmap._heights(out[:2])
-    need += config.clearance
-    ks = _arc_length_rows(out)
-    if config.max_climb_slope != 1.0:
-        ks *= config.max_climb_slope
-    envelope = need + ks
-    np.maximum.accumulate(envelope, out=envelope)
-    envelope -= ks
-    backward = (need - ks)[::-1]
-    np.maximum.accumulate(backward, out=backward)
-    backward = backward[::-1] + ks
-    np.maximum(envelope, backward, out=envelope)
-    np.maximum(envelope, need, out=envelope)
-    inner = slice(1 if fixed_start else 0, out.shape[1] - 1)
-    np.maximum(out[2, inner], envelope[inner], out=out[2, inner])
+    out = _rows(points)  # callers hand over an array of their own (contiguous: raised in place)
+    table, (rows, cols) = hmap._table
+    ox, oy = hmap.origin
+    compiled.raise_rows(
+        out, table, rows, cols, float(ox), float(oy), float(hmap.cell), float(config.clearance),
+        float(config.max_climb_slope), bool(fixed_start),
+    )  # fmt: skip
     return out
+
+
+_NO_POINT = np.empty(0)  # transit_path's "no start position"
+_NO_DEPTHS = np.empty(0)  # transit_rays' "no model depths: read the sensor's"
+_NO_WINDOWS = np.empty((0, 9), np.float32)  # ... and "no sensor windows: the model's depths"
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's on-disk cache) every compiled stage lifting uses, now.
+
+    Lifting compiles its stages on first use: about 20 s on a fresh machine, then a fraction of
+    a second per process to load them. A ROS node calls this at start-up so that its first
+    request does not pay that. Lifts a small synthetic frame through every path the types can
+    take (quiet and noisy depth, with and without a start pose, ``_heights`` included).
+    """
+    from vla_r1_ros.core.geometry.camera import CameraModel
+    from vla_r1_ros.core.geometry.depth import DepthImage, register_depth
+
+    width, height = 64, 48
+    camera = CameraModel.from_intrinsics(60.0, 60.0, 31.5, 23.5, width, height, "warm_up")
+    rows, cols = np.mgrid[0:height, 0:width]
+    depth = np.full((height, width), 0.8)
+    depth[16:32, 20:44] = 0.7  # a box on a table
+    pose = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, -1.0, 1.0], [0.0, 0.0, 0.0, 1.0]])
+    trajectory = Trajectory2D(((0.1, 0.1), (0.3, 0.2), (0.4, 0.35), (0.5, 0.5)))
+    for noise in (0.0, 0.01):
+        noisy = depth + noise * np.sin(rows * 1.7 + cols * 2.3)
+        scene = DepthScene(register_depth(DepthImage(noisy, "warm_up"), camera), pose, base_frame="base")
+        lifted = lift_box(Box2D(0.5, 0.5, 0.3, 0.3), scene)
+        lift_trajectory(trajectory, scene, target=lifted.target)
+        lift_trajectory(trajectory, scene, start=np.array([0.0, 0.0, 0.5]))
+        scene.height_map(TrajectoryConfig())._heights(np.zeros((2, 1)))  # the whole-frame map
+    _nan_median_rows(np.ones((1, 9), np.float32))
+    _spans(np.ones((2, 3)), 1.0, 99.0)
+    _median(np.ones(3))

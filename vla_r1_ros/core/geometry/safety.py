@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vla_r1_ros.core.geometry import _compiled as compiled
+
 __all__ = ["SafetyRule", "SafetyLimits", "Violation", "SafetyResult", "check_waypoints"]
 
 
@@ -119,30 +121,23 @@ def _passes_every_rule(pts: np.ndarray, limits: SafetyLimits) -> bool:
 
     Why: an accepted path is the common case, and it needs no per-waypoint verdicts; the
     extremes (lowest and highest coordinates, farthest point from the shoulder, longest segment)
-    decide every rule in a dozen array operations. Each comparison is the per-waypoint one
-    applied to the extreme, so this accepts exactly the paths the full check accepts.
+    decide every rule, in one compiled pass (compiled.within_limits). Each comparison is the
+    per-waypoint one applied to the extreme, so this accepts exactly the paths the full check
+    accepts; a path it refuses gets the full check, which names every violation.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        if not np.isfinite(pts).all():
-            return False
-        lowest, highest = pts.min(axis=0).tolist(), pts.max(axis=0).tolist()
-        if any(low < bound for low, bound in zip(lowest, limits.workspace_min)) or any(
-            high > bound for high, bound in zip(highest, limits.workspace_max)
-        ):
-            return False
-        if lowest[2] < limits.table_height + limits.min_height_above_table:
-            return False
-        offsets = pts - np.array(limits.reach_center)
-        if not math.sqrt(float(np.einsum("ij,ij->i", offsets, offsets).max())) <= limits.max_reach:
-            return False
-        if len(pts) > 1:
-            steps = pts[1:] - pts[:-1]
-            lengths = np.sqrt(np.einsum("ij,ij->i", steps, steps))
-            if not float(lengths.max()) <= limits.max_segment_length:
-                return False
-            if not float(lengths.sum()) <= limits.max_path_length:
-                return False
-    return True
+    values = np.array(
+        [
+            *limits.workspace_min,
+            *limits.workspace_max,
+            limits.table_height + limits.min_height_above_table,
+            *limits.reach_center,
+            limits.max_reach,
+            limits.max_segment_length,
+            limits.max_path_length,
+        ],
+        dtype=float,
+    )
+    return bool(compiled.within_limits(np.ascontiguousarray(pts, dtype=float), values))
 
 
 def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult:
