@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     grpo_prompts = (
         grpo_steps
         * int(config.grpo.get("per_device_train_batch_size", 32))
+        * int(config.grpo.get("gradient_accumulation_steps", 1))
         // int(config.grpo.get("num_generations", 8))
     )
     sft_train = None if args.sft_model else synthetic_dataset(data.num_train, seed=data.train_seed, **options)

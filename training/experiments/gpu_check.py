@@ -62,6 +62,8 @@ def build_model(out: Path, shape: str, image_px: int) -> dict[str, Any]:
         config: Any = Qwen2_5_VLConfig.from_pretrained(out)
         for key, value in QWEN2_5_VL_3B_TEXT.items():
             setattr(config.text_config, key, value)
+        # One attention type per layer (the tiny build listed its own layers); no sliding window.
+        config.text_config.layer_types = ["full_attention"] * config.text_config.num_hidden_layers
         for key, value in QWEN2_5_VL_3B_VISION.items():
             setattr(config.vision_config, key, value)
         # The tiny build's init std; a 3B model needs the released config's 0.02.
