@@ -21,7 +21,13 @@ load average when the run started: on a machine that is busy with something else
 
 For scale, the same process also times a straightforward baseline: a full-frame point cloud
 (every pixel) cropped to the box and an SVD plane fit, which is what lifting usually looks like
-before anyone measures it.
+before anyone measures it. It runs in a loop of its own after the timed one: interleaved, its
+7-12 MB temporaries can make glibc give the heap back to the system and take it again on every
+iteration (it depends on what else the process allocated), and the page faults of that (some
+130 a frame) then land in the next request's first stage.
+
+The geometry core's compiled stages (numba) are compiled, or loaded from numba's cache, by the
+untimed first pass over the frames, as the ROS node does at start-up (lifting.warm_up).
 
     python benchmarks/bench_geometry.py [--repeats 300] [--frames 8]
 """
@@ -128,6 +134,8 @@ def main() -> int:
         cpu.append(time.thread_time() - c0)
         for name, dt in zip(names, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
             stages[name].append(dt)
+    for i in range(args.repeats):  # the baseline, apart (see the module docstring)
+        depth = frames[i % len(frames)]
         t5 = time.perf_counter()
         naive_box_lift(depth, color.K, T, box)
         naive.append(time.perf_counter() - t5)

@@ -359,7 +359,7 @@ class DepthScene:
         if (self.camera.width, self.camera.height) != (self.width, self.height):
             raise ValueError("registered depth and its camera disagree on the image size")
         self._clouds: dict[int, np.ndarray] = {}
-        self._gappy_clouds: dict[int, np.ndarray] = {}
+        self._gappy_clouds: dict[int, tuple[np.ndarray, float, float]] = {}  # points, lowest and highest z
 
     @property
     def depth(self) -> np.ndarray:
@@ -401,16 +401,20 @@ class DepthScene:
         so the region test drops the gaps for free; selecting the valid pixels first would be an
         extra pass over every pixel.
         """
-        points = self._gappy_clouds.get(max_points)
-        if points is None:
+        return self._gappy_cloud(max_points)[0]
+
+    def _gappy_cloud(self, max_points: int) -> tuple[np.ndarray, float, float]:
+        """:meth:`_cloud_with_gaps` and its lowest and highest z (NaN when no pixel has depth)."""
+        cloud = self._gappy_clouds.get(max_points)
+        if cloud is None:
             stride = max(1, math.ceil(math.sqrt(self.width * self.height / max_points)))
             rows = cols = slice(stride // 2, None, stride)
             z = np.ascontiguousarray(self.image.window(rows, cols))
             planes = self.camera.ray_planes(rows, cols, self.rectified)
-            points = compiled.gappy_cloud(z, planes, self._rotation, self._origin)
+            points, lowest, highest = compiled.gappy_cloud(z, planes, self._rotation, self._origin)
             points.flags.writeable = False
-            self._gappy_clouds[max_points] = points
-        return points
+            cloud = self._gappy_clouds[max_points] = (points, float(lowest), float(highest))
+        return cloud
 
     def height_map(self, config: TrajectoryConfig, region: tuple[ArrayLike, ArrayLike] | None = None) -> HeightMap:
         """The height map of the whole frame, or only of the base-frame xy ``region`` (lo, hi).
@@ -418,9 +422,8 @@ class DepthScene:
         A region keeps the grid small (a camera sees metres of table; a path needs decimetres).
         Cells outside the grid read as the highest surface in the whole frame.
         """
-        cloud = self._cloud_with_gaps(config.cloud_points)
+        cloud, _, fallback = self._gappy_cloud(config.cloud_points)  # the highest point; NaN: no valid pixel
         cell = config.height_cell
-        fallback = float(np.fmax.reduce(cloud[2]))  # fmax skips NaN; NaN only when no pixel is valid
         if math.isnan(fallback):
             empty = np.full((1, 1), np.nan, np.float32)
             return HeightMap((0.0, 0.0), cell, empty, np.full((1, 1), np.inf, np.float32), math.inf)
@@ -570,20 +573,16 @@ def _inside(positions: range, centre: float, half: float) -> slice:
     The interval comes from arithmetic, then each end is settled with the exact test
     ``abs(p - centre) <= half`` (the division can round across a boundary).
     """
-    n = len(positions)
-
-    def inside(k: int) -> bool:
-        return 0 <= k < n and abs(positions[k] - centre) <= half
-
-    lo = max(0, math.ceil((centre - half - positions.start) / positions.step) - 1)
-    while lo < n and not inside(lo):
+    n, first, step = len(positions), positions.start, positions.step
+    lo = max(0, math.ceil((centre - half - first) / step) - 1)
+    while lo < n and not abs(first + lo * step - centre) <= half:
         lo += 1
     if lo >= n:
         return slice(0, 0)
-    hi = max(lo, math.floor((centre + half - positions.start) / positions.step) + 1)
-    while hi > lo and not inside(hi):
+    hi = max(lo, math.floor((centre + half - first) / step) + 1)
+    while hi > lo and not (hi < n and abs(first + hi * step - centre) <= half):
         hi -= 1
-    while inside(hi + 1):
+    while hi + 1 < n and abs(first + (hi + 1) * step - centre) <= half:
         hi += 1
     return slice(lo, hi + 1)
 
@@ -920,22 +919,29 @@ def _lift_trajectory(
     first = 1 if start_pos is not None else 0
     n_mid = max(0, n - 1 - first)
     uv_mid = np.ascontiguousarray(uv[:, first:-1]) if n_mid else np.zeros((2, 0))
-    rays = scene.camera.pixel_ray_rows(uv_mid, scene.rectified)  # (3, n_mid), optical frame
+    intrinsics = scene.camera.affine_rays(scene.rectified)
+    if intrinsics is None:  # the camera's own rays (distortion, rectification); else the kernel's
+        rays, intrinsics = scene.camera.pixel_ray_rows(uv_mid, scene.rectified), (1.0, 0.0, 0.0, 1.0, 0.0)
+    else:
+        rays = _NO_RAY_ROWS
     if trajectory.depths is not None and config.use_model_depth:
         depths, windows = np.array(trajectory.depths[first:-1], dtype=float), _NO_WINDOWS
     else:  # the sensor's depth around each point (decoded on demand)
-        depths, windows = _NO_DEPTHS, scene.image.pixels(*compiled.window_pixels(uv_mid, w, h)).reshape(n_mid, 9)
+        depths, windows = _NO_DEPTHS, scene.image._pixels_flat(*compiled.window_pixels(uv_mid, w, h)).reshape(n_mid, 9)
     # Unit directions in the base frame (3, n_mid), the distance along each ray to the surface
     # (where no depth was seen: down to the lowest observed surface), and positions along the
     # rays from the surface towards the camera.
+    lowest = scene._gappy_cloud(config.cloud_points)[1]
     dirs, t_hi, candidates, ray_bounds = compiled.transit_rays(
+        uv_mid,
+        intrinsics,
         rays,
         scene._rotation,
         scene._origin,
         depths,
         np.ascontiguousarray(windows),
         _sorting_network(9),
-        scene._cloud_with_gaps(config.cloud_points)[2],
+        0.0 if math.isnan(lowest) else lowest,
         _ray_fractions(config.ray_samples),
     )
     # The region: the end, the farthest pre-approach point, the start and both ends of every ray.
@@ -967,7 +973,7 @@ def _lift_trajectory(
     if start_pos is not None:
         start_above = float(start_pos[2]) - hmap._height_at(float(start_pos[0]), float(start_pos[1]))
     table, (rows, cols) = hmap._table
-    positions, surface_heights, approach_index = compiled.transit_path(
+    positions, surface_heights, approach_index, finite = compiled.transit_path(
         candidates,
         scene._origin,
         dirs,
@@ -1003,7 +1009,7 @@ def _lift_trajectory(
         orientations[:n_transit] = slerp(start_quat, np.array(q_end), frac)
     orientations[n_transit:] = q_end
 
-    if not (np.isfinite(positions).all() and np.isfinite(orientations).all()):
+    if not (finite and np.isfinite(orientations).all()):
         return PathResult(None, "lifting produced a non-finite waypoint (degenerate depth or transform)")
     for array in (positions, orientations, surface_heights):
         array.flags.writeable = False
@@ -1065,6 +1071,7 @@ def _raise_rows(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, f
 
 
 _NO_POINT = np.empty(0)  # transit_path's "no start position"
+_NO_RAY_ROWS = np.empty((3, 0))  # transit_rays' "the rays are affine: compute them"
 _NO_DEPTHS = np.empty(0)  # transit_rays' "no model depths: read the sensor's"
 _NO_WINDOWS = np.empty((0, 9), np.float32)  # ... and "no sensor windows: the model's depths"
 
