@@ -94,7 +94,8 @@ def test_bad_overrides_are_refused_with_a_reason(override: str, message: str) ->
 
 
 def test_shipped_configs_load() -> None:
-    names = {p.stem for p in CONFIGS.glob("*.yaml")} - {"accelerate_zero3"}
+    # accelerate's own config and the experiment's list of SFT phases are not run configs
+    names = {p.stem for p in CONFIGS.glob("*.yaml")} - {"accelerate_zero3", "cpu_tiny_sft_phases"}
     assert {"cpu_smoke", "one_gpu_lora", "multi_gpu_zero3", "cpu_tiny"} <= names
     for name in names:
         config = load_config(CONFIGS / f"{name}.yaml")
@@ -113,3 +114,47 @@ def test_describe_lists_every_key_with_help() -> None:
     for key in ("num_train", "eval_seed", "build_tiny", "use_peft", "functions", "max_new_tokens"):
         assert f"  {key} = " in text
     assert "sft:   any trl.SFTConfig field" in text
+
+
+def _experiment_module() -> object:
+    import importlib.util
+
+    path = CONFIGS.parent / "experiments" / "cpu_tiny.py"
+    spec = importlib.util.spec_from_file_location("cpu_tiny_experiment", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sft_phases_continue_stage_two_with_valid_overrides() -> None:
+    """Stage 2b of the CPU experiment: each phase is the stage-2 config plus overrides that apply."""
+    phases = _experiment_module()._sft_phases(str(CONFIGS / "cpu_tiny_sft_phases.yaml"))  # type: ignore[attr-defined]
+    assert [phase["name"] for phase in phases][:2] == ["sft_more", "sft_more2"]
+    outputs, seeds = set(), set()
+    for phase in phases:
+        config = load_config(CONFIGS / "cpu_tiny.yaml", phase["overrides"])
+        outputs.add(config.sft["output_dir"])
+        seeds.add(config.data.train_seed)
+        assert config.sft["learning_rate"] < 1e-3  # lower than stage 2's
+    # every phase writes its own model and sees fresh scenes
+    assert len(outputs) == len(seeds) == len(phases)
+    assert load_config(CONFIGS / "cpu_tiny.yaml").data.train_seed not in seeds
+
+
+def test_bad_sft_phase_files_are_refused(tmp_path: Path) -> None:
+    experiment = _experiment_module()
+    bad = tmp_path / "phases.yaml"
+    bad.write_text("phases:\n  - overrides: [sft.max_steps=3]\n")
+    with pytest.raises(ValueError, match="needs a name"):
+        experiment._sft_phases(str(bad))  # type: ignore[attr-defined]
+    bad.write_text("phases:\n  - name: more\n    overrides: [max_steps 3]\n")
+    with pytest.raises(ValueError, match="section.key=value"):
+        experiment._sft_phases(str(bad))  # type: ignore[attr-defined]
+    assert experiment._sft_phases("none") == []  # type: ignore[attr-defined]
+
+
+def test_evaluation_device_and_dtype_default_to_auto() -> None:
+    config = load_config(CONFIGS / "cpu_tiny.yaml", ["eval.device=cpu"])
+    assert config.eval.device == "cpu" and config.eval.dtype == "auto"
+    assert RunConfig().eval.device == "auto"
