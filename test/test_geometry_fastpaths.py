@@ -7,6 +7,7 @@ plain NumPy formulation it replaces.
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 
 import cv2
@@ -247,3 +248,501 @@ def test_single_pixel_rays_and_ray_rows_equal_pixel_rays(distortion: str | None)
             if distortion or rectified
             else np.stack(np.broadcast_arrays(*cam.ray_window(rows, cols, rectified))),
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled stages (core/geometry/_compiled.py): each against the plain NumPy computation
+# it replaced (written out here, as the lifting computed it before), so a compiled routine that
+# drifts from it fails
+# ---------------------------------------------------------------------------------------------
+
+from vla_r1_ros.core.geometry import _compiled as compiled  # noqa: E402
+from vla_r1_ros.core.geometry.depth import _compiled_rule, _decode  # noqa: E402
+
+
+def test_quickselect_median_and_percentile_spans_match_numpy() -> None:
+    for n in (1, 2, 3, 4, 7, 8, 25, 600, 1001):
+        for dtype in (np.float64, np.float32):
+            values = RNG.normal(size=n).astype(dtype)
+            values[: n // 3] = values[-1]  # ties
+            got = compiled.median_of(values.copy())
+            assert got == float(np.median(values)), (n, dtype)  # the same pair, added in the same dtype
+        rows = RNG.normal(size=(2, n))
+        expected = np.percentile(rows, 99, axis=1) - np.percentile(rows, 1, axis=1)
+        np.testing.assert_allclose(compiled.spans(rows.copy(), 1.0, 99.0), expected, rtol=0, atol=1e-12)
+
+
+def test_sorting_networks_sort() -> None:
+    network = compiled.sorting_network(9)
+    for bits in range(2**9):  # the 0-1 principle: a network that sorts every 0/1 input sorts everything
+        values = [(bits >> k) & 1 for k in range(9)]
+        for a, b in network:
+            if values[a] > values[b]:
+                values[a], values[b] = values[b], values[a]
+        assert values == sorted(values)
+    network = compiled.sorting_network(25)
+    for _ in range(300):
+        values = RNG.integers(0, 5, 25).tolist()
+        for a, b in network:
+            if values[a] > values[b]:
+                values[a], values[b] = values[b], values[a]
+        assert values == sorted(values)
+
+
+def test_symmetric_eigen_and_plane_fit_match_linalg() -> None:
+    for scale in (1.0, 1e-6, 1e3):
+        for _ in range(50):
+            m = RNG.normal(size=(3, 3)) * scale
+            m = m + m.T
+            if RNG.random() < 0.3:  # a plane's scatter: one tiny eigenvalue
+                m = np.cov(RNG.normal(size=(3, 40)) * [[0.05], [0.02], [1e-4]]) * scale
+            values, vectors = compiled.symmetric_eigen3(m)
+            expected = np.linalg.eigvalsh(m)
+            np.testing.assert_allclose(values, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+            np.testing.assert_allclose(m @ vectors, vectors * values, rtol=0, atol=1e-12 * np.abs(expected).max())
+            np.testing.assert_allclose(vectors.T @ vectors, np.eye(3), rtol=0, atol=1e-13)
+    points = RNG.normal(size=(3, 300)) * [[0.04], [0.02], [0.001]] + [[0.1], [-0.2], [0.8]]
+    mask = RNG.random(300) < 0.7
+    centroid, values, axes, offset = compiled.plane_fit(points, mask)
+    chosen = points[:, mask]
+    mean = chosen.mean(axis=1)
+    expected_values, expected_vectors = np.linalg.eigh(np.cov(chosen, bias=True) * mask.sum())
+    np.testing.assert_allclose(centroid, mean, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(values, expected_values, rtol=1e-9)
+    assert abs(abs(axes[0] @ expected_vectors[:, 0]) - 1.0) < 1e-12  # the normal, up to its sign
+    assert offset == pytest.approx(axes[0] @ mean, abs=1e-15)
+
+
+def _reference_plane_fit(points: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    middle = points[:, points.shape[1] // 2]
+    q = points[:, mask] - middle[:, None]
+    sums = q.sum(axis=1)
+    values, vectors = np.linalg.eigh(q @ q.T - np.outer(sums, sums / q.shape[1]))
+    centroid = middle + sums / q.shape[1]
+    return centroid, values, vectors.T, float(vectors[:, 0] @ centroid)
+
+
+def _reference_box_plane(
+    z: np.ndarray, rays: np.ndarray, core: tuple[slice, slice], ray: np.ndarray, config: lifting.LiftingConfig
+) -> dict[str, object]:
+    """What lift_box computed in NumPy before compiled.box_plane (cv2.eigen there, eigh here)."""
+    valid = np.isfinite(z)
+    unit = rays[:, valid]
+    points = unit * z[valid]
+    core_mask = np.zeros(z.shape, bool)
+    core_mask[core] = True
+    in_core = core_mask[valid]
+    if in_core.sum() < max(6, config.min_valid_points // 2):
+        in_core[:] = True
+    d2 = (z[:, :-2] - 2.0 * z[:, 1:-1] + z[:, 2:]).ravel()
+    d2 = np.abs(d2[np.isfinite(d2)])
+    noise = 0.0 if d2.size < 8 else 1.4826 * float(np.median(d2)) / np.sqrt(6.0)
+    if noise > config.smoothing_noise:
+        band = max(config.min_inlier_band, 0.75 * noise)
+        padded = np.pad(z, 2, constant_values=np.nan)
+        medians = [np.nanmedian(padded[r : r + 5, c : c + 5]) for r, c in zip(*np.nonzero(valid))]
+        classify = unit * np.array(medians, np.float32)
+    else:
+        band = max(config.min_inlier_band, 3.0 * noise)
+        classify = points
+    seeds = classify[:, in_core]
+    draws = lifting._ransac_draws(seeds.shape[1], config.ransac_iterations)
+    a, b, c = seeds[:, draws[:, 0]], seeds[:, draws[:, 1]], seeds[:, draws[:, 2]]
+    normals = np.cross((b - a).T, (c - a).T).T
+    norms = np.linalg.norm(normals, axis=0)
+    good = norms > 1e-12
+    normals, a = normals[:, good] / norms[good], a[:, good]
+    offsets = (normals * a).sum(axis=0)
+    support = (np.abs(normals.T @ seeds - offsets[:, None]) <= band).sum(axis=1)
+    best = int(np.argmax(support))
+    member = np.abs(normals[:, best] @ classify - offsets[best]) <= band
+    for _ in range(2):
+        _, _, axes, offset = _reference_plane_fit(classify, member)
+        updated = np.abs(axes[0] @ classify - offset) <= band
+        converged = np.array_equal(updated, member)
+        member = updated
+        if converged:
+            break
+    inliers, fitted_on = member, None
+    for _ in range(3):
+        fit, fitted_on = _reference_plane_fit(points, inliers), inliers
+        residual = np.abs(fit[2][0] @ points - fit[3])
+        scale = 1.4826 * float(np.median(residual[inliers]))
+        inliers = member & (residual <= max(config.min_inlier_band / 4.0, 3.0 * scale, 1e-5))
+        if np.array_equal(inliers, fitted_on):
+            break
+    if not np.array_equal(inliers, fitted_on):
+        fit = _reference_plane_fit(points, inliers)
+    centroid, values, axes, offset = fit
+    normal = axes[0]
+    if offset > 0:
+        normal, offset = -normal, -offset
+    residuals = normal @ points - offset
+    rms = float(np.sqrt(np.mean(residuals[inliers] ** 2)))
+    denom = normal @ ray
+    t = offset / denom
+    hit = ray * t
+    near = np.min(np.sum((points[:, inliers] - hit[:, None]) ** 2, axis=0)) <= (0.02 + 4.0 * rms) ** 2
+    hits = t > 0 and abs(denom) > 0.15 * np.linalg.norm(ray) and near  # not grazing, on the patch
+    along = np.array([axes[2], axes[1]]) @ (points[:, inliers] - centroid[:, None])
+    extents = np.percentile(along, 99, axis=1) - np.percentile(along, 1, axis=1)
+    behind = residuals[residuals < -band]
+    return {
+        "valid_points": int(valid.sum()), "inlier_points": int(inliers.sum()), "band": band,
+        "centroid": centroid, "eigenvalues": values, "normal": normal, "short_axis": axes[1],
+        "long_axis": axes[2], "offset": offset, "rms": rms, "centre": hit if hits else None,
+        "extents": extents, "height": -float(np.median(behind)) if behind.size >= 10 else np.nan,
+    }  # fmt: skip
+
+
+def _box_grid(noise: float) -> tuple[np.ndarray, CameraModel]:
+    """A 31 x 27 sampled depth grid of a box top (tilted) on a table, with dropouts and flying pixels."""
+    camera = CameraModel.from_intrinsics(520.0, 515.0, 319.5, 239.5, 640, 480)
+    rows, cols = np.mgrid[200:262:2, 280:334:2]
+    table = 0.9 + 0.0004 * (rows - 200) + 0.0002 * (cols - 280)
+    top = 0.75 + 0.0003 * (rows - 230) - 0.0002 * (cols - 300)
+    z = np.where((np.abs(rows - 231) < 20) & (np.abs(cols - 307) < 18), top, table)
+    z = (z + RNG.normal(0.0, noise, z.shape)).astype(np.float32)
+    z[RNG.random(z.shape) < 0.08] = np.nan
+    z[RNG.random(z.shape) < 0.02] = 2.5  # flying pixels
+    return z, camera
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.0005, 0.002, 0.004])
+def test_box_plane_equals_the_numpy_pipeline(noise: float) -> None:
+    z, camera = _box_grid(noise)
+    config = lifting.LiftingConfig()
+    row_slice, col_slice = slice(200, 262, 2), slice(280, 334, 2)
+    table = camera.ray_window_planes(row_slice, col_slice)
+    ray = np.array(camera.ray_through(307.0, 231.0))
+    expected = _reference_box_plane(z, table, (slice(8, 23), slice(7, 20)), ray, config)
+    args = (
+        (8, 23), (7, 20), tuple(ray.tolist()), config.min_valid_points, config.min_valid_fraction,
+        config.min_inlier_band, config.smoothing_noise, lifting._ransac_stream(3 * config.ransac_iterations),
+        lifting._NO_DRAWS, lifting._sorting_network(25),
+    )  # fmt: skip
+    affine = compiled.box_plane(z, lifting._NO_RAYS, camera.affine_rays(), (200, 2, 280, 2), *args)
+    tabled = compiled.box_plane(z, table, (1.0, 0.0, 0.0, 1.0, 0.0), (0, 1, 0, 1), *args)
+    np.testing.assert_equal(tuple(affine), tuple(tabled))  # the in-kernel rays are the camera's, to the bit
+    assert affine.status == compiled.OK
+    assert affine.valid_points == expected["valid_points"] and affine.inlier_points == expected["inlier_points"]
+    assert affine.band == pytest.approx(expected["band"], rel=1e-12)
+    np.testing.assert_allclose(affine.centroid, expected["centroid"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(affine.eigenvalues, expected["eigenvalues"], rtol=1e-8, atol=1e-16)
+    np.testing.assert_allclose(affine.normal, expected["normal"], rtol=0, atol=1e-10)
+    for axis in ("short_axis", "long_axis"):  # eigenvectors: either sign
+        assert abs(abs(np.dot(getattr(affine, axis), expected[axis])) - 1.0) < 1e-10
+    assert affine.offset == pytest.approx(expected["offset"], abs=1e-12)
+    assert affine.rms == pytest.approx(expected["rms"], rel=1e-9)
+    if expected["centre"] is None:  # the centre ray misses the fitted patch
+        assert np.isnan(affine.centre).all()
+    else:
+        np.testing.assert_allclose(affine.centre, expected["centre"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose((affine.long_len, affine.short_len), expected["extents"], rtol=0, atol=1e-12)
+    assert affine.height == pytest.approx(expected["height"], abs=1e-12)
+
+
+def test_box_plane_reports_sparse_depth_and_missing_surfaces() -> None:
+    z, camera = _box_grid(0.0)
+    config = lifting.LiftingConfig()
+    stream = lifting._ransac_stream(3 * config.ransac_iterations)
+
+    def fit(grid: np.ndarray) -> compiled.BoxFit:
+        return compiled.box_plane(
+            grid, lifting._NO_RAYS, camera.affine_rays(), (200, 2, 280, 2), (8, 23), (7, 20), (0.0, 0.0, 1.0),
+            config.min_valid_points, config.min_valid_fraction, config.min_inlier_band, config.smoothing_noise,
+            stream, lifting._NO_DRAWS, lifting._sorting_network(25),
+        )  # fmt: skip
+
+    sparse = np.full_like(z, np.nan)
+    sparse[:2, :5] = 0.8
+    assert (fit(sparse).status, fit(sparse).valid_points) == (compiled.TOO_SPARSE, 10)
+    scattered = np.full_like(z, np.nan)  # no plane anywhere (and no noise estimate: a narrow band)
+    scattered[::2, ::2] = RNG.uniform(0.5, 3.0, scattered[::2, ::2].shape)
+    result = fit(scattered)
+    assert result.status == compiled.NO_SURFACE and result.inlier_points < config.min_valid_points
+
+
+def test_lemire_draws_are_numpys_or_ask_for_them() -> None:
+    stream = lifting._ransac_stream(72)
+    rejected = 0
+    for n in range(3, 3000):
+        draws = compiled._lemire_draws(n, 24, stream)
+        expected = np.random.default_rng(lifting._RANSAC_RNG_SEED).integers(0, n, size=(24, 3))
+        if draws.size:
+            np.testing.assert_array_equal(draws, expected)
+        else:  # the generator rejects one of the stream's draws here: lifting asks NumPy itself
+            rejected += 1
+            scaled = stream * np.uint64(n)
+            assert int(scaled.astype(np.uint32).min()) < (2**32 - n) % n
+    assert rejected < 5
+
+
+@pytest.mark.parametrize(
+    "encoding, valid_range",
+    [("32FC1", None), ("32FC1", DepthRange(0.3, 8.0)), ("16UC1", DepthRange()), ("16UC1", DepthRange(0.0, 4.0))],
+)
+def test_compiled_depth_decoding_equals_decode(encoding: str, valid_range: DepthRange | None) -> None:
+    metres = _noisy_metres(40, 50)
+    edges = np.float32([0.3, 8.0, 4.0, 10.0, 0.1])  # the bounds themselves and their neighbours
+    metres[1, :15] = np.concatenate([edges, np.nextafter(edges, np.float32(0)), np.nextafter(edges, np.float32(99))])
+    source = encode_depth(metres, encoding) if encoding == "16UC1" else metres
+    scale = 0.001 if encoding == "16UC1" else None
+    rule = _compiled_rule(source, scale, valid_range)
+    assert rule is not None
+    rows, cols = slice(1, 40, 3), slice(0, None, 2)
+    r, c = range(40)[rows], range(50)[cols]
+    got = compiled.decode_window(source, (r.start, r.step, len(r)), (c.start, c.step, len(c)), *rule)
+    np.testing.assert_array_equal(got, _decode(source[rows, cols], scale, valid_range))
+    pr, pc = RNG.integers(0, 40, 300), RNG.integers(0, 50, 300)
+    np.testing.assert_array_equal(
+        compiled.decode_pixels(source, pr, pc, *rule), _decode(source[pr, pc], scale, valid_range)
+    )
+    image = DepthImage.from_ros(source, encoding, valid_range=valid_range or DepthRange(0.0, np.inf))
+    if valid_range is not None:
+        np.testing.assert_array_equal(image._pixels_flat(pr, pc), image.metres[pr, pc])
+    swapped = source.astype(source.dtype.newbyteorder(">"))  # big-endian: NumPy's decoder, same values
+    assert _compiled_rule(swapped, scale, valid_range) is None
+
+
+def test_window_pixels_are_the_clamped_3x3_windows() -> None:
+    uv = np.vstack((RNG.uniform(-3.0, 70.0, 40), RNG.uniform(-3.0, 50.0, 40)))
+    uv[:, :3] = [[np.nan, 63.5, 0.5], [10.0, np.nan, 47.5]]  # NaN goes to the border; .5 rounds to even
+    rows, cols = compiled.window_pixels(uv, 64, 48)
+    limits = np.array([63.0, 47.0])
+    centres = np.fmin(np.fmax(np.rint(uv.T), 0.0), limits)
+    around = np.fmin(np.fmax(centres[:, :, None] + [-1.0, 0.0, 1.0], 0.0), limits[:, None]).astype(int)
+    expected_rows = np.broadcast_to(around[:, 1, :, None], (40, 3, 3)).reshape(-1)
+    expected_cols = np.broadcast_to(around[:, 0, None, :], (40, 3, 3)).reshape(-1)
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_array_equal(cols, expected_cols)
+
+
+def test_gappy_cloud_equals_the_matrix_product() -> None:
+    z = _noisy_metres(12, 16)
+    z[~((z > 0) & np.isfinite(z))] = np.nan
+    planes = np.stack([RNG.normal(size=(12, 16)), RNG.normal(size=(12, 16)), np.ones((12, 16))])
+    rotation = np.linalg.qr(RNG.normal(size=(3, 3)))[0]
+    translation = RNG.normal(size=3)
+    points, lowest, highest = compiled.gappy_cloud(z, planes, rotation, translation)
+    expected = rotation @ (planes * z).reshape(3, -1) + translation[:, None]
+    np.testing.assert_allclose(points, expected, rtol=0, atol=1e-13)
+    np.testing.assert_array_equal(np.isnan(points), np.isnan(expected))
+    assert (lowest, highest) == (np.fmin.reduce(points[2]), np.fmax.reduce(points[2]))
+    gaps = compiled.gappy_cloud(np.full((2, 2), np.nan, np.float32), planes[:, :2, :2].copy(), rotation, translation)
+    assert np.isnan(gaps[1]) and np.isnan(gaps[2])
+
+
+def _reference_height_grid(
+    cloud: np.ndarray,
+    bounds: tuple[float, ...],
+    cell: float,
+    nx: int,
+    ny: int,
+    radius: float,
+    side: int,
+    fallback: float,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """DepthScene.height_map's grid as it was built in NumPy and OpenCV."""
+    lo_x, lo_y, hi_x, hi_y = bounds
+    inside = (cloud[0] >= lo_x) & (cloud[0] <= hi_x) & (cloud[1] >= lo_y) & (cloud[1] <= hi_y)
+    points = cloud[:, inside]
+    cells = ((points[:2] - np.array([[lo_x], [lo_y]])) / cell).astype(np.int64)
+    raw = np.full((ny + 2, nx + 2), -1e9, np.float32)
+    np.maximum.at(raw, (cells[1] + 1, cells[0] + 1), points[2].astype(np.float32))
+    grown = cv2.dilate(raw, lifting._disk(radius))
+    filled = cv2.dilate(raw, np.ones((side, side), np.uint8))
+    grown = np.where(grown > np.float32(-5e8), grown, filled)
+    grown[grown <= np.float32(-5e8)] = np.float32(fallback)
+    table = grown.astype(float)
+    table[0] = table[-1] = table[:, 0] = table[:, -1] = fallback
+    raw[raw <= np.float32(-5e8)] = np.nan
+    return int(inside.sum()), raw, grown, table.reshape(-1)
+
+
+def test_height_grid_equals_the_opencv_height_map() -> None:
+    cloud = np.vstack((RNG.uniform(-0.3, 0.5, 3000), RNG.uniform(-0.2, 0.4, 3000), RNG.uniform(0.0, 0.2, 3000)))
+    cloud[:, RNG.random(3000) < 0.1] = np.nan  # the gaps
+    cloud[:, (cloud[0] > 0.0) & (cloud[0] < 0.15)] = np.nan  # an occlusion shadow: the fill square's work
+    bounds, cell, radius = (-0.25, -0.15, 0.45, 0.35), 0.01, 5.5
+    nx, ny = 71, 51
+    fallback = float(np.fmax.reduce(cloud[2]))
+    got = compiled.height_grid(cloud, *bounds, cell, nx, ny, lifting._disk_half_widths(radius), 16, fallback)
+    expected = _reference_height_grid(cloud, bounds, cell, nx, ny, radius, 33, fallback)
+    assert got[0] == expected[0]
+    for g, e in zip(got[1:], expected[1:]):
+        np.testing.assert_array_equal(g, e)
+    assert compiled.height_grid(cloud, 5.0, 5.0, 6.0, 6.0, cell, 101, 101, lifting._disk_half_widths(radius), 16,
+                                fallback)[0] == 0  # fmt: skip
+    assert compiled.count_inside(cloud, *bounds) == expected[0]
+
+
+def test_resampling_follows_np_interp() -> None:
+    for count in (1, 2, 3, 9, 40):
+        points = np.cumsum(RNG.normal(0.0, 0.02, (3, count)), axis=1)
+        if count > 3:
+            points[:, 2] = points[:, 1]  # a zero-length segment (a repeated knot)
+        got = compiled.resample_rows(points, 0.01)
+        if count < 2:
+            np.testing.assert_array_equal(got, points)
+            continue
+        s = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=1), axis=0))))
+        n = max(2, int(np.ceil(s[-1] / 0.01 - 1e-9)) + 1)
+        targets = np.arange(n) * (s[-1] / (n - 1))
+        expected = np.array([np.interp(targets, s, row) for row in points])
+        expected[:, [0, -1]] = points[:, [0, -1]]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(compiled.arc_length_rows(points), s, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="NaN"):  # as math.ceil raised on a NaN length
+        compiled.resample_rows(np.array([[0.0, np.nan], [0.0, 0.0], [0.0, 0.0]]), 0.01)
+
+
+def _reference_heights(
+    table: np.ndarray, shape: tuple[int, int], origin: tuple[float, float], cell: float, xy: np.ndarray
+) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        cells = (np.floor((xy - np.array(origin)[:, None]) / cell) + 1.0).astype(np.intp)
+    return table[np.ravel_multi_index((cells[1], cells[0]), shape, mode="clip")]
+
+
+def _reference_resample(points: np.ndarray, spacing: float) -> np.ndarray:
+    s = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=1), axis=0))))
+    if s[-1] <= 1e-12:
+        return points[:, [0, -1]]
+    n = max(2, int(np.ceil(s[-1] / spacing - 1e-9)) + 1)
+    out = np.array([np.interp(np.arange(n) * (s[-1] / (n - 1)), s, row) for row in points])
+    out[:, [0, -1]] = points[:, [0, -1]]
+    return out
+
+
+def _reference_raise(points: np.ndarray, heights: np.ndarray, clearance: float, slope: float, fixed: bool) -> None:
+    need = heights + clearance
+    s = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=1), axis=0))))
+    envelope = np.max(need[None, :] - slope * np.abs(s[:, None] - s[None, :]), axis=1)
+    inner = slice(1 if fixed else 0, points.shape[1] - 1)
+    points[2, inner] = np.maximum(points[2, inner], envelope[inner])
+
+
+def _reference_transit(args: tuple, iterations: int, weight: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """lift_trajectory's transit section as it was in NumPy (plain smoothing steps, pairwise envelope)."""
+    (cand, origin, dirs, reach, start, start_above, n, pre, end, table, rows, cols, ox, oy, cell, clearance,
+     slope, spacing) = args[:18]  # fmt: skip
+
+    def heights(xy: np.ndarray) -> np.ndarray:
+        return _reference_heights(table, (rows, cols), (ox, oy), cell, xy)
+
+    first, n_mid = (1 if start.size else 0), cand.shape[1]
+    lift = np.full(n_mid, clearance)
+    if first:
+        fraction = (np.arange(first, n - 1) + 1.0) / n
+        lift = np.maximum(lift, clearance + (start_above - clearance) * (1.0 - fraction))
+    clear = cand[2] >= heights(cand[:2].reshape(2, -1)).reshape(cand.shape[1:]) + lift[:, None]
+    pick = np.argmax(clear, axis=1)
+    mids = cand[:, np.arange(n_mid), pick]
+    stuck = ~clear[np.arange(n_mid), pick]
+    below = origin[:, None] + reach[stuck] * dirs[:, stuck]
+    below[2] = heights(below[:2]) + lift[stuck]
+    mids[:, stuck] = below
+    transit = np.column_stack([start] * first + [mids, pre])
+    transit = _reference_resample(transit, spacing / 2.0)
+    for _ in range(iterations):
+        transit[:, 1:-1] += weight * (0.5 * (transit[:, :-2] + transit[:, 2:]) - transit[:, 1:-1])
+    _reference_raise(transit, heights(transit[:2]), clearance, slope, bool(first))
+    for _ in range(2):
+        transit = _reference_resample(transit, spacing)
+        _reference_raise(transit, heights(transit[:2]), clearance, slope, bool(first))
+    descent = _reference_resample(np.column_stack((transit[:, -1], end)), spacing)
+    positions = np.vstack((transit.T, descent[:, 1:].T))
+    return positions, heights(positions[:, :2].T), transit.shape[1] - 1
+
+
+@pytest.mark.parametrize("with_start, start_above", [(False, 0.3), (True, 0.3), (True, 0.02)])
+def test_transit_rays_and_path_equal_the_numpy_lifting(with_start: bool, start_above: float) -> None:
+    # A ridge on a table, a camera above and to the side, and rays through 12 points (one without depth).
+    grid = np.zeros((60, 80), np.float32)
+    grid[20:40, 30:45] = 0.12
+    hmap_table = np.pad(grid.astype(float), 1, constant_values=0.15).reshape(-1)
+    rows, cols, ox, oy, cell = 62, 82, -0.2, -0.3, 0.01
+    camera = CameraModel.from_intrinsics(500.0, 500.0, 319.5, 239.5, 640, 480)
+    rotation = np.array([[0.0, -1.0, 0.0], [-0.8, 0.0, -0.6], [0.6, 0.0, -0.8]])
+    origin = np.array([-0.4, 0.1, 0.9])
+    uv = np.vstack((np.linspace(100.0, 500.0, 12), np.linspace(300.0, 200.0, 12)))
+    windows = (0.9 + RNG.normal(0.0, 0.002, (12, 9))).astype(np.float32)
+    windows[3] = np.nan  # no depth: down to the lowest surface
+    windows[5, :4] = np.nan
+    fractions = lifting._ray_fractions(48)
+    directions, reach, cand, bounds = compiled.transit_rays(
+        uv, camera.affine_rays(), lifting._NO_RAY_ROWS, rotation, origin, lifting._NO_DEPTHS, windows,
+        lifting._sorting_network(9), -0.01, fractions,
+    )  # fmt: skip
+    rays = camera.pixel_ray_rows(uv)
+    length = np.linalg.norm(rays, axis=0)
+    expected_dirs = rotation @ (rays / length)
+    with warnings.catch_warnings():  # the row without depth: NaN, as the lifting reads it
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected_reach = np.nanmedian(windows, axis=1) * length
+    guess = (-0.01 - origin[2]) / expected_dirs[2, 3]
+    expected_reach[3] = guess if expected_dirs[2, 3] < -1e-6 else 1.0
+    expected_cand = origin[:, None, None] + (expected_reach[:, None] * fractions)[None] * expected_dirs[:, :, None]
+    np.testing.assert_allclose(directions, expected_dirs, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(reach, expected_reach, rtol=1e-7)  # float32 medians
+    np.testing.assert_allclose(cand, expected_cand, rtol=0, atol=1e-6)
+    ends = cand[:2][:, :, [0, -1]].reshape(2, -1)
+    assert bounds == (*ends.min(axis=1).tolist(), *ends.max(axis=1).tolist())
+    model = compiled.transit_rays(uv, camera.affine_rays(), rays, rotation, origin, np.full(12, 0.9), windows[:0],
+                                  lifting._sorting_network(9), 0.0, fractions)  # fmt: skip
+    np.testing.assert_allclose(model[1], 0.9 * length, rtol=1e-15)  # the model's depths, the camera's rays
+
+    start = np.array([-0.1, -0.25, 0.35]) if with_start else lifting._NO_POINT
+    kernel = lifting._smoothing_kernel(4, 0.5)
+    pre, end = np.array([0.3, 0.2, 0.2]), np.array([0.3, 0.2, 0.12])
+    args = (cand, origin, directions, reach, start, start_above, 14, pre, end, hmap_table, rows, cols, ox, oy, cell,
+            0.05, 1.0, 0.01, kernel, 4, 0.5)  # fmt: skip
+    positions, surface, approach, finite = compiled.transit_path(*args)
+    expected_positions, expected_surface, expected_approach = _reference_transit(args, 4, 0.5)
+    assert finite and approach == expected_approach
+    np.testing.assert_allclose(positions, expected_positions, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(surface, expected_surface)
+    assert positions[:, 2].max() > 0.12 + 0.05 - 1e-9  # it went over the ridge
+
+
+def test_pairwise_sum_and_safety_acceptance_equal_numpy() -> None:
+    for n in [*range(0, 300, 7), 1000, 4097]:
+        values = RNG.random(n) * 10.0 ** RNG.uniform(-3, 3, n)
+        assert compiled._pairwise_sum(values) == np.add.reduce(values), n  # NumPy's own rounding
+    limits = np.array([-0.8, -0.8, -0.05, 0.8, 0.8, 1.0, 0.005, 0.0, 0.0, 0.333, 0.85, 0.05, 1.0])
+    verdicts = set()
+    for _ in range(300):
+        path = np.cumsum(RNG.normal(0.0, 0.02, (RNG.integers(1, 200), 3)), axis=0) + RNG.uniform(-0.6, 0.6, 3)
+        path[:, 2] = np.abs(path[:, 2])
+        steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        inside = (path.min(axis=0) >= limits[:3]).all() and (path.max(axis=0) <= limits[3:6]).all()
+        expected = bool(
+            np.isfinite(path).all() and inside
+            and path[:, 2].min() >= limits[6] and np.sqrt(((path - limits[7:10]) ** 2).sum(axis=1).max()) <= limits[10]
+            and (len(path) < 2 or (steps.max() <= limits[11] and steps.sum() <= limits[12]))
+        )  # fmt: skip
+        assert compiled.within_limits(path, limits) == expected
+        verdicts.add(expected)
+        if np.sqrt(((path - limits[7:10]) ** 2).sum(axis=1).max()) > limits[10]:
+            verdicts.add("out of reach")
+    assert verdicts == {True, False, "out of reach"}
+
+
+def test_in_kernel_rays_equal_the_cameras_own_with_skew() -> None:
+    camera = _skewed_camera(None)
+    assert camera.affine_rays() is not None and camera.affine_rays()[1] != 0.0
+    assert _skewed_camera("plumb_bob").affine_rays() is None and camera.affine_rays(rectified=True) is None
+    uv = np.vstack((RNG.uniform(0.0, 63.0, 10), RNG.uniform(0.0, 47.0, 10)))
+    common = (np.eye(3), np.zeros(3), np.full(10, 0.8), np.empty((0, 9), np.float32), lifting._sorting_network(9), 0.0,
+              lifting._ray_fractions(8))  # fmt: skip
+    own = compiled.transit_rays(uv, (1.0, 0.0, 0.0, 1.0, 0.0), camera.pixel_ray_rows(uv), *common)
+    affine = compiled.transit_rays(uv, camera.affine_rays(), lifting._NO_RAY_ROWS, *common)
+    np.testing.assert_equal(own, affine)
+    rows, cols = slice(2, 40, 3), slice(5, 60, 4)
+    z = (0.8 + 0.01 * RNG.random(camera.ray_window_planes(rows, cols).shape[1:])).astype(np.float32)
+    box = ((2, 9), (3, 10), (0.0, 0.0, 1.0), 20, 0.05, 0.002, 0.0015, lifting._ransac_stream(72), lifting._NO_DRAWS,
+           lifting._sorting_network(25))  # fmt: skip
+    tabled = compiled.box_plane(z, camera.ray_window_planes(rows, cols), (1.0, 0.0, 0.0, 1.0, 0.0), (0, 1, 0, 1), *box)
+    in_kernel = compiled.box_plane(z, lifting._NO_RAYS, camera.affine_rays(), (2, 3, 5, 4), *box)
+    np.testing.assert_equal(tuple(tabled), tuple(in_kernel))

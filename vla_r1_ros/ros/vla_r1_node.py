@@ -49,6 +49,7 @@ from vla_r1_ros.core.geometry import (
     SafetyLimits,
     TrajectoryConfig,
     register_depth,
+    warm_up,
 )
 from vla_r1_ros.core.overlay import draw_prediction
 from vla_r1_ros.core.protocol import Task
@@ -248,6 +249,10 @@ class VlaR1Node(Node):
     def __init__(self, backend: Backend | None = None, tf_buffer: Any | None = None, **node_options: Any) -> None:
         super().__init__("vla_r1_node", **node_options)
         self.settings = declare_settings(self)
+        if self.settings.use_depth:
+            # Lifting's compiled stages load here (on a machine's first run: compile, ~30 s), not
+            # inside the first goal, whose deadline they would eat.
+            warm_up()
         self._backend = backend if backend is not None else self._load_backend()
         self._transforms = self._make_transform_source(tf_buffer)
         self._frames: LatestFramePair[Image, Image] = LatestFramePair(

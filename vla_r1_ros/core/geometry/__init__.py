@@ -38,6 +38,7 @@ from vla_r1_ros.core.geometry.lifting import (
     lift_trajectory,
     resample_polyline,
     smooth_polyline,
+    warm_up,
 )
 from vla_r1_ros.core.geometry.safety import SafetyLimits, SafetyResult, SafetyRule, Violation, check_waypoints
 from vla_r1_ros.core.geometry.transforms import TransformError, check_rigid_transform, quaternion_from_matrix
@@ -72,6 +73,7 @@ __all__ = [
     "lift_trajectory",
     "resample_polyline",
     "smooth_polyline",
+    "warm_up",
     "SafetyLimits",
     "SafetyResult",
     "SafetyRule",

@@ -14,8 +14,9 @@ sums differs (BLAS vs a loop), a few units in the last place.
 ``test/test_geometry_fastpaths.py`` checks every routine against its plain NumPy formulation.
 
 Compilation: ``cache=True`` keeps the machine code in ``__pycache__`` beside this file (or in
-``NUMBA_CACHE_DIR``), so a machine compiles once (about 20 s on two cores) and later processes
-load it in well under a second. ``lifting.warm_up`` loads or compiles everything up front.
+``NUMBA_CACHE_DIR``), so a machine compiles once (about 30 s on two busy cores) and later
+processes load it in well under a second. ``lifting.warm_up`` loads or compiles everything up
+front; the ROS node calls it at start-up.
 ``fastmath`` stays off: it would let LLVM reassociate and fuse the arithmetic above.
 """
 
@@ -561,9 +562,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 @_jit
-def _ransac_plane(
-    points: np.ndarray, band: float, draws: np.ndarray
-) -> tuple[float, float, float, float]:
+def _ransac_plane(points: np.ndarray, band: float, draws: np.ndarray) -> tuple[float, float, float, float]:
     """Best-supported plane (nx, ny, nz, offset) among the triplets ``draws`` (iterations, 3) of ``points``.
 
     Degenerate triplets (collinear, norm <= 1e-12) are skipped; when all are, the plane is the

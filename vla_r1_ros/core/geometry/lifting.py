@@ -1079,13 +1079,15 @@ _NO_WINDOWS = np.empty((0, 9), np.float32)  # ... and "no sensor windows: the mo
 def warm_up() -> None:
     """Compile (or load from numba's on-disk cache) every compiled stage lifting uses, now.
 
-    Lifting compiles its stages on first use: about 20 s on a fresh machine, then a fraction of
-    a second per process to load them. A ROS node calls this at start-up so that its first
-    request does not pay that. Lifts a small synthetic frame through every path the types can
-    take (quiet and noisy depth, with and without a start pose, ``_heights`` included).
+    Lifting compiles its stages on first use: some 30 s on a fresh machine (per installed copy
+    of the package: numba keys its cache by the source file's path), then well under a second
+    per process to load them. A ROS node calls this at start-up so that its first request does
+    not pay that. Lifts a small synthetic frame through every path whose argument types differ:
+    float32 and 16UC1 depth, quiet and noisy (median filter), with and without a start pose.
     """
     from vla_r1_ros.core.geometry.camera import CameraModel
-    from vla_r1_ros.core.geometry.depth import DepthImage, register_depth
+    from vla_r1_ros.core.geometry.depth import DepthImage, encode_depth, register_depth
+    from vla_r1_ros.core.geometry.safety import SafetyLimits, check_waypoints
 
     width, height = 64, 48
     camera = CameraModel.from_intrinsics(60.0, 60.0, 31.5, 23.5, width, height, "warm_up")
@@ -1096,11 +1098,10 @@ def warm_up() -> None:
     trajectory = Trajectory2D(((0.1, 0.1), (0.3, 0.2), (0.4, 0.35), (0.5, 0.5)))
     for noise in (0.0, 0.01):
         noisy = depth + noise * np.sin(rows * 1.7 + cols * 2.3)
-        scene = DepthScene(register_depth(DepthImage(noisy, "warm_up"), camera), pose, base_frame="base")
-        lifted = lift_box(Box2D(0.5, 0.5, 0.3, 0.3), scene)
-        lift_trajectory(trajectory, scene, target=lifted.target)
-        lift_trajectory(trajectory, scene, start=np.array([0.0, 0.0, 0.5]))
-        scene.height_map(TrajectoryConfig())._heights(np.zeros((2, 1)))  # the whole-frame map
-    _nan_median_rows(np.ones((1, 9), np.float32))
-    _spans(np.ones((2, 3)), 1.0, 99.0)
-    _median(np.ones(3))
+        for image in (DepthImage(noisy, "warm_up"), DepthImage.from_ros(encode_depth(noisy, "16UC1"), "16UC1")):
+            scene = DepthScene(register_depth(image, camera), pose, base_frame="base")
+            lifted = lift_box(Box2D(0.5, 0.5, 0.3, 0.3), scene)
+            lift_trajectory(trajectory, scene, target=lifted.target)
+            path = lift_trajectory(trajectory, scene, start=np.array([0.0, 0.0, 0.5])).path
+            if path is not None:  # the safety filter's acceptance is compiled too
+                check_waypoints(path.positions, SafetyLimits())
