@@ -260,6 +260,13 @@ from vla_r1_ros.core.geometry import _compiled as compiled  # noqa: E402
 from vla_r1_ros.core.geometry.depth import _compiled_rule, _decode  # noqa: E402
 
 
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only array, as lifting hands its constant tables over (numba compiles each
+    memory layout and writeability on its own: the tests use the lifting's, not new ones)."""
+    array.flags.writeable = False
+    return array
+
+
 def test_quickselect_median_and_percentile_spans_match_numpy() -> None:
     for n in (1, 2, 3, 4, 7, 8, 25, 600, 1001):
         for dtype in (np.float64, np.float32):
@@ -486,7 +493,7 @@ def test_compiled_depth_decoding_equals_decode(encoding: str, valid_range: Depth
     metres = _noisy_metres(40, 50)
     edges = np.float32([0.3, 8.0, 4.0, 10.0, 0.1])  # the bounds themselves and their neighbours
     metres[1, :15] = np.concatenate([edges, np.nextafter(edges, np.float32(0)), np.nextafter(edges, np.float32(99))])
-    source = encode_depth(metres, encoding) if encoding == "16UC1" else metres
+    source = _frozen(encode_depth(metres, encoding) if encoding == "16UC1" else metres)
     scale = 0.001 if encoding == "16UC1" else None
     rule = _compiled_rule(source, scale, valid_range)
     assert rule is not None
@@ -521,7 +528,7 @@ def test_window_pixels_are_the_clamped_3x3_windows() -> None:
 def test_gappy_cloud_equals_the_matrix_product() -> None:
     z = _noisy_metres(12, 16)
     z[~((z > 0) & np.isfinite(z))] = np.nan
-    planes = np.stack([RNG.normal(size=(12, 16)), RNG.normal(size=(12, 16)), np.ones((12, 16))])
+    planes = _frozen(np.stack([RNG.normal(size=(12, 16)), RNG.normal(size=(12, 16)), np.ones((12, 16))]))
     rotation = np.linalg.qr(RNG.normal(size=(3, 3)))[0]
     translation = RNG.normal(size=3)
     points, lowest, highest = compiled.gappy_cloud(z, planes, rotation, translation)
@@ -529,7 +536,8 @@ def test_gappy_cloud_equals_the_matrix_product() -> None:
     np.testing.assert_allclose(points, expected, rtol=0, atol=1e-13)
     np.testing.assert_array_equal(np.isnan(points), np.isnan(expected))
     assert (lowest, highest) == (np.fmin.reduce(points[2]), np.fmax.reduce(points[2]))
-    gaps = compiled.gappy_cloud(np.full((2, 2), np.nan, np.float32), planes[:, :2, :2].copy(), rotation, translation)
+    corner = _frozen(planes[:, :2, :2].copy())
+    gaps = compiled.gappy_cloud(np.full((2, 2), np.nan, np.float32), corner, rotation, translation)
     assert np.isnan(gaps[1]) and np.isnan(gaps[2])
 
 
@@ -564,6 +572,7 @@ def test_height_grid_equals_the_opencv_height_map() -> None:
     cloud = np.vstack((RNG.uniform(-0.3, 0.5, 3000), RNG.uniform(-0.2, 0.4, 3000), RNG.uniform(0.0, 0.2, 3000)))
     cloud[:, RNG.random(3000) < 0.1] = np.nan  # the gaps
     cloud[:, (cloud[0] > 0.0) & (cloud[0] < 0.15)] = np.nan  # an occlusion shadow: the fill square's work
+    cloud = _frozen(cloud)
     bounds, cell, radius = (-0.25, -0.15, 0.45, 0.35), 0.01, 5.5
     nx, ny = 71, 51
     fallback = float(np.fmax.reduce(cloud[2]))
@@ -661,7 +670,7 @@ def test_transit_rays_and_path_equal_the_numpy_lifting(with_start: bool, start_a
     # A ridge on a table, a camera above and to the side, and rays through 12 points (one without depth).
     grid = np.zeros((60, 80), np.float32)
     grid[20:40, 30:45] = 0.12
-    hmap_table = np.pad(grid.astype(float), 1, constant_values=0.15).reshape(-1)
+    hmap_table = _frozen(np.pad(grid.astype(float), 1, constant_values=0.15).reshape(-1))
     rows, cols, ox, oy, cell = 62, 82, -0.2, -0.3, 0.01
     camera = CameraModel.from_intrinsics(500.0, 500.0, 319.5, 239.5, 640, 480)
     rotation = np.array([[0.0, -1.0, 0.0], [-0.8, 0.0, -0.6], [0.6, 0.0, -0.8]])
@@ -746,3 +755,11 @@ def test_in_kernel_rays_equal_the_cameras_own_with_skew() -> None:
     tabled = compiled.box_plane(z, camera.ray_window_planes(rows, cols), (1.0, 0.0, 0.0, 1.0, 0.0), (0, 1, 0, 1), *box)
     in_kernel = compiled.box_plane(z, lifting._NO_RAYS, camera.affine_rays(), (2, 3, 5, 4), *box)
     np.testing.assert_equal(tuple(tabled), tuple(in_kernel))
+
+
+def test_median_and_spans_leave_their_input_alone() -> None:
+    values = RNG.normal(size=(2, 51))
+    before = values.copy()
+    lifting._median(values[0])
+    lifting._spans(values, 1.0, 99.0)
+    np.testing.assert_array_equal(values, before)

@@ -23,7 +23,8 @@ front; the ROS node calls it at start-up.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 import numba
 import numpy as np
@@ -61,6 +62,19 @@ __all__ = [
 # error_model="numpy": a division by zero gives inf/NaN as in NumPy instead of raising (and
 # costs no check); nogil: the ROS node may lift on another thread than the one receiving images.
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _Decorator(Protocol):
+    def __call__(self, function: _F, /) -> _F: ...
+
+
+# Helpers only ever called from compiled code need no CPython entry point (less to compile).
+# numba's type stubs leave that option out; numba.njit passes it on to the dispatcher.
+_inner = cast(
+    _Decorator,
+    numba.njit(cache=True, nogil=True, error_model="numpy", no_cpython_wrapper=True),  # type: ignore[call-overload]
+)
 
 _UNKNOWN = np.float32(-1e9)  # height-grid cells without an observation (as lifting._UNKNOWN)
 _KNOWN = np.float32(-5e8)  # above this a cell holds an observation
@@ -74,19 +88,19 @@ OK, TOO_SPARSE, NO_SURFACE, NEED_DRAWS = 0, 1, 2, 3
 # ---------------------------------------------------------------------------------------------
 
 
-@_jit
+@_inner
 def _max(a: float, b: float) -> float:
     """``np.maximum`` of two scalars: NaN when either is NaN (Python's ``max`` is order-dependent)."""
     return a if (a >= b or a != a) else b
 
 
-@_jit
+@_inner
 def _min(a: float, b: float) -> float:
     """``np.minimum`` of two scalars (NaN propagates)."""
     return a if (a <= b or a != a) else b
 
 
-@_jit
+@_inner
 def _sample_count(total: float, spacing: float) -> int:
     """``max(2, math.ceil(total / spacing - 1e-9) + 1)``, raising as Python does for NaN and infinity."""
     x = total / spacing - 1e-9
@@ -99,14 +113,14 @@ def _sample_count(total: float, spacing: float) -> int:
     return max(2, math.ceil(x) + 1)  # numba's math.ceil gives an integer
 
 
-@_jit
+@_inner
 def _copy_column(target: np.ndarray, j: int, source: np.ndarray, k: int) -> None:
     """``target[:, j] = source[:, k]`` for (3, N) arrays (a loop compiles faster than a slice assignment)."""
     for i in range(3):
         target[i, j] = source[i, k]
 
 
-@_jit
+@_inner
 def _set_column(target: np.ndarray, j: int, point: np.ndarray) -> None:
     """``target[:, j] = point`` for a (3, N) array and a 3-vector."""
     for i in range(3):
@@ -118,7 +132,7 @@ def _set_column(target: np.ndarray, j: int, point: np.ndarray) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-@_jit
+@_inner
 def _decoded(
     value: float, scale: np.float32, low: np.float32, low_mode: int, high: np.float32, high_mode: int
 ) -> np.float32:
@@ -182,7 +196,7 @@ def decode_pixels(
 # ---------------------------------------------------------------------------------------------
 
 
-@_jit
+@_inner
 def _select(values: np.ndarray, lo: int, hi: int, k: int) -> float:
     """Quickselect: reorder ``values[lo:hi + 1]`` (no NaN) so that ``values[k]`` is its sorted value.
 
@@ -219,7 +233,7 @@ def _select(values: np.ndarray, lo: int, hi: int, k: int) -> float:
     return selected
 
 
-@_jit
+@_inner
 def _next_value(values: np.ndarray, k: int, end: int) -> float:
     """After :func:`_select` put ``values[k]`` in place among ``values[:end]``: the next sorted value."""
     smallest: float = values[k + 1]
@@ -229,7 +243,7 @@ def _next_value(values: np.ndarray, k: int, end: int) -> float:
     return smallest
 
 
-@_jit
+@_inner
 def _median_of_first(values: np.ndarray, count: int) -> float:
     """Median of ``values[:count]`` (count >= 1, no NaN), which it reorders.
 
@@ -314,7 +328,7 @@ def sorting_network(inputs: int) -> np.ndarray:
     return np.array(kept, np.int64).reshape(-1, 2)
 
 
-@_jit
+@_inner
 def _column_medians(columns: np.ndarray, counts: np.ndarray, used: int, network: np.ndarray, out: np.ndarray) -> None:
     """Medians of the first ``used`` columns of ``columns`` (k, n), each holding ``counts`` valid values then +inf.
 
@@ -523,7 +537,7 @@ def plane_fit(
     return centroid, (values[0], values[1], values[2]), axes, offset
 
 
-@_jit
+@_inner
 def _residuals(points: np.ndarray, nx: float, ny: float, nz: float, offset: float) -> np.ndarray:
     """Signed distances of the columns of ``points`` from the plane ``n . p = offset``."""
     n = points.shape[1]
@@ -533,7 +547,7 @@ def _residuals(points: np.ndarray, nx: float, ny: float, nz: float, offset: floa
     return out
 
 
-@_jit
+@_inner
 def _within(points: np.ndarray, nx: float, ny: float, nz: float, offset: float, band: float) -> np.ndarray:
     """Which columns of ``points`` lie within ``band`` of the plane ``n . p = offset``."""
     n = points.shape[1]
@@ -543,7 +557,7 @@ def _within(points: np.ndarray, nx: float, ny: float, nz: float, offset: float, 
     return out
 
 
-@_jit
+@_inner
 def _count(mask: np.ndarray) -> int:
     count = 0
     for k in range(mask.size):
@@ -552,7 +566,7 @@ def _count(mask: np.ndarray) -> int:
     return count
 
 
-@_jit
+@_inner
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two masks of one length are equal."""
     for k in range(a.size):
@@ -561,7 +575,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return True
 
 
-@_jit
+@_inner
 def _ransac_plane(points: np.ndarray, band: float, draws: np.ndarray) -> tuple[float, float, float, float]:
     """Best-supported plane (nx, ny, nz, offset) among the triplets ``draws`` (iterations, 3) of ``points``.
 
@@ -654,7 +668,7 @@ class BoxFit(NamedTuple):
     height: float  # above the surface behind the patch; NaN when too little of it was seen
 
 
-@_jit
+@_inner
 def _failed(status: int, valid: int, inliers: int, core: int, band: float) -> BoxFit:
     """A :class:`BoxFit` without a plane (its geometry NaN)."""
     nan3 = (np.nan, np.nan, np.nan)
@@ -953,7 +967,7 @@ def dilate_disk(grid: np.ndarray, half_widths: np.ndarray) -> np.ndarray:
     return out
 
 
-@_jit
+@_inner
 def _running_max_columns(grid: np.ndarray, half: int) -> np.ndarray:
     """Maximum over rows [y - half, y + half] of each column (rows outside ignored): van Herk / Gil-Werman.
 
@@ -998,7 +1012,7 @@ def _running_max_columns(grid: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
-@_jit
+@_inner
 def _transposed(grid: np.ndarray) -> np.ndarray:
     ny, nx = grid.shape
     out = np.empty((nx, ny), grid.dtype)
@@ -1075,7 +1089,7 @@ def height_grid(
 # ---------------------------------------------------------------------------------------------
 
 
-@_jit
+@_inner
 def _height(table: np.ndarray, rows: int, cols: int, ox: float, oy: float, cell: float, x: float, y: float) -> float:
     """``HeightMap._heights`` of one finite-or-not point: cell indices clamped into the border.
 
@@ -1451,7 +1465,7 @@ def transit_path(
 # ---------------------------------------------------------------------------------------------
 
 
-@_jit
+@_inner
 def _block_sum(values: np.ndarray, start: int, n: int) -> float:
     """NumPy's pairwise summation of ``values[start:start + n]`` for n <= 128 (one block)."""
     total = 0.0

@@ -409,7 +409,7 @@ class DepthScene:
         if cloud is None:
             stride = max(1, math.ceil(math.sqrt(self.width * self.height / max_points)))
             rows = cols = slice(stride // 2, None, stride)
-            z = np.ascontiguousarray(self.image.window(rows, cols))
+            z = np.require(self.image.window(rows, cols), np.float32, ["C", "W"])
             planes = self.camera.ray_planes(rows, cols, self.rectified)
             points, lowest, highest = compiled.gappy_cloud(z, planes, self._rotation, self._origin)
             points.flags.writeable = False
@@ -531,12 +531,12 @@ def _rotate(rows: Sequence[Sequence[float]], v: Sequence[float]) -> list[float]:
 
 def _median(values: np.ndarray) -> float:
     """Median of a non-empty 1-D array without NaN (np.median's bookkeeping costs ~20 us a call)."""
-    return float(compiled.median_of(np.ascontiguousarray(values)))
+    return float(compiled.median_of(np.array(values)))  # a copy: the selection reorders it
 
 
 def _spans(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """Per row of a (k, n) array: ``percentile(row, high) - percentile(row, low)`` (NumPy's linear rule)."""
-    spans: np.ndarray = compiled.spans(np.ascontiguousarray(values, dtype=float), low, high)
+    spans: np.ndarray = compiled.spans(np.array(values, dtype=float), low, high)  # a copy, reordered
     return spans
 
 
@@ -601,7 +601,8 @@ def lift_box(box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfi
     rows = range(r0 + ((n_rows - 1) % stride) // 2, r1, stride)
     cols = range(c0 + ((n_cols - 1) % stride) // 2, c1, stride)
     row_slice, col_slice = slice(rows.start, r1, stride), slice(cols.start, c1, stride)
-    z_grid = np.ascontiguousarray(scene.image.window(row_slice, col_slice))  # decodes only the sampled pixels
+    # Decodes only the sampled pixels; a writeable C array, the one type box_plane is compiled for.
+    z_grid = np.require(scene.image.window(row_slice, col_slice), np.float32, ["C", "W"])
     sampled = z_grid.size
     cx_cv, cy_cv = box.x * w - 0.5, box.y * h - 0.5
     half_w = max(0.5, config.core_fraction * (x_max - x_min) / 2.0)

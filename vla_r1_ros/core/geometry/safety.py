@@ -137,7 +137,8 @@ def _passes_every_rule(pts: np.ndarray, limits: SafetyLimits) -> bool:
         ],
         dtype=float,
     )
-    return bool(compiled.within_limits(np.ascontiguousarray(pts, dtype=float), values))
+    # A writeable copy: lifting's paths are read-only, and numba would compile that as another type.
+    return bool(compiled.within_limits(np.array(pts, dtype=float), values))
 
 
 def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult:
