@@ -15,6 +15,8 @@ setup(
     packages=find_packages(include=["vla_r1_ros", "vla_r1_ros.*"])
     + find_packages("training", include=["vla_r1_training", "vla_r1_training.*"]),
     package_dir={"vla_r1_training": "training/vla_r1_training"},
+    # The embedded tiny checkpoint (model name "embedded") ships inside the package.
+    package_data={"vla_r1_ros": ["models/*/*"]},
     install_requires=["numpy>=1.22", "numba>=0.60", "PyYAML>=5.4", "opencv-python-headless>=4.5", "pillow>=9"],
     extras_require={
         "model": ["torch>=2.4", "torchvision>=0.19", "transformers>=4.57", "accelerate>=1.0"],

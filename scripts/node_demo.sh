@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vla_r1_node on a simulated RGB-D camera, inside a loopback-only network namespace.
-#   scripts/node_demo.sh [--out DIR] [--model DIR] [--task affordance|trajectory|both]
+#   scripts/node_demo.sh [--out DIR] [--model embedded|oracle|DIR] [--scene topdown|pybullet] [--task affordance|trajectory|both]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck disable=SC1091

@@ -149,7 +149,7 @@ def test_bad_sft_phase_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs a name"):
         experiment._sft_phases(str(bad))  # type: ignore[attr-defined]
     bad.write_text("phases:\n  - name: more\n    overrides: [max_steps 3]\n")
-    with pytest.raises(ValueError, match="section.key=value"):
+    with pytest.raises(ValueError, match=r"section\.key=value"):
         experiment._sft_phases(str(bad))  # type: ignore[attr-defined]
     assert experiment._sft_phases("none") == []  # type: ignore[attr-defined]
 

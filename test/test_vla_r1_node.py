@@ -203,7 +203,7 @@ def test_node_demo_saves_a_picture_of_what_the_node_published(tmp_path: Any) -> 
 
     from vla_r1_ros.ros.node_demo import main
 
-    assert main(["--out", str(tmp_path), "--task", "both"]) == 0
+    assert main(["--out", str(tmp_path), "--model", "oracle", "--scene", "pybullet", "--task", "both"]) == 0
     summary = json.loads((tmp_path / "node_demo.json").read_text())
     assert summary["success"] and summary["scene"] == "pybullet" and summary["true_surface_hit"] == "target"
     assert summary["lift_error_mm"] < 10.0 and summary["waypoints"] > 3
@@ -223,6 +223,19 @@ def test_node_demo_top_down_scene_lifts_the_grasp_onto_the_true_object(tmp_path:
     assert summary["grasp_to_true_top_mm"] < 3.0 and abs(summary["grasp_height_error_mm"]) < 1.0
     picture = cv2.imread(str(tmp_path / "node_demo.png"))
     assert picture is not None and picture.shape == (480, 960, 3)
+
+
+def test_node_demo_default_is_the_embedded_model_on_a_held_out_top_down_scene(tmp_path: Any) -> None:
+    """The shipped model answers inside the node; its box, lifted with depth, becomes a grasp on the named object."""
+    pytest.importorskip("transformers")
+    from vla_r1_ros.ros.node_demo import main
+
+    # held-out scene 4: three objects, "pick up the red square"
+    assert main(["--out", str(tmp_path), "--task", "affordance", "--scene-index", "4"]) == 0
+    summary = json.loads((tmp_path / "node_demo.json").read_text())
+    assert summary["model"] == "embedded" and summary["scene"] == "topdown" and summary["success"]
+    assert "red square" in summary["reasoning"]
+    assert summary["box_iou_with_truth"] > 0.5 and summary["grasp_to_true_top_mm"] < 15.0
 
 
 def test_static_camera_transform_parameter_replaces_tf(harness_factory: Any, scene_msgs: Any) -> None:

@@ -6,6 +6,8 @@ Importing this package is cheap: torch and transformers are imported only by :mo
 
 from .backends import (
     DEFAULT_MODEL_ID,
+    EMBEDDED_MODEL,
+    EMBEDDED_MODEL_DIR,
     Backend,
     BackendError,
     GenerationSettings,
@@ -13,11 +15,14 @@ from .backends import (
     Prediction,
     RemoteChatBackend,
     ScriptedBackend,
+    resolve_model,
     resolve_tasks,
 )
 
 __all__ = [
     "DEFAULT_MODEL_ID",
+    "EMBEDDED_MODEL",
+    "EMBEDDED_MODEL_DIR",
     "Backend",
     "BackendError",
     "GenerationSettings",
@@ -25,5 +30,6 @@ __all__ = [
     "Prediction",
     "RemoteChatBackend",
     "ScriptedBackend",
+    "resolve_model",
     "resolve_tasks",
 ]

@@ -41,6 +41,9 @@ from ..core.protocol import ParsedOutput, Task, build_prompt, parse_completion
 
 __all__ = [
     "DEFAULT_MODEL_ID",
+    "EMBEDDED_MODEL",
+    "EMBEDDED_MODEL_DIR",
+    "resolve_model",
     "TASK_CHOICES",
     "Backend",
     "BackendError",
@@ -60,6 +63,25 @@ __all__ = [
 
 #: The released VLA-R1 weights on the Hugging Face Hub.
 DEFAULT_MODEL_ID = "GigaAI-Research/vla-r1"
+
+#: The model name that selects the tiny checkpoint shipped inside the package: 3 M parameters,
+#: trained on the CPU on synthetic top-down tabletop scenes (training/experiments/cpu_tiny.py; see
+#: training/results/README.md). It knows nothing but those scenes: a demo and test model, not a robot's.
+EMBEDDED_MODEL = "embedded"
+EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "tabletop_tiny"
+
+
+def resolve_model(model: str) -> str:
+    """``model`` with the name :data:`EMBEDDED_MODEL` replaced by the shipped checkpoint's folder."""
+    if model != EMBEDDED_MODEL:
+        return model
+    if not (EMBEDDED_MODEL_DIR / "config.json").is_file():
+        raise ModelNotAvailableError(
+            f"the embedded model is missing from {EMBEDDED_MODEL_DIR} (a broken install?); reinstall the "
+            "package or pass a checkpoint folder"
+        )
+    return str(EMBEDDED_MODEL_DIR)
+
 
 #: Task names accepted by :meth:`Backend.predict` ("both" asks both questions in one batch).
 TASK_CHOICES = ("affordance", "trajectory", "both")

@@ -48,6 +48,7 @@ from .backends import (
     local_model_problem,
     looks_like_local_path,
     offline_help,
+    resolve_model,
     resolve_tasks,
 )
 
@@ -161,7 +162,7 @@ class VLAR1Engine(Backend):
         settings: GenerationSettings | None = None,
         cache_implementation: str | None = None,
     ) -> None:
-        self.model_id = str(model)
+        self.model_id = resolve_model(str(model))
         self.device = _pick_device(device)
         self.dtype = _pick_dtype(dtype, self.device)
         self.attn_implementation = _pick_attention(attn_implementation, self.device, self.dtype)

@@ -1,23 +1,24 @@
 """The reasoning node on a simulated RGB-D camera, end to end, with pictures.
 
-    scripts/node_demo.sh --out out/node_demo [--model oracle|DIR] [--scene pybullet|topdown] [--task both]
+    scripts/node_demo.sh --out out/node_demo [--model embedded|oracle|DIR] [--scene topdown|pybullet] [--task both]
 
 Starts ``vla_r1_node`` and a simulated camera (an RGB-D tabletop published at 30 Hz), sends one
 ``~/reason`` goal, and saves what the node published as a picture plus a JSON summary.
 
 Scenes:
 
-* ``pybullet`` (default): a rendered tabletop seen obliquely; the picture adds a top and a side
-  view of the waypoints and grasp (what RViz would show) against the true objects.
-* ``topdown``: a synthetic scene of the training generator (``vla_r1_ros.sim.tabletop2d``, the
+* ``topdown`` (default): a synthetic scene of the training generator (``vla_r1_ros.sim.tabletop2d``, the
   held-out stream by default: ``--scene-seed``, ``--scene-index``) seen by a camera looking
   straight down, with registered depth; the picture shows the node's annotated image and the
   lifted grasp against the true object. This is the scene for checkpoints trained by
   ``training/experiments/cpu_tiny.py``.
+* ``pybullet``: a rendered tabletop seen obliquely; the picture adds a top and a side view of the
+  waypoints and grasp (what RViz would show) against the true objects.
 
-Models: ``oracle`` (default) answers from the scene's truth (the target's box and a path to it),
-which exercises everything after the model; a checkpoint folder or Hub id makes real weights
-answer.
+Models: ``embedded`` (default) is the tiny checkpoint shipped in the package, trained on the CPU
+on top-down scenes (it knows nothing else: use it with ``--scene topdown``); ``oracle`` answers
+from the scene's truth (the target's box and a path to it), which exercises everything after the
+model on either scene; a checkpoint folder or Hub id makes other weights answer.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def run(
     summary: dict[str, Any] = {
         "success": result.success,
         "message": result.message,
-        "model": backend.model_id,
+        "model": model if model in ("embedded", "oracle") else backend.model_id,
         "scene": scene_kind,
         "instruction": instruction,
     }
@@ -271,9 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/node_demo", help="folder for node_demo.png and node_demo.json")
     parser.add_argument(
-        "--model", default="oracle", help="'oracle' (the scene's true answers) or a checkpoint folder / Hub id"
+        "--model",
+        default="embedded",
+        help="'embedded' (the shipped tiny model), 'oracle' (the scene's true answers) or a checkpoint folder / Hub id",
     )
-    parser.add_argument("--scene", default="pybullet", choices=("pybullet", "topdown"), help="camera scene")
+    parser.add_argument("--scene", default="topdown", choices=("topdown", "pybullet"), help="camera scene")
     parser.add_argument("--scene-seed", type=int, default=1000, help="top-down scene stream (1000: held out)")
     parser.add_argument("--scene-index", type=int, default=0, help="scene number within the stream")
     parser.add_argument("--task", default="both", choices=("affordance", "trajectory", "both"))
