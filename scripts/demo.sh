@@ -4,7 +4,7 @@
 #   2. runs vla_r1_node on a simulated RGB-D camera (loopback-only network namespace), sends one
 #      ~/reason goal and saves what the node published as a picture.
 #
-#   scripts/demo.sh [--model DIR]      (default answers: the scene oracle, see node_demo.py)
+#   scripts/demo.sh [--model DIR]      (default answers: the embedded tiny model on a top-down scene, see node_demo.py)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup_env.sh"

@@ -279,7 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scene", default="topdown", choices=("topdown", "pybullet"), help="camera scene")
     parser.add_argument("--scene-seed", type=int, default=1000, help="top-down scene stream (1000: held out)")
     parser.add_argument("--scene-index", type=int, default=0, help="scene number within the stream")
-    parser.add_argument("--task", default="both", choices=("affordance", "trajectory", "both"))
+    parser.add_argument(
+        "--task",
+        default=None,
+        choices=("affordance", "trajectory", "both"),
+        help="default: affordance for the embedded model (it was trained on boxes only), both otherwise",
+    )
     parser.add_argument("--instruction", default=None, help="default: the top-down scene's own instruction")
     args = parser.parse_args(argv)
     interfaces = [name for _, name in socket.if_nameindex()]
@@ -290,9 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    summary = run(
-        Path(args.out), args.model, args.task, args.instruction, args.scene, args.scene_seed, args.scene_index
-    )
+    task = args.task or ("affordance" if args.model == "embedded" else "both")
+    summary = run(Path(args.out), args.model, task, args.instruction, args.scene, args.scene_seed, args.scene_index)
     print(json.dumps(summary, indent=2))
     return 0 if summary["success"] else 1
 
