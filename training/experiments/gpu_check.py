@@ -52,7 +52,7 @@ QWEN2_5_VL_3B_VISION: dict[str, Any] = {
 def build_model(out: Path, shape: str, image_px: int) -> dict[str, Any]:
     """A random checkpoint of ``shape`` ("3b" or "tiny") with the offline tokenizer, saved in ``out``."""
     import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     from vla_r1_ros.model.tiny import build_processor, build_tiny_model
 
@@ -74,8 +74,7 @@ def build_model(out: Path, shape: str, image_px: int) -> dict[str, Any]:
             model: Any = Qwen2_5_VLForConditionalGeneration._from_config(  # type: ignore[no-untyped-call]
                 config, dtype=torch.bfloat16
             )
-        generation_config = Qwen2_5_VLForConditionalGeneration.from_pretrained(out).generation_config
-        model.generation_config = generation_config
+        model.generation_config = GenerationConfig.from_pretrained(out)  # the tiny build's eos and pad ids
         model.save_pretrained(out)
         del model
     from transformers import AutoProcessor
@@ -209,17 +208,15 @@ def main(argv: list[str] | None = None) -> int:
 
     result["sft"] = train_phase("sft", build_sft_trainer, config)
     save()
-    grpo_config = load_config(
-        ROOT / "training/configs/one_gpu_lora.yaml", [*overrides, f"model.model_name_or_path={out / 'sft'}"]
-    )
-    result["grpo"] = train_phase("grpo", build_grpo_trainer, grpo_config)
+    config.model.model_name_or_path = str(out / "sft")  # GRPO from the SFT model, as a user runs it
+    result["grpo"] = train_phase("grpo", build_grpo_trainer, config)
     save()
 
     _reset_peak()
     _, dataset = build_datasets(config.data, train=False, evaluation=True)
     start = time.perf_counter()
     summary, _ = evaluate_dataset(
-        str(out / "grpo"), dataset, out / "eval", batch_size=16, max_new_tokens=128, num_overlays=2
+        str(out / "grpo"), dataset, out / "eval", config.eval.batch_size, config.eval.max_new_tokens, num_overlays=2
     )
     result["eval"] = {
         "scenes": len(dataset),

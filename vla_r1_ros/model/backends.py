@@ -64,7 +64,7 @@ __all__ = [
 #: The released VLA-R1 weights on the Hugging Face Hub.
 DEFAULT_MODEL_ID = "GigaAI-Research/vla-r1"
 
-#: The model name that selects the tiny checkpoint shipped inside the package: 3 M parameters,
+#: The model name that selects the tiny checkpoint shipped inside the package: 3.4 M parameters,
 #: trained on the CPU on synthetic top-down tabletop scenes (training/experiments/cpu_tiny.py; see
 #: training/results/README.md). It knows nothing but those scenes: a demo and test model, not a robot's.
 EMBEDDED_MODEL = "embedded"

@@ -162,13 +162,13 @@ class VLAR1Engine(Backend):
         settings: GenerationSettings | None = None,
         cache_implementation: str | None = None,
     ) -> None:
-        self.model_id = resolve_model(str(model))
+        self.model_id = str(model)
         self.device = _pick_device(device)
         self.dtype = _pick_dtype(dtype, self.device)
         self.attn_implementation = _pick_attention(attn_implementation, self.device, self.dtype)
         self.settings = settings or GenerationSettings()
         self.cache_implementation = cache_implementation
-        processor, loaded = self._load(self.model_id, revision)
+        processor, loaded = self._load(resolve_model(self.model_id), revision)
         self._attach(processor, loaded, min_pixels, max_pixels)
 
     @classmethod

@@ -204,7 +204,7 @@ def run(
     summary: dict[str, Any] = {
         "success": result.success,
         "message": result.message,
-        "model": model if model in ("embedded", "oracle") else backend.model_id,
+        "model": backend.model_id,
         "scene": scene_kind,
         "instruction": instruction,
     }
