@@ -8,17 +8,84 @@ plain NumPy formulation it replaces.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
+from vla_r1_ros.core.geometry import _compiled as compiled
 from vla_r1_ros.core.geometry import lifting
 from vla_r1_ros.core.geometry.camera import CameraModel
 from vla_r1_ros.core.geometry.depth import DepthImage, DepthRange, decode_depth, encode_depth
 
 RNG = np.random.default_rng(3)
+
+# The package calls these compiled kernels inline with its own arrays; the adapters below call them
+# with plain arguments so that each can be checked against the NumPy computation it replaced.
+
+
+def _dilations(grid: np.ndarray, radius_cells: float, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """``grid`` (float32) dilated by the disk of ``radius_cells`` and by the ``side`` x ``side`` square.
+
+    Cells outside the grid are ignored, as by cv2.dilate. Why not cv2.dilate: the disk is not
+    separable, and three OpenCV calls cost more than the rest of the height map; compiled, the
+    disk is a maximum of row-wise running maxima and the square two running maxima.
+    """
+    if side % 2 != 1:
+        raise ValueError(f"the fill square needs an odd side, got {side}")
+    grid = np.ascontiguousarray(grid, dtype=np.float32)
+    return compiled.dilate_disk(grid, lifting._disk_half_widths(radius_cells)), compiled.dilate_square(grid, side // 2)
+
+
+def _square(side: int) -> np.ndarray:
+    """The fill square as a dilation kernel (what :func:`_dilations` computes without it)."""
+    kernel = np.ones((side, side), np.uint8)
+    kernel.flags.writeable = False
+    return kernel
+
+
+def _median(values: np.ndarray) -> float:
+    """Median of a non-empty 1-D array without NaN (np.median's bookkeeping costs ~20 us a call)."""
+    return float(compiled.median_of(np.array(values)))  # a copy: the selection reorders it
+
+
+def _spans(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Per row of a (k, n) array: ``percentile(row, high) - percentile(row, low)`` (NumPy's linear rule)."""
+    spans: np.ndarray = compiled.spans(np.array(values, dtype=float), low, high)  # a copy, reordered
+    return spans
+
+
+def _nan_median_filter_at_valid(grid: np.ndarray, valid: np.ndarray, size: int = 5) -> np.ndarray:
+    """NaN-aware ``size`` x ``size`` median filter of a small float32 depth grid at its ``valid`` (finite) pixels.
+
+    Returns one median per valid pixel, in row-major order; edges count as NaN.
+    """
+    grid = np.ascontiguousarray(grid, dtype=np.float32)
+    medians: np.ndarray = compiled.nan_median_filter_at_valid(grid, size, lifting._sorting_network(size * size))
+    return medians
+
+
+def _segment_rows(start: Sequence[float], end: Sequence[float], spacing: float) -> np.ndarray:
+    """:func:`lifting._resample_rows` of the single segment ``start`` -> ``end`` (equal up to rounding)."""
+    segment: np.ndarray = compiled.segment_rows(lifting._rows(start), lifting._rows(end), float(spacing))
+    return segment
+
+
+def _nan_median_rows(values: np.ndarray) -> np.ndarray:
+    """Row-wise median of depth values (n, k) ignoring NaN (NaN where a row has none), in their dtype."""
+    values = np.ascontiguousarray(values)
+    medians: np.ndarray = compiled.nan_median_rows(values, lifting._sorting_network(values.shape[1]))
+    return medians
+
+
+def _raise_to_clearance(
+    points: np.ndarray, hmap: lifting.HeightMap, config: lifting.TrajectoryConfig, fixed_start: bool
+) -> np.ndarray:
+    """:func:`lifting._raise_rows` of an (N, 3) polyline."""
+    return lifting._raise_rows(np.array(points, dtype=float).T.copy(), hmap, config, fixed_start).T.copy()
+
 
 
 def _noisy_metres(h: int = 24, w: int = 32) -> np.ndarray:
@@ -122,7 +189,7 @@ def test_climb_envelope_matches_the_pairwise_maximum() -> None:
     config = lifting.TrajectoryConfig(max_climb_slope=0.7)
     points = np.column_stack((np.linspace(-0.3, 0.5, 120), np.linspace(0.0, 0.5, 120), RNG.uniform(0, 0.2, 120)))
     for fixed_start in (False, True):
-        out = lifting._raise_to_clearance(points, hmap, config, fixed_start)
+        out = _raise_to_clearance(points, hmap, config, fixed_start)
         need = hmap.query(points[:, :2]) + config.clearance
         s = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))))
         envelope = np.max(need[None, :] - config.max_climb_slope * np.abs(s[:, None] - s[None, :]), axis=1)
@@ -142,15 +209,15 @@ def test_row_median_ignores_nan_like_nanmedian(dtype: type) -> None:
     values[2, 1:] = -np.float32(np.nan) if dtype is np.float32 else -np.nan  # NaN with its sign bit set
     with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
         expected = np.nanmedian(values, axis=1)
-    np.testing.assert_allclose(lifting._nan_median_rows(values), expected, rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(_nan_median_rows(values), expected, rtol=1e-6, equal_nan=True)
 
 
 def test_spans_and_median_match_numpy() -> None:
     for n in (1, 2, 3, 10, 101, 640):
         values = RNG.normal(size=(2, n))
         expected = np.percentile(values, 99, axis=1) - np.percentile(values, 1, axis=1)
-        np.testing.assert_allclose(lifting._spans(values, 1.0, 99.0), expected, rtol=0, atol=1e-12)
-        assert lifting._median(values[0]) == pytest.approx(float(np.median(values[0])), abs=1e-15)
+        np.testing.assert_allclose(_spans(values, 1.0, 99.0), expected, rtol=0, atol=1e-12)
+        assert _median(values[0]) == pytest.approx(float(np.median(values[0])), abs=1e-15)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,9 +235,9 @@ def test_ransac_draws_are_numpys_own() -> None:
 @pytest.mark.parametrize("radius, side", [(5.5, 33), (2.5, 9), (3.2, 7), (4.0, 21), (7.5, 41), (1.5, 3), (5.5, 9)])
 def test_footprint_dilations_equal_the_disk_and_the_square(radius: float, side: int) -> None:
     grid = np.where(RNG.random((40, 37)) < 0.2, RNG.uniform(0.0, 0.3, (40, 37)), -1e9).astype(np.float32)
-    grown, filled = lifting._dilations(grid, radius, side)
+    grown, filled = _dilations(grid, radius, side)
     np.testing.assert_array_equal(grown, cv2.dilate(grid, lifting._disk(radius)))
-    np.testing.assert_array_equal(filled, cv2.dilate(grid, lifting._square(side)))
+    np.testing.assert_array_equal(filled, cv2.dilate(grid, _square(side)))
     disk = lifting._disk(radius)
     yy, xx = np.mgrid[: disk.shape[0], : disk.shape[1]] - disk.shape[0] // 2
     np.testing.assert_array_equal(disk, (xx * xx + yy * yy <= radius * radius + 1e-9).astype(np.uint8))
@@ -192,7 +259,7 @@ def test_one_filter_smoothing_equals_the_steps(count: int, iterations: int) -> N
 def test_segment_resampling_equals_the_general_resampling() -> None:
     for _ in range(50):
         a, b = RNG.uniform(-1.0, 1.0, 3), RNG.uniform(-1.0, 1.0, 3) * RNG.choice([1.0, 1e-13])
-        got = lifting._segment_rows(a.tolist(), b.tolist(), 0.01)
+        got = _segment_rows(a.tolist(), b.tolist(), 0.01)
         np.testing.assert_allclose(got, lifting._resample_rows(np.column_stack((a, b)), 0.01), rtol=0, atol=1e-15)
 
 
@@ -202,7 +269,7 @@ def test_median_filter_at_valid_pixels_equals_nanmedian_windows() -> None:
     padded = np.pad(grid, 2, constant_values=np.nan)
     rows, cols = np.nonzero(np.isfinite(grid))
     expected = [np.nanmedian(padded[r : r + 5, c : c + 5]) for r, c in zip(rows, cols)]
-    got = lifting._nan_median_filter_at_valid(grid, np.isfinite(grid))
+    got = _nan_median_filter_at_valid(grid, np.isfinite(grid))
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
@@ -256,7 +323,6 @@ def test_single_pixel_rays_and_ray_rows_equal_pixel_rays(distortion: str | None)
 # drifts from it fails
 # ---------------------------------------------------------------------------------------------
 
-from vla_r1_ros.core.geometry import _compiled as compiled  # noqa: E402
 from vla_r1_ros.core.geometry.depth import _compiled_rule, _decode  # noqa: E402
 
 
@@ -760,6 +826,6 @@ def test_in_kernel_rays_equal_the_cameras_own_with_skew() -> None:
 def test_median_and_spans_leave_their_input_alone() -> None:
     values = RNG.normal(size=(2, 51))
     before = values.copy()
-    lifting._median(values[0])
-    lifting._spans(values, 1.0, 99.0)
+    _median(values[0])
+    _spans(values, 1.0, 99.0)
     np.testing.assert_array_equal(values, before)

@@ -468,19 +468,6 @@ class DepthScene:
         return HeightMap((lo_x, lo_y), cell, unobserved, grown, fallback)
 
 
-def _dilations(grid: np.ndarray, radius_cells: float, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """``grid`` (float32) dilated by the disk of ``radius_cells`` and by the ``side`` x ``side`` square.
-
-    Cells outside the grid are ignored, as by cv2.dilate. Why not cv2.dilate: the disk is not
-    separable, and three OpenCV calls cost more than the rest of the height map; compiled, the
-    disk is a maximum of row-wise running maxima and the square two running maxima.
-    """
-    if side % 2 != 1:
-        raise ValueError(f"the fill square needs an odd side, got {side}")
-    grid = np.ascontiguousarray(grid, dtype=np.float32)
-    return compiled.dilate_disk(grid, _disk_half_widths(radius_cells)), compiled.dilate_square(grid, side // 2)
-
-
 @lru_cache(maxsize=16)
 def _disk(radius_cells: float) -> np.ndarray:
     """Disk-shaped dilation kernel (cached: it depends only on the configuration)."""
@@ -497,14 +484,6 @@ def _disk_half_widths(radius_cells: float) -> np.ndarray:
     widths: np.ndarray = _disk(radius_cells).sum(axis=1).astype(np.int64) // 2
     widths.flags.writeable = False
     return widths
-
-
-@lru_cache(maxsize=16)
-def _square(side: int) -> np.ndarray:
-    """The fill square as a dilation kernel (what :func:`_dilations` computes without it)."""
-    kernel = np.ones((side, side), np.uint8)
-    kernel.flags.writeable = False
-    return kernel
 
 
 # ---------------------------------------------------------------------------------------------
@@ -527,27 +506,6 @@ def _cross3(a: Sequence[float], b: Sequence[float]) -> list[float]:
 def _rotate(rows: Sequence[Sequence[float]], v: Sequence[float]) -> list[float]:
     """A 3x3 matrix (rows of floats) times a 3-vector."""
     return [row[0] * v[0] + row[1] * v[1] + row[2] * v[2] for row in rows]
-
-
-def _median(values: np.ndarray) -> float:
-    """Median of a non-empty 1-D array without NaN (np.median's bookkeeping costs ~20 us a call)."""
-    return float(compiled.median_of(np.array(values)))  # a copy: the selection reorders it
-
-
-def _spans(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Per row of a (k, n) array: ``percentile(row, high) - percentile(row, low)`` (NumPy's linear rule)."""
-    spans: np.ndarray = compiled.spans(np.array(values, dtype=float), low, high)  # a copy, reordered
-    return spans
-
-
-def _nan_median_filter_at_valid(grid: np.ndarray, valid: np.ndarray, size: int = 5) -> np.ndarray:
-    """NaN-aware ``size`` x ``size`` median filter of a small float32 depth grid at its ``valid`` (finite) pixels.
-
-    Returns one median per valid pixel, in row-major order; edges count as NaN.
-    """
-    grid = np.ascontiguousarray(grid, dtype=np.float32)
-    medians: np.ndarray = compiled.nan_median_filter_at_valid(grid, size, _sorting_network(size * size))
-    return medians
 
 
 @lru_cache(maxsize=8)
@@ -777,12 +735,6 @@ def _resample_rows(points: np.ndarray, spacing: float) -> np.ndarray:
     return resampled
 
 
-def _segment_rows(start: Sequence[float], end: Sequence[float], spacing: float) -> np.ndarray:
-    """:func:`_resample_rows` of the single segment ``start`` -> ``end`` (equal up to rounding)."""
-    segment: np.ndarray = compiled.segment_rows(_rows(start), _rows(end), float(spacing))
-    return segment
-
-
 def _arc_length_rows(points: np.ndarray) -> np.ndarray:
     """Cumulative arc length along a polyline given as coordinate rows (3, N), starting at 0."""
     lengths: np.ndarray = compiled.arc_length_rows(_rows(points))
@@ -816,13 +768,6 @@ def _smoothing_kernel(iterations: int, weight: float) -> np.ndarray:
         kernel = np.convolve(kernel, [0.5 * weight, 1.0 - weight, 0.5 * weight])
     kernel.flags.writeable = False
     return kernel
-
-
-def _nan_median_rows(values: np.ndarray) -> np.ndarray:
-    """Row-wise median of depth values (n, k) ignoring NaN (NaN where a row has none), in their dtype."""
-    values = np.ascontiguousarray(values)
-    medians: np.ndarray = compiled.nan_median_rows(values, _sorting_network(values.shape[1]))
-    return medians
 
 
 def _start_pose(start: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -1042,11 +987,6 @@ def _rows_from_quaternion(q: Sequence[float]) -> list[list[float]]:
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
     ]
-
-
-def _raise_to_clearance(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, fixed_start: bool) -> np.ndarray:
-    """:func:`_raise_rows` of an (N, 3) polyline."""
-    return _raise_rows(np.array(points, dtype=float).T.copy(), hmap, config, fixed_start).T.copy()
 
 
 def _raise_rows(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, fixed_start: bool) -> np.ndarray:
