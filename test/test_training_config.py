@@ -154,6 +154,34 @@ def test_bad_sft_phase_files_are_refused(tmp_path: Path) -> None:
     assert experiment._sft_phases("none") == []  # type: ignore[attr-defined]
 
 
+def test_grpo_candidates_are_the_checkpoints_in_step_order_then_a_distinct_final_model(tmp_path: Path) -> None:
+    """What --validation scores: every checkpoint by step (100 after 30), and the final model only
+    when it is not the last checkpoint (a run stopped by its time limit between saves)."""
+    candidates = _experiment_module().grpo_candidates  # type: ignore[attr-defined]
+    for step, weights in ((30, b"a"), (100, b"c"), (60, b"b")):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "model.safetensors").write_bytes(weights)
+    in_order = ["checkpoint-30", "checkpoint-60", "checkpoint-100"]
+    assert [path.name for path in candidates(tmp_path)] == in_order
+    (tmp_path / "model.safetensors").write_bytes(b"c")
+    assert [path.name for path in candidates(tmp_path)] == in_order
+    (tmp_path / "model.safetensors").write_bytes(b"d")
+    assert candidates(tmp_path)[-1] == tmp_path and len(candidates(tmp_path)) == 4
+
+
+def test_model_size_leaves_out_checkpoints_and_optimiser_state(tmp_path: Path) -> None:
+    """The <= 15 MB check is on the model a user gets, whether the folder is a run or one checkpoint."""
+    size_mb = _experiment_module()._size_mb  # type: ignore[attr-defined]
+    (tmp_path / "model.safetensors").write_bytes(b"w" * 3000)
+    (tmp_path / "config.json").write_bytes(b"c" * 100)
+    (tmp_path / "optimizer.pt").write_bytes(b"o" * 6000)
+    (tmp_path / "rng_state_0.pth").write_bytes(b"r" * 50)
+    (tmp_path / "checkpoint-50").mkdir()
+    (tmp_path / "checkpoint-50" / "model.safetensors").write_bytes(b"w" * 3000)
+    assert size_mb(tmp_path) == pytest.approx(3100 / 1e6)
+    assert size_mb(tmp_path / "checkpoint-50") == pytest.approx(3000 / 1e6)
+
+
 def test_evaluation_device_and_dtype_default_to_auto() -> None:
     config = load_config(CONFIGS / "cpu_tiny.yaml", ["eval.device=cpu"])
     assert config.eval.device == "cpu" and config.eval.dtype == "auto"

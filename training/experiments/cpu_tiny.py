@@ -49,8 +49,20 @@ def _relative(path: str | Path) -> str:
     return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
+#: A trainer checkpoint's files that are not the model (left out of sizes and of the shipped copy).
+TRAINER_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "trainer_state.json", "training_args.bin")
+
+
 def _size_mb(folder: Path) -> float:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and "checkpoint-" not in str(f)) / 1e6
+    """The model's size in ``folder`` (a run's output or one checkpoint), without checkpoints or optimiser state."""
+    files = [
+        f
+        for f in folder.rglob("*")
+        if f.is_file()
+        and not any(part.startswith("checkpoint-") for part in f.relative_to(folder).parts)
+        and not any(f.match(pattern) for pattern in TRAINER_STATE)
+    ]
+    return sum(f.stat().st_size for f in files) / 1e6
 
 
 def _sft_phases(path: str) -> list[dict[str, Any]]:
@@ -70,6 +82,28 @@ def _sft_phases(path: str) -> list[dict[str, Any]]:
     return phases
 
 
+def grpo_candidates(run_dir: Path) -> list[Path]:
+    """A GRPO run's saved checkpoints in step order, then its final model unless the last checkpoint is it."""
+    checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.rsplit("-", 1)[1]))
+    final = run_dir / "model.safetensors"
+    if final.is_file() and not (
+        checkpoints and (checkpoints[-1] / "model.safetensors").read_bytes() == final.read_bytes()
+    ):
+        checkpoints.append(run_dir)
+    return checkpoints
+
+
+def validation_miou(model: Path, dataset: Any, settings: Any) -> float:
+    """Greedy mean IoU of ``model`` on ``dataset`` (no report written)."""
+    from vla_r1_training.evaluate import generate_predictions, score_records
+
+    records = generate_predictions(
+        str(model), dataset, settings.batch_size, settings.max_new_tokens, device=settings.device, dtype=settings.dtype
+    )
+    _, summary = score_records(records)
+    return float(summary["affordance"]["iou_mean"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "training/configs/cpu_tiny.yaml"))
@@ -86,6 +120,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--localise-model", help="reuse this stage-1 model instead of training it")
     parser.add_argument("--sft-model", help="reuse this SFT model (skips stages 1, 2 and 2b)")
+    parser.add_argument(
+        "--grpo-model",
+        help="reuse this finished GRPO run (its final model and checkpoint-* folders) instead of training GRPO",
+    )
+    parser.add_argument(
+        "--grpo-min-objects",
+        type=int,
+        help="fewest objects in a GRPO prompt's scene (default data.min_objects); 2 leaves out the "
+        "single-object scenes, where the named object is never in doubt",
+    )
+    parser.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        help="score every saved GRPO checkpoint greedily on this many validation scenes (seed "
+        "--validation-seed) and keep the best one as the GRPO model; 0 keeps the final model",
+    )
+    parser.add_argument("--validation-seed", type=int, default=2000, help="seed of the validation scenes")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -106,10 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     data = config.data
     result: dict[str, Any] = {
         "partial": True,
-        "command": "python training/experiments/cpu_tiny.py " + " ".join(args.overrides),
+        "command": "python training/experiments/cpu_tiny.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "config": _relative(args.config),
         "localise_config": None,
-        "reused": {"localise_model": args.localise_model, "sft_model": args.sft_model},
+        "reused": {"localise_model": args.localise_model, "sft_model": args.sft_model, "grpo_model": args.grpo_model},
         "overrides": args.overrides,
         "seeds": {
             "model_init": config.model.tiny_seed,
@@ -148,12 +200,20 @@ def main(argv: list[str] | None = None) -> int:
         // int(config.grpo.get("num_generations", 8))
     )
     sft_train = None if args.sft_model else synthetic_dataset(data.num_train, seed=data.train_seed, **options)
-    grpo_train = synthetic_dataset(max(grpo_prompts, 64), seed=data.train_seed, start=data.num_train, **options)
+    if args.validation and args.validation_seed in (data.train_seed, data.eval_seed):
+        raise SystemExit(f"--validation-seed {args.validation_seed} must differ from the train and held-out seeds")
+    grpo_options = {**options, "min_objects": args.grpo_min_objects or data.min_objects}
+    grpo_train = (
+        None
+        if args.grpo_model
+        else synthetic_dataset(max(grpo_prompts, 64), seed=data.train_seed, start=data.num_train, **grpo_options)
+    )
     heldout = synthetic_dataset(data.num_eval, seed=data.eval_seed, **options)
     result["phases_s"]["data"] = round(time.perf_counter() - t, 1)
     result.update(
         n_train_sft=data.num_train,
-        n_train_grpo=len(grpo_train),
+        n_train_grpo=None if grpo_train is None else len(grpo_train),
+        grpo_prompt_objects=[grpo_options["min_objects"], data.max_objects],
         n_heldout=len(heldout),
         sft_max_steps=sft_steps,
         grpo_max_steps=grpo_steps,
@@ -244,11 +304,33 @@ def main(argv: list[str] | None = None) -> int:
     result["random_object_baseline_miou"] = sft_summary["affordance"]["random_object_baseline_miou"]
     save()
 
-    # 2. GRPO from the SFT checkpoint.
-    t = time.perf_counter()
-    config.model.model_name_or_path = str(sft_out)
-    grpo_out = run_grpo(config, train_dataset=grpo_train)
-    result["phases_s"]["grpo"] = round(time.perf_counter() - t, 1)
+    # 3. GRPO from the SFT checkpoint (or a finished run's folder), then, with --validation, the
+    # checkpoint that scores best on validation scenes (never the held-out ones).
+    if args.grpo_model:
+        grpo_out = Path(args.grpo_model)
+    else:
+        t = time.perf_counter()
+        config.model.model_name_or_path = str(sft_out)
+        grpo_out = run_grpo(config, train_dataset=grpo_train)
+        result["phases_s"]["grpo"] = round(time.perf_counter() - t, 1)
+    if args.validation:
+        t = time.perf_counter()
+        validation = synthetic_dataset(args.validation, seed=args.validation_seed, **options)
+        scores = {
+            _relative(candidate): validation_miou(candidate, validation, config.eval)
+            for candidate in [sft_out, *grpo_candidates(grpo_out)]
+        }
+        sft_name = _relative(sft_out)
+        best = max((name for name in scores if name != sft_name), key=lambda name: scores[name])
+        result["grpo_validation"] = {
+            "seed": args.validation_seed,
+            "n": len(validation),
+            "miou": scores,
+            "selected": best,
+        }
+        grpo_out = ROOT / best if not Path(best).is_absolute() else Path(best)
+        result["phases_s"]["validation"] = round(time.perf_counter() - t, 1)
+    result["grpo_model"] = _relative(grpo_out)
     result["grpo_checkpoint_mb"] = round(_size_mb(grpo_out), 2)
     save()
 
@@ -268,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     # Ship the final model (weights, config, processor) without the trainer's checkpoints.
     model_dir = results_dir / "cpu_tiny_model"
     shutil.rmtree(model_dir, ignore_errors=True)
-    shutil.copytree(grpo_out, model_dir, ignore=shutil.ignore_patterns("checkpoint-*", "adapter", "README.md"))
+    shutil.copytree(
+        grpo_out, model_dir, ignore=shutil.ignore_patterns("checkpoint-*", "adapter", "README.md", *TRAINER_STATE)
+    )
     result["shipped_model"] = _relative(model_dir)
     result["shipped_model_mb"] = round(_size_mb(model_dir), 2)
     result["partial"] = False
