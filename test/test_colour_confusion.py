@@ -56,6 +56,9 @@ def test_pairs_count_right_and_wrong_picks_and_skip_other_scene_sizes() -> None:
     assert summary["accuracy_told_apart"] == 0.95 and summary["accuracy_not_told_apart"] == 0.5
     assert summary["n_two_object_scenes"] == 30
     assert summary["pairs"][0] == {"pair": "blue/red", "n": 10, "accuracy": 0.5, "se": 0.158}
+    # compared on given pairs: a model that learned blue/red is scored on it all the same
+    fixed = script.summarise({("blue", "red"): [9, 10], ("red", "yellow"): [19, 20]}, confusable=["blue/red"])
+    assert fixed["not_told_apart"] == ["blue/red"] and fixed["accuracy_not_told_apart"] == 0.9
 
 
 def test_predictions_from_other_scenes_are_refused(tmp_path: Path) -> None:

@@ -57,10 +57,14 @@ def pair_accuracy(scenes: Sequence[Any], records: Sequence[Any]) -> dict[tuple[s
     return counts
 
 
-def summarise(counts: dict[tuple[str, str], list[int]], chance_band: float = 0.75) -> dict[str, Any]:
+def summarise(
+    counts: dict[tuple[str, str], list[int]], chance_band: float = 0.75, confusable: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Per-pair rows (accuracy, standard error) and the pairs the model cannot separate.
 
-    A pair counts as "not told apart" when its accuracy is below ``chance_band`` (with 1/2 as chance).
+    A pair counts as "not told apart" when its accuracy is below ``chance_band`` (with 1/2 as
+    chance), or, given ``confusable`` ("blue/red", ...), when it is one of those: to compare models
+    on the same pairs.
     """
     rows = []
     for (first, second), (right, n) in sorted(counts.items()):
@@ -73,8 +77,12 @@ def summarise(counts: dict[tuple[str, str], list[int]], chance_band: float = 0.7
                 "se": round(math.sqrt(accuracy * (1 - accuracy) / n), 3),
             }
         )
-    apart = [row for row in rows if row["accuracy"] >= chance_band]
-    confused = [row for row in rows if row["accuracy"] < chance_band]
+
+    def is_confused(row: dict[str, Any]) -> bool:
+        return row["pair"] in confusable if confusable is not None else row["accuracy"] < chance_band
+
+    apart = [row for row in rows if not is_confused(row)]
+    confused = [row for row in rows if is_confused(row)]
 
     def pooled(selected: list[dict[str, Any]]) -> float | None:
         n = sum(row["n"] for row in selected)
@@ -92,7 +100,12 @@ def summarise(counts: dict[tuple[str, str], list[int]], chance_band: float = 0.7
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("predictions", nargs="+", help="predictions.jsonl file(s) on the same scenes")
+    parser.add_argument(
+        "predictions",
+        nargs="+",
+        help="predictions.jsonl file(s) on the same scenes; the pairs the first one cannot tell apart "
+        "are the ones reported as such for all",
+    )
     parser.add_argument("--config", default=str(ROOT / "training/configs/cpu_tiny.yaml"))
     parser.add_argument("--seed", type=int, help="scene seed (default: the config's data.eval_seed)")
     parser.add_argument("--out", help="write the summaries here as JSON")
@@ -113,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         cot=data.cot,
     )
     result: dict[str, Any] = {}
+    confusable = None  # the first file's pairs: later files are compared on the same ones
     for path in args.predictions:
         records = read_predictions(path)
         scenes = [generator.scene(int(record.id)) for record in records]
-        summary = summarise(pair_accuracy(scenes, records))
+        summary = summarise(pair_accuracy(scenes, records), confusable=confusable)
+        confusable = summary["not_told_apart"] if confusable is None else confusable
         result[path] = summary
         print(f"{path}: {summary['n_two_object_scenes']} two-object scenes")
         for row in summary["pairs"]:

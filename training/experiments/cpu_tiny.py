@@ -25,7 +25,10 @@ end), evaluation reports to ``training/results/cpu_tiny_eval/{sft,grpo}/`` and t
 
 A finished phase can be reused instead of rerun: ``--localise-model DIR`` skips training stage 1
 (the model is still evaluated) and ``--sft-model DIR`` skips stages 2 and 2b (and stage 1 unless
-``--localise-model`` is given too); the JSON records which models were reused.
+``--localise-model`` is given too); the JSON records which models were reused. ``--grpo-model DIR``
+skips GRPO training and scores that run instead. ``--validation N`` scores every saved GRPO
+checkpoint (and the SFT model, for reference) greedily on N validation scenes of seed
+``--validation-seed`` and takes the best GRPO one to the held-out evaluation.
 """
 
 from __future__ import annotations
