@@ -111,20 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write the summaries here as JSON")
     args = parser.parse_args(argv)
 
+    from vla_r1_training.common import synthetic_options
     from vla_r1_training.config import load_config
     from vla_r1_training.evaluate import read_predictions
 
     from vla_r1_ros.sim.tabletop2d import TabletopGenerator
 
     data = load_config(args.config).data
-    generator = TabletopGenerator(
-        seed=data.eval_seed if args.seed is None else args.seed,
-        image_size=data.image_size,
-        min_objects=data.min_objects,
-        max_objects=data.max_objects,
-        tasks=tuple(data.tasks),
-        cot=data.cot,
-    )
+    generator = TabletopGenerator(seed=data.eval_seed if args.seed is None else args.seed, **synthetic_options(data))
     result: dict[str, Any] = {}
     confusable = None  # the first file's pairs: later files are compared on the same ones
     for path in args.predictions:

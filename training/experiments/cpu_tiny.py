@@ -34,6 +34,7 @@ checkpoint (and the SFT model, for reference) greedily on N validation scenes of
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import logging
 import platform
@@ -90,7 +91,7 @@ def grpo_candidates(run_dir: Path) -> list[Path]:
     checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.rsplit("-", 1)[1]))
     final = run_dir / "model.safetensors"
     if final.is_file() and not (
-        checkpoints and (checkpoints[-1] / "model.safetensors").read_bytes() == final.read_bytes()
+        checkpoints and filecmp.cmp(checkpoints[-1] / "model.safetensors", final, shallow=False)
     ):
         checkpoints.append(run_dir)
     return checkpoints
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     import torch
-    from vla_r1_training.common import ensure_model
+    from vla_r1_training.common import ensure_model, synthetic_options
     from vla_r1_training.config import load_config
     from vla_r1_training.data import synthetic_dataset
     from vla_r1_training.evaluate import evaluate_dataset, paired_delta
@@ -187,13 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t = time.perf_counter()
     init = ensure_model(config.model)
-    options = {
-        "image_size": data.image_size,
-        "min_objects": data.min_objects,
-        "max_objects": data.max_objects,
-        "tasks": tuple(data.tasks),
-        "cot": data.cot,
-    }
+    options = synthetic_options(data)
     sft_steps = int(config.sft.get("max_steps", 0)) or 1
     grpo_steps = int(config.grpo.get("max_steps", 0)) or 1
     grpo_prompts = (
@@ -319,19 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.validation:
         t = time.perf_counter()
         validation = synthetic_dataset(args.validation, seed=args.validation_seed, **options)
-        scores = {
-            _relative(candidate): validation_miou(candidate, validation, config.eval)
-            for candidate in [sft_out, *grpo_candidates(grpo_out)]
-        }
-        sft_name = _relative(sft_out)
-        best = max((name for name in scores if name != sft_name), key=lambda name: scores[name])
+        candidates = grpo_candidates(grpo_out)
+        scores = {path: validation_miou(path, validation, config.eval) for path in [sft_out, *candidates]}
+        grpo_out = max(candidates, key=scores.__getitem__)
         result["grpo_validation"] = {
             "seed": args.validation_seed,
             "n": len(validation),
-            "miou": scores,
-            "selected": best,
+            "miou": {_relative(path): score for path, score in scores.items()},
+            "selected": _relative(grpo_out),
         }
-        grpo_out = ROOT / best if not Path(best).is_absolute() else Path(best)
         result["phases_s"]["validation"] = round(time.perf_counter() - t, 1)
     result["grpo_model"] = _relative(grpo_out)
     result["grpo_checkpoint_mb"] = round(_size_mb(grpo_out), 2)

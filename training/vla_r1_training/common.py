@@ -14,6 +14,7 @@ __all__ = [
     "load_model_and_processor",
     "lora_config",
     "build_datasets",
+    "synthetic_options",
     "TimeLimitCallback",
     "save_final",
     "last_checkpoint",
@@ -72,19 +73,24 @@ def lora_config(args: ModelArguments) -> Any:
     )
 
 
+def synthetic_options(args: DataArguments) -> dict[str, Any]:
+    """The tabletop generator's keyword arguments (besides the seed) that the data section sets."""
+    return {
+        "image_size": args.image_size,
+        "min_objects": args.min_objects,
+        "max_objects": args.max_objects,
+        "tasks": tuple(args.tasks),
+        "cot": args.cot,
+    }
+
+
 def build_datasets(args: DataArguments, train: bool = True, evaluation: bool = True) -> tuple[Any, Any]:
     """(train, eval) datasets from the data section; either may be None when not asked for."""
     from .data import load_vla_cot, synthetic_dataset
 
     train_set = eval_set = None
     if args.source == "synthetic":
-        options: dict[str, Any] = {
-            "image_size": args.image_size,
-            "min_objects": args.min_objects,
-            "max_objects": args.max_objects,
-            "tasks": tuple(args.tasks),
-            "cot": args.cot,
-        }
+        options = synthetic_options(args)
         if args.train_seed == args.eval_seed:
             raise ValueError("data.train_seed and data.eval_seed must differ (the held-out split must be unseen)")
         if train:

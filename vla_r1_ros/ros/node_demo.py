@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from vla_r1_ros.core.protocol import Box2D, Task, Trajectory2D, format_answer
+from vla_r1_ros.model.backends import EMBEDDED_MODEL
 
 __all__ = ["main"]
 
@@ -273,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="out/node_demo", help="folder for node_demo.png and node_demo.json")
     parser.add_argument(
         "--model",
-        default="embedded",
-        help="'embedded' (the shipped tiny model), 'oracle' (the scene's true answers) or a checkpoint folder / Hub id",
+        default=EMBEDDED_MODEL,
+        help=f"'{EMBEDDED_MODEL}' (the shipped tiny model), 'oracle' (the scene's true answers) "
+        "or a checkpoint folder / Hub id",
     )
     parser.add_argument("--scene", default="topdown", choices=("topdown", "pybullet"), help="camera scene")
     parser.add_argument("--scene-seed", type=int, default=1000, help="top-down scene stream (1000: held out)")
@@ -295,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    task = args.task or ("affordance" if args.model == "embedded" else "both")
+    task = args.task or ("affordance" if args.model == EMBEDDED_MODEL else "both")
     summary = run(Path(args.out), args.model, task, args.instruction, args.scene, args.scene_seed, args.scene_index)
     print(json.dumps(summary, indent=2))
     return 0 if summary["success"] else 1
