@@ -15,6 +15,7 @@ from vla_r1_training.cli import main as train_cli
 from vla_r1_training.data import synthetic_dataset
 from vla_r1_training.evaluate import (
     EvalRecord,
+    generate_predictions,
     iou_histogram,
     paired_delta,
     picked_object,
@@ -171,3 +172,40 @@ def test_cli_scores_a_predictions_file(tmp_path: Path, capsys: pytest.CaptureFix
     (tmp_path / "bad.jsonl").write_text('{"task": "affordance"}\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: not a prediction record"):
         read_predictions(tmp_path / "bad.jsonl")
+
+
+def test_decodings_are_greedy_or_the_release_servers_sampling() -> None:
+    from vla_r1_training.config import load_config
+    from vla_r1_training.evaluate import decoding_settings
+
+    greedy = decoding_settings("greedy", 64)
+    assert (greedy.do_sample, greedy.max_new_tokens) == (False, 64)
+    release = decoding_settings("release", 64)
+    assert (release.do_sample, release.temperature, release.top_p, release.repetition_penalty) == (True, 0.7, 0.9, 1.1)
+    assert release.max_new_tokens == 64  # the evaluation's cap, not the server's 2048
+    with pytest.raises(ValueError, match="unknown decoding 'beam'"):
+        decoding_settings("beam", 64)
+    with pytest.raises(ValueError, match=r"eval\.decoding: 'beam' is not one of greedy, release"):
+        load_config(None, ["eval.decoding=beam"])
+    assert load_config(None, ["eval.decoding=release", "eval.seed=3"]).eval.seed == 3
+
+
+def test_sampled_evaluation_is_reproducible_and_leaves_the_callers_random_state() -> None:
+    import torch
+
+    from vla_r1_ros.model import EMBEDDED_MODEL_DIR
+    from vla_r1_ros.model.engine import VLAR1Engine
+
+    engine = VLAR1Engine(str(EMBEDDED_MODEL_DIR), device="cpu")
+    scenes = synthetic_dataset(6, seed=3, min_objects=2, max_objects=3, tasks=("affordance",), image_size=112)
+
+    def completions(decoding: str, seed: int) -> list[str]:
+        records = generate_predictions(engine, scenes, 3, 96, progress=False, decoding=decoding, seed=seed)
+        return [record.completion for record in records]
+
+    state = torch.random.get_rng_state()
+    first = completions("release", 1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert completions("release", 1) == first
+    assert completions("release", 2) != first
+    assert completions("greedy", 1) == completions("greedy", 2)

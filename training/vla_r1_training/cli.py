@@ -103,6 +103,8 @@ def _eval(config: RunConfig, args: argparse.Namespace) -> dict[str, object]:
         settings.num_overlays,
         device=settings.device,
         dtype=settings.dtype,
+        decoding=settings.decoding,
+        seed=settings.seed,
     )
     return summary
 

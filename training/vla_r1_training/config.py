@@ -125,6 +125,11 @@ class RewardArguments:
     )
 
 
+#: How evaluation decodes: "greedy" (the node's default, what a robot should run) or "release"
+#: (the authors' server: sampling at temperature 0.7, top-p 0.9, repetition penalty 1.1).
+DECODINGS = ("greedy", "release")
+
+
 @dataclass
 class EvalArguments:
     """Evaluation: generate on a split (or read a predictions file) and score with the paper's metrics."""
@@ -135,7 +140,17 @@ class EvalArguments:
     )
     output_dir: str = field(default="eval_out", metadata={"help": "Where the JSON, report and plots go."})
     batch_size: int = field(default=32, metadata={"help": "Scenes per generate() call."})
-    max_new_tokens: int = field(default=256, metadata={"help": "Token cap per answer (greedy decoding)."})
+    max_new_tokens: int = field(default=256, metadata={"help": "Token cap per answer."})
+    decoding: str = field(
+        default="greedy",
+        metadata={
+            "help": "greedy (the node's default) or release (the authors' server: sampling, temperature 0.7, "
+            "top-p 0.9, repetition penalty 1.1)."
+        },
+    )
+    seed: int = field(
+        default=0, metadata={"help": "Sampling seed (decoding release); batch i uses seed + i * batch_size."}
+    )
     num_overlays: int = field(default=8, metadata={"help": "Example overlay images in the report."})
     device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cuda, cuda:N or cpu."})
     dtype: str = field(
@@ -294,6 +309,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             for key, value in values.items():
                 _set(config, str(section), str(key), value)
     apply_overrides(config, overrides)
+    if config.eval.decoding not in DECODINGS:
+        raise ValueError(f"eval.decoding: {config.eval.decoding!r} is not one of {', '.join(DECODINGS)}")
     return config
 
 

@@ -34,8 +34,12 @@ from vla_r1_ros.core.overlay import draw_prediction
 from vla_r1_ros.core.protocol import Box2D, parse_completion
 from vla_r1_ros.core.rewards import score_batch
 
+from .config import DECODINGS
+
 __all__ = [
     "EvalRecord",
+    "DECODINGS",
+    "decoding_settings",
     "generate_predictions",
     "records_from_dataset",
     "read_predictions",
@@ -82,6 +86,19 @@ def _first_image(row: dict[str, Any]) -> Any:
     return images[0]
 
 
+def decoding_settings(decoding: str | Any, max_new_tokens: int) -> Any:
+    """The :class:`GenerationSettings` of a named decoding (or given ones), capped at ``max_new_tokens``."""
+    from vla_r1_ros.model.backends import GenerationSettings
+
+    if isinstance(decoding, GenerationSettings):
+        return decoding.with_(max_new_tokens=max_new_tokens)
+    if decoding == "greedy":
+        return GenerationSettings(max_new_tokens=max_new_tokens)
+    if decoding == "release":
+        return GenerationSettings.release(max_new_tokens=max_new_tokens)
+    raise ValueError(f"unknown decoding {decoding!r}: expected one of {', '.join(DECODINGS)}")
+
+
 def generate_predictions(
     model: str | Any,
     dataset: Any,
@@ -90,21 +107,23 @@ def generate_predictions(
     progress: bool = True,
     device: str = "auto",
     dtype: str = "auto",
+    decoding: str | Any = "greedy",
+    seed: int = 0,
 ) -> list[EvalRecord]:
-    """Greedy answers of ``model`` (a checkpoint path or a VLAR1Engine) to every row of ``dataset``.
+    """Answers of ``model`` (a checkpoint path or a VLAR1Engine) to every row of ``dataset``.
 
     The checkpoint loads through :class:`vla_r1_ros.model.engine.VLAR1Engine` (the path the node
     uses) on ``device`` in ``dtype`` (see the engine for "auto"); questions are batched across rows
-    with left padding.
+    with left padding. ``decoding`` is one of :data:`DECODINGS` or a ``GenerationSettings``;
+    sampled answers are reproducible for the same ``seed`` and ``batch_size``.
     """
     import torch
     from transformers import StoppingCriteriaList
 
-    from vla_r1_ros.model.backends import GenerationSettings
     from vla_r1_ros.model.engine import VLAR1Engine
 
+    settings = decoding_settings(decoding, max_new_tokens)
     engine = model if isinstance(model, VLAR1Engine) else VLAR1Engine(str(model), device=device, dtype=dtype)
-    settings = GenerationSettings(max_new_tokens=max_new_tokens)
     kwargs = engine.generation_kwargs(settings, StoppingCriteriaList([]))
     eos = torch.tensor(engine._eos_ids)
     records: list[EvalRecord] = []
@@ -122,8 +141,12 @@ def generate_predictions(
         ]
         images = [img.convert("RGB") for row in batch for img in (row.get("images") or [row["image"]])]
         inputs = engine.processor(text=texts, images=images, padding=True, return_tensors="pt").to(engine.device)
-        with torch.inference_mode():
-            sequences = engine.model.generate(**inputs, **kwargs)
+        # The batch's own seed, in a forked generator: sampled answers do not depend on what ran
+        # before, and the caller's random state is left as it was.
+        with torch.random.fork_rng(devices=[engine.device] if engine.device.type == "cuda" else []):
+            torch.manual_seed(seed + start)
+            with torch.inference_mode():
+                sequences = engine.model.generate(**inputs, **kwargs)
         generated = sequences[:, inputs["input_ids"].shape[1] :].cpu()
         for offset, (row, ids) in enumerate(zip(batch, generated)):
             hits = torch.isin(ids, eos).nonzero()
@@ -472,16 +495,18 @@ def evaluate_dataset(
     title: str | None = None,
     device: str = "auto",
     dtype: str = "auto",
+    decoding: str = "greedy",
+    seed: int = 0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Generate on ``dataset``, write the report, return (summary, per-question rows)."""
     start = time.perf_counter()
-    records = generate_predictions(model, dataset, batch_size, max_new_tokens, device=device, dtype=dtype)
-    summary = write_report(
-        records,
-        output_dir,
-        title or f"Evaluation of {model}",
-        num_overlays,
-        {"model": str(model), "generate_seconds": time.perf_counter() - start},
+    records = generate_predictions(
+        model, dataset, batch_size, max_new_tokens, device=device, dtype=dtype, decoding=decoding, seed=seed
     )
+    meta: dict[str, Any] = {"model": str(model), "decoding": decoding}
+    if decoding != "greedy":
+        meta["seed"] = seed
+    meta["generate_seconds"] = time.perf_counter() - start
+    summary = write_report(records, output_dir, title or f"Evaluation of {model}", num_overlays, meta)
     rows, _ = score_records(records)
     return summary, rows

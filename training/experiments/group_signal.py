@@ -1,0 +1,132 @@
+"""How much GRPO's rollouts can teach a model: the outcomes of sampled groups on two-object scenes.
+
+GRPO learns only from groups whose rollouts score differently. For each two-object held-out scene
+this samples ``--samples`` answers the way the GRPO rollouts do (temperature 1, top-p 1; the
+config's ``grpo`` section) and counts how many boxes land on the named object rather than on the
+other one. Per kind of colour pair (the pairs colour_confusion.py found the model cannot tell apart,
+and the others) it reports:
+
+* the histogram of right answers per group (0..K);
+* the share of mixed groups (some right, some wrong): the only groups whose object choice GRPO
+  can reinforce; uniform groups teach at most box precision;
+* the mean rate of right answers, over all groups and within the mixed ones;
+* the mean within-group spread (std) of the release reward, i.e. GRPO's raw advantages::
+
+    python training/experiments/group_signal.py training/runs/cpu_tiny/sft_hue2 --samples 8 \\
+        --out training/results/group_signal_sft_hue2.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+COLOUR_PAIRS = ROOT / "training/results/colour_pairs.json"
+
+
+def group_outcomes(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+    """``{scene id: {"right": [bool...], "reward": [float...]}}`` from ``score_records`` rows.
+
+    "right" is whether a rollout's box overlaps the named object most (``picked == "target"``).
+    """
+    groups: dict[str, dict[str, list[Any]]] = {}
+    for row in rows:
+        group = groups.setdefault(str(row["id"]), {"right": [], "reward": []})
+        group["right"].append(row.get("picked") == "target")
+        group["reward"].append(float(row["reward"]))
+    return groups
+
+
+def summarise_groups(groups: Sequence[Mapping[str, Sequence[Any]]], samples: int) -> dict[str, Any]:
+    """Histogram of right answers per group, mixed-group share, right rates and reward spread."""
+    if not groups:
+        return {"n_groups": 0}
+    for group in groups:
+        if len(group["right"]) != samples:
+            raise ValueError(f"a group has {len(group['right'])} rollouts, expected {samples}")
+    right = np.array([sum(group["right"]) for group in groups])
+    mixed = (right > 0) & (right < samples)
+    spread = [float(np.std(group["reward"])) for group in groups]
+    return {
+        "n_groups": len(groups),
+        "samples": samples,
+        "right_per_group_histogram": np.bincount(right, minlength=samples + 1).tolist(),
+        "share_mixed": round(float(mixed.mean()), 3),
+        "share_all_right": round(float((right == samples).mean()), 3),
+        "share_all_wrong": round(float((right == 0).mean()), 3),
+        "right_rate": round(float(right.mean() / samples), 3),
+        "right_rate_in_mixed": round(float(right[mixed].mean() / samples), 3) if mixed.any() else None,
+        "reward_std_mean": round(float(np.mean(spread)), 4),
+        "reward_std_mean_mixed": round(float(np.mean(np.array(spread)[mixed])), 4) if mixed.any() else None,
+        "reward_std_mean_uniform": round(float(np.mean(np.array(spread)[~mixed])), 4) if (~mixed).any() else None,
+    }
+
+
+def confusable_pairs(path: Path = COLOUR_PAIRS) -> list[str]:
+    """The colour pairs the first model in colour_confusion.py's JSON could not tell apart."""
+    result = json.loads(path.read_text(encoding="utf-8"))
+    return list(next(iter(result.values()))["not_told_apart"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="checkpoint to sample from")
+    parser.add_argument("--config", default=str(ROOT / "training/configs/cpu_tiny.yaml"))
+    parser.add_argument("--scenes", type=int, default=1000, help="held-out scenes to draw (two-object ones are used)")
+    parser.add_argument("--samples", type=int, default=8, help="rollouts per scene (GRPO's num_generations)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--confusable", help="comma-separated pairs (default: from training/results/colour_pairs.json)")
+    parser.add_argument("--out", help="write the summary here as JSON")
+    args = parser.parse_args(argv)
+    if args.samples < 2:
+        parser.error("--samples must be at least 2 (a group of one is never mixed)")
+
+    from vla_r1_training.common import build_datasets, synthetic_options
+    from vla_r1_training.config import GRPO_DEFAULTS, load_config, trainer_kwargs
+    from vla_r1_training.evaluate import generate_predictions, score_records
+
+    from vla_r1_ros.model.backends import GenerationSettings
+    from vla_r1_ros.sim.tabletop2d import TabletopGenerator
+
+    config = load_config(args.config, [f"data.num_eval={args.scenes}"])
+    confusable = set(args.confusable.split(",") if args.confusable else confusable_pairs())
+    _, heldout = build_datasets(config.data, train=False, evaluation=True)
+    generator = TabletopGenerator(seed=config.data.eval_seed, **synthetic_options(config.data))
+    pair_of: dict[str, str] = {}
+    indices = []
+    for index, scene_id in enumerate(heldout["scene_id"]):
+        scene = generator.scene(int(scene_id))
+        if len(scene.objects) == 2:
+            pair_of[str(scene_id)] = "/".join(sorted(obj.colour for obj in scene.objects))
+            indices.append(index)
+    rollouts = heldout.select([i for i in indices for _ in range(args.samples)])
+    grpo, _ = trainer_kwargs(config.grpo, GRPO_DEFAULTS)
+    settings = GenerationSettings(do_sample=True, temperature=grpo["temperature"], top_p=grpo["top_p"])
+    records = generate_predictions(
+        args.model,
+        rollouts,
+        batch_size=args.samples * 8,
+        max_new_tokens=config.eval.max_new_tokens,
+        decoding=settings,
+        seed=args.seed,
+    )
+    groups = group_outcomes(score_records(records)[0])
+    result: dict[str, Any] = {"model": args.model, "config": args.config, "scenes": args.scenes, "seed": args.seed}
+    for kind, wanted in (("not_told_apart", True), ("told_apart", False)):
+        selected = [group for scene, group in groups.items() if (pair_of[scene] in confusable) == wanted]
+        result[kind] = summarise_groups(selected, args.samples)
+        print(f"{kind}: {json.dumps(result[kind])}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
