@@ -40,7 +40,7 @@ def test_it_finds_the_named_object_on_held_out_scenes() -> None:
     rows, summary = score_records(generate_predictions(engine, scenes, batch_size=30, progress=False))
     assert summary["valid_rate"] == 1.0
     ious = [row["iou"] for row in rows]
-    assert sum(ious) / len(ious) > 0.55  # 0.68 over the 500 held-out scenes; a constant box scores ~0.07
+    assert sum(ious) / len(ious) > 0.55  # 0.71 over 1000 held-out scenes; a constant box scores ~0.07
     multi = [row for row in rows if row["n_objects"] > 1]
     assert sum(row["picked"] == "target" for row in multi) > 0.6 * len(multi)  # chance is 1/2 to 1/3
     single = [row["iou"] for row in rows if row["n_objects"] == 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,18 @@ def test_model_size_leaves_out_checkpoints_and_optimiser_state(tmp_path: Path) -
     (tmp_path / "checkpoint-50" / "model.safetensors").write_bytes(b"w" * 3000)
     assert size_mb(tmp_path) == pytest.approx(3100 / 1e6)
     assert size_mb(tmp_path / "checkpoint-50") == pytest.approx(3000 / 1e6)
+
+
+def test_a_reused_run_reports_its_own_progress(tmp_path: Path) -> None:
+    """--grpo-model: the steps come from the run's last checkpoint, not from this run's config."""
+    progress = _experiment_module().trainer_progress  # type: ignore[attr-defined]
+    assert progress(tmp_path) is None
+    for step in (30, 120, 60):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        state = {"global_step": step, "max_steps": 180, "train_batch_size": 64, "log_history": []}
+        (folder / "trainer_state.json").write_text(json.dumps(state))
+    assert progress(tmp_path) == {"global_step": 120, "max_steps": 180, "train_batch_size": 64}
 
 
 def test_evaluation_device_and_dtype_default_to_auto() -> None:

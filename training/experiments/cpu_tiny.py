@@ -97,6 +97,15 @@ def grpo_candidates(run_dir: Path) -> list[Path]:
     return checkpoints
 
 
+def trainer_progress(run_dir: Path) -> dict[str, Any] | None:
+    """Steps done and planned, and batch size, of a finished run (its last checkpoint's trainer state)."""
+    states = sorted(run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.rsplit("-", 1)[1]))
+    if not states:
+        return None
+    state = json.loads(states[-1].read_text(encoding="utf-8"))
+    return {key: state.get(key) for key in ("global_step", "max_steps", "train_batch_size")}
+
+
 def validation_miou(model: Path, dataset: Any, settings: Any) -> float:
     """Greedy mean IoU of ``model`` on ``dataset`` (no report written)."""
     from vla_r1_training.evaluate import generate_predictions, score_records
@@ -208,14 +217,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     heldout = synthetic_dataset(data.num_eval, seed=data.eval_seed, **options)
     result["phases_s"]["data"] = round(time.perf_counter() - t, 1)
+    # A reused stage was trained elsewhere: this run's config says nothing about it.
     result.update(
-        n_train_sft=data.num_train,
+        n_train_sft=None if args.sft_model else data.num_train,
         n_train_grpo=None if grpo_train is None else len(grpo_train),
-        grpo_prompt_objects=[grpo_options["min_objects"], data.max_objects],
+        grpo_prompt_objects=None if args.grpo_model else [grpo_options["min_objects"], data.max_objects],
         n_heldout=len(heldout),
-        sft_max_steps=sft_steps,
-        grpo_max_steps=grpo_steps,
+        sft_max_steps=None if args.sft_model else sft_steps,
+        grpo_max_steps=None if args.grpo_model else grpo_steps,
     )
+    if args.grpo_model:
+        result["reused_grpo_progress"] = trainer_progress(Path(args.grpo_model))
     save()
 
     eval_dir = results_dir / "cpu_tiny_eval"
