@@ -312,6 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     sft_summary, sft_rows = evaluate("sft", sft_out, heldout, config.eval, "SFT, held-out scenes")
     record_heldout("sft", sft_summary)
     result["random_object_baseline_miou"] = sft_summary["affordance"]["random_object_baseline_miou"]
+    colour_blind = [{"id": row["id"], "iou": row.get("random_object_iou")} for row in sft_rows]
+    versus = paired_delta(colour_blind, sft_rows, "iou")
+    result["sft_vs_random_object"] = {
+        "paired_delta_mean": versus["mean"],
+        "paired_delta_se": versus["se"],
+        "z": versus["z"],
+        "n": versus["n"],
+    }
     save()
 
     # 3. GRPO from the SFT checkpoint (or a finished run's folder), then, with --validation, the
