@@ -148,6 +148,11 @@ def test_report_files_and_predictions_roundtrip(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "rep" / "metrics.json").read_text())["n"] == 4
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "| format rate" in report and "overlays/" in report
+    assert "decoding" not in report.lower()  # a predictions file: how it was decoded is unknown
+    write_report(records, tmp_path / "sampled", num_overlays=0, extra={"decoding": "release", "seed": 3})
+    assert "Sampled like the authors' server (T 0.7, top-p 0.9, repetition penalty 1.1), seed 3." in (
+        tmp_path / "sampled" / "report.md"
+    ).read_text()
     if "affordance" in summary:
         assert (tmp_path / "rep" / "iou_hist.png").is_file() and "iou_hist.png" in report
     back = read_predictions(tmp_path / "rep" / "predictions.jsonl")

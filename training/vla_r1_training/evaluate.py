@@ -437,6 +437,13 @@ def write_report(
             handle.write(json.dumps(row) + "\n")
 
     lines = [f"# {title}", "", f"{summary['n']} questions: {summary['per_task']}.", ""]
+    if summary.get("decoding") == "greedy":
+        lines += ["Greedy decoding.", ""]
+    elif summary.get("decoding") == "release":
+        lines += [
+            f"Sampled like the authors' server (T 0.7, top-p 0.9, repetition penalty 1.1), seed {summary['seed']}.",
+            "",
+        ]
     lines += ["| metric | value |", "|---|---|"]
     lines.append(f"| format rate (release format reward) | {summary['format_rate']:.3f} |")
     lines.append(f"| valid answer rate | {summary['valid_rate']:.3f} |")
