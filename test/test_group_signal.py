@@ -78,9 +78,13 @@ def test_the_command_samples_groups_from_a_model(tmp_path: Path) -> None:
     )
     out = tmp_path / "groups.json"
     args = [str(EMBEDDED_MODEL_DIR), "--config", str(config), "--scenes", "6", "--samples", "3"]
-    assert script.main([*args, "--confusable", "blue/red,green/red,blue/green", "--out", str(out)]) == 0
+    assert script.main([*args, "--confusable", "red/blue,green/red,blue/green", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     groups = [result[kind] for kind in ("not_told_apart", "told_apart") if result[kind]["n_groups"]]
     assert sum(g["n_groups"] for g in groups) == 6
     for g in groups:
         assert sum(g["right_per_group_histogram"]) == g["n_groups"] and len(g["right_per_group_histogram"]) == 4
+    # rollouts are sampled (T 1.0): the boxes of a group differ, so do their rewards; greedy ones would not
+    assert max(g["reward_std_mean"] for g in groups) > 0.0
+    with pytest.raises(SystemExit):
+        script.main([*args, "--confusable", "red/teal"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -193,6 +194,24 @@ def test_decodings_are_greedy_or_the_release_servers_sampling() -> None:
     with pytest.raises(ValueError, match=r"eval\.decoding: 'beam' is not one of greedy, release"):
         load_config(None, ["eval.decoding=beam"])
     assert load_config(None, ["eval.decoding=release", "eval.seed=3"]).eval.seed == 3
+
+
+def test_the_eval_command_passes_the_decoding_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vla_r1_training.evaluate as evaluate
+
+    calls: list[dict[str, object]] = []
+
+    def fake_evaluate_dataset(
+        model: str, dataset: Any, output_dir: Path, *args: object, **kwargs: object
+    ) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        calls.append({"model": model, "n": len(dataset), **kwargs})
+        return {"n": len(dataset)}, []
+
+    monkeypatch.setattr(evaluate, "evaluate_dataset", fake_evaluate_dataset)
+    overrides = ["data.num_eval=3", "data.image_size=56", f"eval.output_dir={tmp_path}", "eval.decoding=release"]
+    assert train_cli(["eval", "--model", "some/checkpoint", *overrides, "eval.seed=4"]) == 0
+    expected = {"model": "some/checkpoint", "n": 3, "device": "auto", "dtype": "auto", "decoding": "release", "seed": 4}
+    assert calls == [expected]
 
 
 def test_sampled_evaluation_is_reproducible_and_leaves_the_callers_random_state() -> None:

@@ -107,11 +107,18 @@ def trainer_progress(run_dir: Path) -> dict[str, Any] | None:
 
 
 def validation_miou(model: Path, dataset: Any, settings: Any) -> float:
-    """Greedy mean IoU of ``model`` on ``dataset`` (no report written)."""
+    """Mean IoU of ``model`` on ``dataset``, decoded as the eval section says (no report written)."""
     from vla_r1_training.evaluate import generate_predictions, score_records
 
     records = generate_predictions(
-        str(model), dataset, settings.batch_size, settings.max_new_tokens, device=settings.device, dtype=settings.dtype
+        str(model),
+        dataset,
+        settings.batch_size,
+        settings.max_new_tokens,
+        device=settings.device,
+        dtype=settings.dtype,
+        decoding=settings.decoding,
+        seed=settings.seed,
     )
     _, summary = score_records(records)
     return float(summary["affordance"]["iou_mean"])
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_dir = results_dir / "cpu_tiny_eval"
 
     def evaluate(phase: str, model: str | Path, dataset: Any, settings: Any, title: str) -> tuple[Any, Any]:
-        """Greedy evaluation into ``cpu_tiny_eval/<phase>``, timed as phase ``eval_<phase>``."""
+        """Evaluation into ``cpu_tiny_eval/<phase>``, timed as phase ``eval_<phase>``."""
         t = time.perf_counter()
         summary, rows = evaluate_dataset(
             str(model),
@@ -245,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             title=title,
             device=settings.device,
             dtype=settings.dtype,
+            decoding=settings.decoding,
+            seed=settings.seed,
         )
         result["phases_s"][f"eval_{phase}"] = round(time.perf_counter() - t, 1)
         return summary, rows
@@ -317,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     result["sft_vs_random_object"] = {
         "paired_delta_mean": versus["mean"],
         "paired_delta_se": versus["se"],
-        "z": versus["z"],
+        "z": versus["z"] if versus["se"] > 0 else None,
         "n": versus["n"],
     }
     save()

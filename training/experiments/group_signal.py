@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,11 @@ def summarise_groups(groups: Sequence[Mapping[str, Sequence[Any]]], samples: int
     }
 
 
+def pair_name(colours: Iterable[str]) -> str:
+    """"blue/red" for red and blue: the order-free name colour_confusion.py also uses."""
+    return "/".join(sorted(colours))
+
+
 def confusable_pairs(path: Path = COLOUR_PAIRS) -> list[str]:
     """The colour pairs the first model in colour_confusion.py's JSON could not tell apart."""
     result = json.loads(path.read_text(encoding="utf-8"))
@@ -93,18 +98,22 @@ def main(argv: list[str] | None = None) -> int:
     from vla_r1_training.evaluate import generate_predictions, score_records
 
     from vla_r1_ros.model.backends import GenerationSettings
-    from vla_r1_ros.sim.tabletop2d import TabletopGenerator
+    from vla_r1_ros.sim.tabletop2d import COLOURS, TabletopGenerator
 
     config = load_config(args.config, [f"data.num_eval={args.scenes}"])
-    confusable = set(args.confusable.split(",") if args.confusable else confusable_pairs())
+    named = args.confusable.split(",") if args.confusable else confusable_pairs()
+    confusable = {pair_name(pair.split("/")) for pair in named}
     _, heldout = build_datasets(config.data, train=False, evaluation=True)
     generator = TabletopGenerator(seed=config.data.eval_seed, **synthetic_options(config.data))
+    unknown = {colour for pair in confusable for colour in pair.split("/")} - set(COLOURS)
+    if unknown or any(pair.count("/") != 1 for pair in confusable):
+        parser.error(f"--confusable: pairs must look like red/blue, of the colours {', '.join(COLOURS)}")
     pair_of: dict[str, str] = {}
-    indices = []
+    indices: list[int] = []
     for index, scene_id in enumerate(heldout["scene_id"]):
         scene = generator.scene(int(scene_id))
         if len(scene.objects) == 2:
-            pair_of[str(scene_id)] = "/".join(sorted(obj.colour for obj in scene.objects))
+            pair_of[str(scene_id)] = pair_name(obj.colour for obj in scene.objects)
             indices.append(index)
     rollouts = heldout.select([i for i in indices for _ in range(args.samples)])
     grpo, _ = trainer_kwargs(config.grpo, GRPO_DEFAULTS)
@@ -113,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         args.model,
         rollouts,
         batch_size=args.samples * 8,
-        max_new_tokens=config.eval.max_new_tokens,
+        max_new_tokens=grpo["max_completion_length"],
         decoding=settings,
         seed=args.seed,
     )

@@ -149,7 +149,7 @@ class EvalArguments:
         },
     )
     seed: int = field(
-        default=0, metadata={"help": "Sampling seed (decoding release); batch i uses seed + i * batch_size."}
+        default=0, metadata={"help": "Sampling seed (decoding release); each batch's stream is derived from it."}
     )
     num_overlays: int = field(default=8, metadata={"help": "Example overlay images in the report."})
     device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cuda, cuda:N or cpu."})

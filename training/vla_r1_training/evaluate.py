@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -35,6 +35,9 @@ from vla_r1_ros.core.protocol import Box2D, parse_completion
 from vla_r1_ros.core.rewards import score_batch
 
 from .config import DECODINGS
+
+if TYPE_CHECKING:
+    from vla_r1_ros.model.backends import GenerationSettings
 
 __all__ = [
     "EvalRecord",
@@ -86,7 +89,7 @@ def _first_image(row: dict[str, Any]) -> Any:
     return images[0]
 
 
-def decoding_settings(decoding: str | Any, max_new_tokens: int) -> Any:
+def decoding_settings(decoding: str | GenerationSettings, max_new_tokens: int) -> GenerationSettings:
     """The :class:`GenerationSettings` of a named decoding (or given ones), capped at ``max_new_tokens``."""
     from vla_r1_ros.model.backends import GenerationSettings
 
@@ -107,7 +110,7 @@ def generate_predictions(
     progress: bool = True,
     device: str = "auto",
     dtype: str = "auto",
-    decoding: str | Any = "greedy",
+    decoding: str | GenerationSettings = "greedy",
     seed: int = 0,
 ) -> list[EvalRecord]:
     """Answers of ``model`` (a checkpoint path or a VLAR1Engine) to every row of ``dataset``.
@@ -141,11 +144,10 @@ def generate_predictions(
         ]
         images = [img.convert("RGB") for row in batch for img in (row.get("images") or [row["image"]])]
         inputs = engine.processor(text=texts, images=images, padding=True, return_tensors="pt").to(engine.device)
-        # The batch's own seed, in a forked generator: sampled answers do not depend on what ran
-        # before, and the caller's random state is left as it was.
-        with torch.random.fork_rng(devices=[engine.device] if engine.device.type == "cuda" else []):
-            torch.manual_seed(seed + start)
-            with torch.inference_mode():
+        with torch.inference_mode():
+            if settings.do_sample:
+                sequences = _sample_seeded(engine.model, inputs, kwargs, (seed, start))
+            else:
                 sequences = engine.model.generate(**inputs, **kwargs)
         generated = sequences[:, inputs["input_ids"].shape[1] :].cpu()
         for offset, (row, ids) in enumerate(zip(batch, generated)):
@@ -158,6 +160,20 @@ def generate_predictions(
     if bar is not None:
         bar.close()
     return records
+
+
+def _sample_seeded(model: Any, inputs: Any, kwargs: dict[str, Any], key: tuple[int, int]) -> Any:
+    """``model.generate`` with the random streams seeded from ``key`` (seed, first row).
+
+    A forked generator keeps sampled answers independent of what ran before and leaves the
+    caller's random state as it was; hashing the key keeps the streams of different seeds apart.
+    """
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
+        return model.generate(**inputs, **kwargs)
 
 
 def _record(row: dict[str, Any], index: int, completion: str) -> EvalRecord:
@@ -441,7 +457,7 @@ def write_report(
         lines += ["Greedy decoding.", ""]
     elif summary.get("decoding") == "release":
         lines += [
-            f"Sampled like the authors' server (T 0.7, top-p 0.9, repetition penalty 1.1), seed {summary['seed']}.",
+            f"Sampled like the authors' server (T 0.7, top-p 0.9, repetition penalty 1.1), seed {summary.get('seed')}.",
             "",
         ]
     lines += ["| metric | value |", "|---|---|"]
