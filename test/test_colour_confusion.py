@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from experiment_support import load_experiment
 
 from vla_r1_ros.core.protocol import format_answer
 from vla_r1_ros.sim.tabletop2d import TabletopGenerator
@@ -15,15 +15,9 @@ from vla_r1_ros.sim.tabletop2d import TabletopGenerator
 pytest.importorskip("vla_r1_training")
 from vla_r1_training.evaluate import EvalRecord
 
-SCRIPT = Path(__file__).resolve().parents[1] / "training" / "experiments" / "colour_confusion.py"
-
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("colour_confusion", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("colour_confusion")
 
 
 def _record(scene: object, box_of: int) -> EvalRecord:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from experiment_support import load_experiment
 
 pytest.importorskip("vla_r1_training")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "training" / "experiments" / "group_signal.py"
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("group_signal", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("group_signal")
 
 
 def _rows(scene: str, picks: list[str], rewards: list[float]) -> list[dict[str, object]]:

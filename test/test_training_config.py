@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from experiment_support import load_experiment
 
 pytest.importorskip("trl")
 
@@ -118,14 +119,7 @@ def test_describe_lists_every_key_with_help() -> None:
 
 
 def _experiment_module() -> object:
-    import importlib.util
-
-    path = CONFIGS.parent / "experiments" / "cpu_tiny.py"
-    spec = importlib.util.spec_from_file_location("cpu_tiny_experiment", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("cpu_tiny")
 
 
 def test_sft_phases_continue_stage_two_with_valid_overrides() -> None:

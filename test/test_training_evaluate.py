@@ -211,7 +211,7 @@ def test_the_eval_command_passes_the_decoding_on(tmp_path: Path, monkeypatch: py
     overrides = ["data.num_eval=3", "data.image_size=56", f"eval.output_dir={tmp_path}", "eval.decoding=release"]
     assert train_cli(["eval", "--model", "some/checkpoint", *overrides, "eval.seed=4"]) == 0
     expected = {"model": "some/checkpoint", "n": 3, "device": "auto", "dtype": "auto", "decoding": "release", "seed": 4}
-    assert calls == [expected]
+    assert calls == [{**expected, "batch_size": 32, "max_new_tokens": 256, "num_overlays": 8}]
 
 
 def test_sampled_evaluation_is_reproducible_and_leaves_the_callers_random_state() -> None:

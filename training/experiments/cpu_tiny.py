@@ -86,9 +86,14 @@ def _sft_phases(path: str) -> list[dict[str, Any]]:
     return phases
 
 
+def checkpoints_by_step(run_dir: Path) -> list[Path]:
+    """A run's ``checkpoint-N`` folders, in step order."""
+    return sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.rsplit("-", 1)[1]))
+
+
 def grpo_candidates(run_dir: Path) -> list[Path]:
     """A GRPO run's saved checkpoints in step order, then its final model unless the last checkpoint is it."""
-    checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.rsplit("-", 1)[1]))
+    checkpoints = checkpoints_by_step(run_dir)
     final = run_dir / "model.safetensors"
     if final.is_file() and not (
         checkpoints and filecmp.cmp(checkpoints[-1] / "model.safetensors", final, shallow=False)
@@ -99,7 +104,7 @@ def grpo_candidates(run_dir: Path) -> list[Path]:
 
 def trainer_progress(run_dir: Path) -> dict[str, Any] | None:
     """Steps done and planned, and batch size, of a finished run (its last checkpoint's trainer state)."""
-    states = sorted(run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.rsplit("-", 1)[1]))
+    states = [path for folder in checkpoints_by_step(run_dir) if (path := folder / "trainer_state.json").is_file()]
     if not states:
         return None
     state = json.loads(states[-1].read_text(encoding="utf-8"))
@@ -110,16 +115,7 @@ def validation_miou(model: Path, dataset: Any, settings: Any) -> float:
     """Mean IoU of ``model`` on ``dataset``, decoded as the eval section says (no report written)."""
     from vla_r1_training.evaluate import generate_predictions, score_records
 
-    records = generate_predictions(
-        str(model),
-        dataset,
-        settings.batch_size,
-        settings.max_new_tokens,
-        device=settings.device,
-        dtype=settings.dtype,
-        decoding=settings.decoding,
-        seed=settings.seed,
-    )
+    records = generate_predictions(str(model), dataset, **settings.generation_options())
     _, summary = score_records(records)
     return float(summary["affordance"]["iou_mean"])
 
@@ -246,14 +242,9 @@ def main(argv: list[str] | None = None) -> int:
             str(model),
             dataset,
             eval_dir / phase,
-            settings.batch_size,
-            settings.max_new_tokens,
-            settings.num_overlays,
+            num_overlays=settings.num_overlays,
             title=title,
-            device=settings.device,
-            dtype=settings.dtype,
-            decoding=settings.decoding,
-            seed=settings.seed,
+            **settings.generation_options(),
         )
         result["phases_s"][f"eval_{phase}"] = round(time.perf_counter() - t, 1)
         return summary, rows

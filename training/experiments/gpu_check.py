@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     _, dataset = build_datasets(config.data, train=False, evaluation=True)
     start = time.perf_counter()
     summary, _ = evaluate_dataset(
-        str(out / "grpo"), dataset, out / "eval", config.eval.batch_size, config.eval.max_new_tokens, num_overlays=2
+        str(out / "grpo"), dataset, out / "eval", num_overlays=2, **config.eval.generation_options()
     )
     result["eval"] = {
         "scenes": len(dataset),

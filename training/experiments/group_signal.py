@@ -69,6 +69,12 @@ def summarise_groups(groups: Sequence[Mapping[str, Sequence[Any]]], samples: int
     }
 
 
+def _relative(path: str) -> str:
+    """``path`` relative to the repository root when inside it (results must not name this machine)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path
+
+
 def pair_name(colours: Iterable[str]) -> str:
     """"blue/red" for red and blue: the order-free name colour_confusion.py also uses."""
     return "/".join(sorted(colours))
@@ -93,29 +99,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.samples < 2:
         parser.error("--samples must be at least 2 (a group of one is never mixed)")
 
-    from vla_r1_training.common import build_datasets, synthetic_options
+    from vla_r1_training.common import synthetic_options
     from vla_r1_training.config import GRPO_DEFAULTS, load_config, trainer_kwargs
+    from vla_r1_training.data import scenes_to_dataset
     from vla_r1_training.evaluate import generate_predictions, score_records
 
     from vla_r1_ros.model.backends import GenerationSettings
     from vla_r1_ros.sim.tabletop2d import COLOURS, TabletopGenerator
 
-    config = load_config(args.config, [f"data.num_eval={args.scenes}"])
     named = args.confusable.split(",") if args.confusable else confusable_pairs()
     confusable = {pair_name(pair.split("/")) for pair in named}
-    _, heldout = build_datasets(config.data, train=False, evaluation=True)
-    generator = TabletopGenerator(seed=config.data.eval_seed, **synthetic_options(config.data))
     unknown = {colour for pair in confusable for colour in pair.split("/")} - set(COLOURS)
     if unknown or any(pair.count("/") != 1 for pair in confusable):
         parser.error(f"--confusable: pairs must look like red/blue, of the colours {', '.join(COLOURS)}")
-    pair_of: dict[str, str] = {}
-    indices: list[int] = []
-    for index, scene_id in enumerate(heldout["scene_id"]):
-        scene = generator.scene(int(scene_id))
-        if len(scene.objects) == 2:
-            pair_of[str(scene_id)] = pair_name(obj.colour for obj in scene.objects)
-            indices.append(index)
-    rollouts = heldout.select([i for i in indices for _ in range(args.samples)])
+    config = load_config(args.config)
+    # the held-out scenes (the evaluation's split), drawn once: their rows and their objects' colours
+    generator = TabletopGenerator(seed=config.data.eval_seed, **synthetic_options(config.data))
+    scenes = [scene for scene in generator.scenes(args.scenes) if len(scene.objects) == 2]
+    pair_of = {str(scene.scene_id): pair_name(obj.colour for obj in scene.objects) for scene in scenes}
+    rollouts = scenes_to_dataset(scenes).select([i for i in range(len(scenes)) for _ in range(args.samples)])
     grpo, _ = trainer_kwargs(config.grpo, GRPO_DEFAULTS)
     settings = GenerationSettings(do_sample=True, temperature=grpo["temperature"], top_p=grpo["top_p"])
     records = generate_predictions(
@@ -127,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
     )
     groups = group_outcomes(score_records(records)[0])
-    result: dict[str, Any] = {"model": args.model, "config": args.config, "scenes": args.scenes, "seed": args.seed}
+    result: dict[str, Any] = {
+        "model": args.model,
+        "config": _relative(args.config),
+        "scenes": args.scenes,
+        "seed": args.seed,
+    }
     for kind, wanted in (("not_told_apart", True), ("told_apart", False)):
         selected = [group for scene, group in groups.items() if (pair_of[scene] in confusable) == wanted]
         result[kind] = summarise_groups(selected, args.samples)

@@ -93,18 +93,8 @@ def _eval(config: RunConfig, args: argparse.Namespace) -> dict[str, object]:
     _, dataset = build_datasets(config.data, train=False, evaluation=True)
     if dataset is None:
         raise SystemExit("vla-r1-train eval: no evaluation data (data.eval_files is empty)")
-    settings = config.eval
     summary, _ = evaluate_dataset(
-        model,
-        dataset,
-        output_dir,
-        settings.batch_size,
-        settings.max_new_tokens,
-        settings.num_overlays,
-        device=settings.device,
-        dtype=settings.dtype,
-        decoding=settings.decoding,
-        seed=settings.seed,
+        model, dataset, output_dir, num_overlays=config.eval.num_overlays, **config.eval.generation_options()
     )
     return summary
 

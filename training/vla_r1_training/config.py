@@ -157,6 +157,17 @@ class EvalArguments:
         default="auto", metadata={"help": "auto (bf16 on a GPU, float32 on the CPU), bfloat16, float16 or float32."}
     )
 
+    def generation_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``generate_predictions`` / ``evaluate_dataset`` this section sets."""
+        return {
+            "batch_size": self.batch_size,
+            "max_new_tokens": self.max_new_tokens,
+            "device": self.device,
+            "dtype": self.dtype,
+            "decoding": self.decoding,
+            "seed": self.seed,
+        }
+
 
 #: SFT defaults (the release publishes none; these are ordinary full fine-tuning settings).
 SFT_DEFAULTS: dict[str, Any] = {
