@@ -88,6 +88,8 @@ def test_cpu_settings_fill_in_but_never_override_an_explicit_choice() -> None:
         ("data.num_train=many", "not a valid"),
         ("model.use_peft=3", "not a valid"),
         ("data.num_train", "must look like section.key=value"),
+        ("data.palettes=red,green", "not a valid list\\[list\\[str\\]\\]"),
+        ("data.palettes=[red, green, blue]", "not a valid list\\[list\\[str\\]\\]"),
     ],
 )
 def test_bad_overrides_are_refused_with_a_reason(override: str, message: str) -> None:
@@ -193,3 +195,18 @@ def test_evaluation_device_and_dtype_default_to_auto() -> None:
     config = load_config(CONFIGS / "cpu_tiny.yaml", ["eval.device=cpu"])
     assert config.eval.device == "cpu" and config.eval.dtype == "auto"
     assert RunConfig().eval.device == "auto"
+
+
+def test_palettes_reach_the_scene_generator() -> None:
+    from vla_r1_training.common import build_datasets
+
+    config = apply_overrides(
+        RunConfig(),
+        ["data.palettes=[[red, green, blue]]", "data.min_objects=2", "data.num_train=12", "data.num_eval=2"],
+    )
+    assert config.data.palettes == [["red", "green", "blue"]]
+    train, _ = build_datasets(config.data, evaluation=False)
+    # only the named colour is in the row; with all six colours, 12 of 12 in one half is 1 in 4096
+    named = {row["instruction"].split()[-2] for row in train}
+    assert named and named <= {"red", "green", "blue"}
+    assert apply_overrides(RunConfig(), ["data.palettes=[]"]).data.palettes == []

@@ -175,3 +175,40 @@ def test_generator_rejects_bad_options() -> None:
         TabletopGenerator(cot="long")
     with pytest.raises(ValueError, match="unknown task"):
         TabletopGenerator(tasks=("grasp",))
+
+
+def test_palettes_restrict_each_scene_to_one_colour_group() -> None:
+    groups = [["red", "green", "blue"], ["purple", "yellow", "orange"]]
+    generator = TabletopGenerator(seed=4, min_objects=2, max_objects=3, palettes=groups)
+    used = set()
+    for index in range(60):
+        scene = generator.scene(index)
+        colours = {obj.colour for obj in scene.objects}
+        group = next(i for i, palette in enumerate(groups) if colours <= set(palette))
+        used.add(group)
+        assert scene.objects[0].colour in scene.instruction
+    assert used == {0, 1}
+    # every scene is a pure function of (seed, index), palettes or not
+    again = TabletopGenerator(seed=4, min_objects=2, max_objects=3, palettes=groups)
+    assert [again.scene(i).instruction for i in range(10)] == [generator.scene(i).instruction for i in range(10)]
+
+
+def test_without_palettes_every_colour_competes() -> None:
+    generator = TabletopGenerator(seed=4, min_objects=2, max_objects=2, palettes=None)
+    pairs = {frozenset(obj.colour for obj in generator.scene(i).objects) for i in range(300)}
+    assert len(pairs) == 15  # all pairs of the six colours
+
+
+@pytest.mark.parametrize(
+    ("palettes", "message"),
+    [
+        ([["red", "pink", "blue"]], "unknown colour"),
+        ([["red", "green"]], "fewer than max_objects"),
+        ([["red", "red", "green"]], "2 distinct colours"),
+        (["red"], "not one string"),
+        ([], "non-empty"),
+    ],
+)
+def test_bad_palettes_are_refused_with_a_reason(palettes: list, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TabletopGenerator(max_objects=3, palettes=palettes)

@@ -81,6 +81,7 @@ def synthetic_options(args: DataArguments) -> dict[str, Any]:
         "max_objects": args.max_objects,
         "tasks": tuple(args.tasks),
         "cot": args.cot,
+        "palettes": args.palettes or None,
     }
 
 

@@ -69,6 +69,13 @@ class DataArguments:
     image_size: int = field(default=112, metadata={"help": "Synthetic image side in pixels (a multiple of 28)."})
     min_objects: int = field(default=1, metadata={"help": "Fewest objects in a synthetic scene."})
     max_objects: int = field(default=3, metadata={"help": "Most objects in a synthetic scene."})
+    palettes: list[list[str]] = field(
+        default_factory=list,
+        metadata={
+            "help": "Colour groups for synthetic scenes: each scene draws its colours from one group, picked "
+            "at random (e.g. [[red, green, blue]]); empty means all six colours."
+        },
+    )
     tasks: list[str] = field(
         default_factory=lambda: ["affordance"],
         metadata={"help": "Synthetic question types: affordance and/or trajectory."},
@@ -257,7 +264,10 @@ def _coerce(section: str, key: str, value: Any, cls: type) -> Any:
         if option is type(None) and value is None:
             return None
         base = typing.get_origin(option) or option
-        if base is list:
+        if base is list and typing.get_args(option) == (list[str],):
+            if isinstance(value, list) and all(isinstance(item, list) for item in value):
+                return [[str(v) for v in item] for item in value]
+        elif base is list:
             if isinstance(value, list):
                 return [str(v) for v in value] if typing.get_args(option) == (str,) else value
             if isinstance(value, str):

@@ -102,6 +102,26 @@ class SyntheticScene:
         return format_answer(self.answer, self.reasoning)
 
 
+def _checked_palettes(palettes: Sequence[Sequence[str]], max_objects: int) -> tuple[tuple[str, ...], ...]:
+    """The colour groups as sorted tuples, or a ValueError naming what is wrong with them."""
+    if isinstance(palettes, str) or not palettes:
+        raise ValueError("palettes must be a non-empty list of colour lists")
+    checked = []
+    for palette in palettes:
+        if isinstance(palette, str):
+            raise ValueError(f"palette {palette!r} must be a list of colours, not one string")
+        unknown = sorted(set(palette) - set(COLOURS))
+        if unknown:
+            raise ValueError(f"palette {list(palette)}: unknown colour(s) {unknown}; known: {sorted(COLOURS)}")
+        if len(set(palette)) < max_objects:
+            raise ValueError(
+                f"palette {list(palette)} has {len(set(palette))} distinct colours, fewer than max_objects "
+                f"({max_objects}); colours are unique within a scene"
+            )
+        checked.append(tuple(sorted(set(palette))))
+    return tuple(checked)
+
+
 def _r3(value: float) -> float:
     return round(min(1.0, max(0.0, value)), 3)
 
@@ -115,6 +135,11 @@ class TabletopGenerator:
 
     ``cot`` chooses the reasoning: ``"full"`` (the paper's 4-step template in sentences),
     ``"short"`` (the same four steps, terse; fewer tokens for CPU training) or ``"none"``.
+
+    ``palettes`` restricts the colours: each scene draws its colours from one of these colour
+    groups, picked at random (for example ``[["red", "green", "blue"]]`` makes every two-object
+    scene one where only red, green and blue compete). ``None`` draws from all of ``COLOURS`` and
+    leaves every seed's scenes as they were.
     """
 
     def __init__(
@@ -126,9 +151,11 @@ class TabletopGenerator:
         tasks: Sequence[str] = ("affordance",),
         cot: str = "short",
         object_size: tuple[float, float] = (0.18, 0.3),
+        palettes: Sequence[Sequence[str]] | None = None,
     ) -> None:
         if not 1 <= min_objects <= max_objects <= len(COLOURS):
             raise ValueError(f"need 1 <= min_objects <= max_objects <= {len(COLOURS)}")
+        self.palettes = None if palettes is None else _checked_palettes(palettes, max_objects)
         if cot not in ("full", "short", "none"):
             raise ValueError(f"cot must be full, short or none, got {cot!r}")
         if image_size < 28:
@@ -209,7 +236,8 @@ class TabletopGenerator:
             gx, gy = rng.uniform(0.1, 0.9), rng.uniform(0.08, 0.85)
             if all(max(abs(gx - ox), abs(gy - oy)) > osz / 2 + 0.1 for ox, oy, osz in placed):
                 break
-        colours = rng.sample(sorted(COLOURS), n)
+        palette = COLOURS if self.palettes is None else self.palettes[rng.randrange(len(self.palettes))]
+        colours = rng.sample(sorted(palette), n)
         shapes = [rng.choice(SHAPES) for _ in range(n)]
 
         table = np.array([rng.randint(170, 215), rng.randint(150, 190), rng.randint(110, 150)], dtype=np.int16)
