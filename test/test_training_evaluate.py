@@ -16,6 +16,7 @@ from vla_r1_training.cli import main as train_cli
 from vla_r1_training.data import synthetic_dataset
 from vla_r1_training.evaluate import (
     EvalRecord,
+    compare_evaluations,
     generate_predictions,
     iou_histogram,
     paired_delta,
@@ -135,6 +136,11 @@ def test_paired_delta_mean_and_standard_error() -> None:
     assert delta["se"] == pytest.approx(diffs.std(ddof=1) / math.sqrt(4))
     with pytest.raises(ValueError, match="at least two"):
         paired_delta(before[:1], after[:1])
+    # no spread: z is infinite with the sign of the mean, or 0 when nothing changed
+    halves = [{"id": "0", "iou": 0.5}, {"id": "1", "iou": 0.75}]
+    quarters = [{"id": "0", "iou": 0.25}, {"id": "1", "iou": 0.5}]
+    assert paired_delta(halves, quarters)["z"] == -math.inf
+    assert paired_delta(before, before)["z"] == 0.0
 
 
 def test_report_files_and_predictions_roundtrip(tmp_path: Path) -> None:
@@ -151,9 +157,10 @@ def test_report_files_and_predictions_roundtrip(tmp_path: Path) -> None:
     assert "| format rate" in report and "overlays/" in report
     assert "decoding" not in report.lower()  # a predictions file: how it was decoded is unknown
     write_report(records, tmp_path / "sampled", num_overlays=0, extra={"decoding": "release", "seed": 3})
-    assert "Sampled like the authors' server (T 0.7, top-p 0.9, repetition penalty 1.1), seed 3." in (
-        tmp_path / "sampled" / "report.md"
-    ).read_text()
+    assert (
+        "Sampled like the authors' server (T 0.7, top-p 0.9, repetition penalty 1.1), seed 3."
+        in (tmp_path / "sampled" / "report.md").read_text()
+    )
     if "affordance" in summary:
         assert (tmp_path / "rep" / "iou_hist.png").is_file() and "iou_hist.png" in report
     back = read_predictions(tmp_path / "rep" / "predictions.jsonl")
@@ -233,3 +240,56 @@ def test_sampled_evaluation_is_reproducible_and_leaves_the_callers_random_state(
     assert completions("release", 1) == first
     assert completions("release", 2) != first
     assert completions("greedy", 1) == completions("greedy", 2)
+
+
+def _two_object_evaluations(tmp_path: Path) -> tuple[Path, Path, list[EvalRecord]]:
+    """One evaluation answering every scene's named object, one answering the other object of two-object scenes."""
+    dataset = synthetic_dataset(8, seed=4, image_size=56, min_objects=1, max_objects=2, tasks=("affordance",))
+    right = records_from_dataset(dataset, list(dataset["ground_truth"]))
+    wrong_completions = []
+    for record in right:
+        boxes = record.object_boxes or []
+        box = Box2D(**boxes[1]) if len(boxes) > 1 else Box2D(**boxes[0])
+        wrong_completions.append(format_answer(box, "t"))
+    wrong = records_from_dataset(dataset, wrong_completions)
+    write_report(right, tmp_path / "right", num_overlays=0)
+    write_report(wrong, tmp_path / "wrong", num_overlays=0)
+    return tmp_path / "right", tmp_path / "wrong", right
+
+
+def test_compare_gives_paired_differences_of_two_evaluations(tmp_path: Path) -> None:
+    right, wrong, records = _two_object_evaluations(tmp_path)
+    result = compare_evaluations(right, wrong)
+    before = [json.loads(line) for line in (right / "per_question.jsonl").read_text().splitlines()]
+    after = [json.loads(line) for line in (wrong / "per_question.jsonl").read_text().splitlines()]
+    two_object = sum(1 for r in records if len(r.object_boxes or []) == 2)
+    assert 0 < two_object < len(records)
+    assert result["n_questions"] == len(records)
+    assert result["iou"]["mean"] == pytest.approx(np.mean([b["iou"] - a["iou"] for a, b in zip(before, after)]))
+    assert result["iou"]["mean"] < 0
+    # every two-object answer moved from the named object to the other one
+    assert result["named_object"] == {"n": two_object, "mean": -1.0, "se": 0.0, "z": -math.inf}
+    assert "dfd" not in result
+    assert compare_evaluations(right, right)["iou"] == {"n": len(records), "mean": 0.0, "se": 0.0, "z": 0.0}
+
+
+def test_compare_refuses_evaluations_of_different_questions(tmp_path: Path) -> None:
+    right, _, _ = _two_object_evaluations(tmp_path)
+    other = synthetic_dataset(8, seed=5, image_size=56, min_objects=1, max_objects=2, tasks=("affordance",))
+    write_report(records_from_dataset(other, list(other["ground_truth"])), tmp_path / "other", num_overlays=0)
+    with pytest.raises(ValueError, match="questions differ between the evaluations"):
+        compare_evaluations(right, tmp_path / "other")
+    fewer = synthetic_dataset(5, seed=4, image_size=56, min_objects=1, max_objects=2, tasks=("affordance",))
+    write_report(records_from_dataset(fewer, list(fewer["ground_truth"])), tmp_path / "fewer", num_overlays=0)
+    with pytest.raises(ValueError, match=r"different question ids \(3 not in both\)"):
+        compare_evaluations(right, tmp_path / "fewer")
+
+
+def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    right, wrong, _ = _two_object_evaluations(tmp_path)
+    out = tmp_path / "delta.json"
+    assert train_cli(["compare", str(right), str(wrong), "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text()) and printed["iou"]["mean"] < 0
+    assert train_cli(["compare", str(right), str(tmp_path / "missing")]) == 2
+    assert "missing/predictions.jsonl not found: compare needs evaluation folders" in capsys.readouterr().err

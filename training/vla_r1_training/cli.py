@@ -8,6 +8,7 @@ Examples::
     vla-r1-train eval --predictions preds.jsonl eval.output_dir=report/
     vla-r1-train sft  --config FILE --resume            # continue from the newest checkpoint
     vla-r1-train show --config FILE [overrides]          # print the resolved config
+    vla-r1-train compare runs/sft.eval runs/grpo.eval    # paired differences, same questions
 """
 
 from __future__ import annotations
@@ -57,7 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--model", help="checkpoint to evaluate (overrides eval.model)")
         if name == "show":
             command.add_argument("--help-config", action="store_true", help="list every config key with its help")
+    text = "paired per-question differences (after - before) between two evaluations of the same questions"
+    compare = sub.add_parser("compare", help=text, description=text)
+    compare.add_argument("before", help="evaluation folder (eval.output_dir of vla-r1-train eval)")
+    compare.add_argument("after", help="evaluation folder of the same questions")
+    compare.add_argument("--out", help="also write the result to this JSON file")
     return parser
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .evaluate import compare_evaluations
+
+    try:
+        result = compare_evaluations(args.before, args.after)
+    except (OSError, ValueError) as err:
+        print(f"vla-r1-train compare: {err}", file=sys.stderr)
+        return 2
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return 0
 
 
 def _resolved(config: RunConfig) -> dict[str, object]:
@@ -102,8 +123,11 @@ def _eval(config: RunConfig, args: argparse.Namespace) -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.command == "compare":
+        return _compare(args)
     try:
         config = load_config(args.config, args.overrides)
     except (OSError, ValueError) as err:

@@ -13,7 +13,8 @@ Every number comes from :mod:`vla_r1_ros.core.rewards` / :mod:`vla_r1_ros.core.m
   valid rate: the answer parses as the asked task's type with numbers in [0, 1].
 * The "random object" baseline (synthetic scenes, which record every object's box): the expected
   IoU of a perfect detector that ignores the instruction and answers a uniformly random object
-  of the scene; ``paired_delta`` compares two evaluations of the same questions.
+  of the scene; ``paired_delta`` compares two evaluations of the same questions, and
+  ``compare_evaluations`` does so for two evaluation folders (``vla-r1-train compare``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = [
     "picked_object",
     "centre_correlation",
     "paired_delta",
+    "compare_evaluations",
     "write_report",
     "evaluate_dataset",
 ]
@@ -358,7 +360,54 @@ def paired_delta(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any
     deltas = np.array([b - a for a, b in pairs], dtype=np.float64)
     se = float(deltas.std(ddof=1) / math.sqrt(len(deltas)))
     mean = float(deltas.mean())
-    return {"n": len(deltas), "mean": mean, "se": se, "z": mean / se if se > 0 else math.inf}
+    z = mean / se if se > 0 else math.copysign(math.inf, mean) if mean else 0.0
+    return {"n": len(deltas), "mean": mean, "se": se, "z": z}
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise ValueError(f"{path} not found: compare needs evaluation folders written by vla-r1-train eval")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def compare_evaluations(before: str | Path, after: str | Path) -> dict[str, Any]:
+    """Paired per-question differences ``after - before`` between two evaluations of the same questions.
+
+    ``before`` and ``after`` are evaluation folders (``per_question.jsonl`` and ``predictions.jsonl``,
+    as :func:`write_report` writes them). Each question is matched by id, and both must have asked the
+    same instruction with the same ground truth: comparing different scenes would give a standard
+    error that means nothing, so that is refused. Returns, for each measure both evaluations have,
+    ``paired_delta``'s mean, standard error, z and n: ``reward`` (every question), ``iou``
+    (affordance), ``named_object`` (1 when the box is on the named object, multi-object scenes
+    only), and ``dfd`` (trajectories that parsed in both; lower is better).
+    """
+    folders = Path(before), Path(after)
+    questions = []
+    for folder in folders:
+        by_id = {
+            str(p.get("id")): (p.get("instruction"), p["ground_truth"])
+            for p in _read_jsonl(folder / "predictions.jsonl")
+        }
+        questions.append(by_id)
+    if questions[0].keys() != questions[1].keys():
+        only = len(questions[0].keys() ^ questions[1].keys())
+        raise ValueError(f"the two evaluations have different question ids ({only} not in both)")
+    differing = [qid for qid, question in questions[0].items() if questions[1][qid] != question]
+    if differing:
+        raise ValueError(
+            f"{len(differing)} of {len(questions[0])} questions differ between the evaluations (first: id "
+            f"{differing[0]}); compare evaluations of the same split"
+        )
+    rows = [_read_jsonl(folder / "per_question.jsonl") for folder in folders]
+    for side in rows:
+        for row in side:
+            if row.get("n_objects", 0) > 1:
+                row["named_object"] = float(row.get("picked") == "target")
+    result: dict[str, Any] = {"before": str(folders[0]), "after": str(folders[1]), "n_questions": len(questions[0])}
+    for key in ("reward", "iou", "named_object", "dfd"):
+        if any(row.get(key) is not None for row in rows[0]):
+            result[key] = paired_delta(rows[0], rows[1], key)
+    return result
 
 
 # --------------------------------------------------------------------------------------------
