@@ -198,15 +198,25 @@ def test_evaluation_device_and_dtype_default_to_auto() -> None:
 
 
 def test_palettes_reach_the_scene_generator() -> None:
-    from vla_r1_training.common import build_datasets
+    from vla_r1_training.common import synthetic_options
+    from vla_r1_training.data import TabletopGenerator
 
-    config = apply_overrides(
-        RunConfig(),
-        ["data.palettes=[[red, green, blue]]", "data.min_objects=2", "data.num_train=12", "data.num_eval=2"],
-    )
+    config = apply_overrides(RunConfig(), ["data.palettes=[[red, green, blue]]", "data.min_objects=2"])
     assert config.data.palettes == [["red", "green", "blue"]]
-    train, _ = build_datasets(config.data, evaluation=False)
-    # only the named colour is in the row; with all six colours, 12 of 12 in one half is 1 in 4096
-    named = {row["instruction"].split()[-2] for row in train}
-    assert named and named <= {"red", "green", "blue"}
-    assert apply_overrides(RunConfig(), ["data.palettes=[]"]).data.palettes == []
+    generator = TabletopGenerator(seed=3, **synthetic_options(config.data))
+    for index in range(20):
+        assert {obj.colour for obj in generator.scene(index).objects} <= {"red", "green", "blue"}
+    # empty means every colour
+    assert synthetic_options(apply_overrides(RunConfig(), ["data.palettes=[]"]).data)["palettes"] is None
+
+
+def test_bad_palettes_are_refused_when_the_config_loads(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  max_objects: 3\n")
+    with pytest.raises(ValueError, match=r"data.palettes: palette \['red', 'pink', 'blue'\]: unknown colour"):
+        load_config(str(path), ["data.palettes=[[red, pink, blue]]"])
+    with pytest.raises(ValueError, match="fewer than max_objects"):
+        load_config(str(path), ["data.palettes=[[red, green]]"])
+    assert load_config(str(path), ["data.palettes=[[red, green]]", "data.max_objects=2"]).data.palettes == [
+        ["red", "green"]
+    ]

@@ -136,11 +136,11 @@ def test_paired_delta_mean_and_standard_error() -> None:
     assert delta["se"] == pytest.approx(diffs.std(ddof=1) / math.sqrt(4))
     with pytest.raises(ValueError, match="at least two"):
         paired_delta(before[:1], after[:1])
-    # no spread: z is infinite with the sign of the mean, or 0 when nothing changed
-    halves = [{"id": "0", "iou": 0.5}, {"id": "1", "iou": 0.75}]
-    quarters = [{"id": "0", "iou": 0.25}, {"id": "1", "iou": 0.5}]
-    assert paired_delta(halves, quarters)["z"] == -math.inf
-    assert paired_delta(before, before)["z"] == 0.0
+    # no spread, up to rounding (0.4 - 0.3 and 0.7 - 0.6 differ in the last bit): z is undefined
+    tenths = [{"id": "0", "iou": 0.3}, {"id": "1", "iou": 0.6}, {"id": "2", "iou": 0.1}]
+    raised = [{"id": "0", "iou": 0.4}, {"id": "1", "iou": 0.7}, {"id": "2", "iou": 0.2}]
+    assert paired_delta(tenths, raised)["z"] is None
+    assert paired_delta(before, before) == {"n": 4, "mean": 0.0, "se": 0.0, "z": None}
 
 
 def test_report_files_and_predictions_roundtrip(tmp_path: Path) -> None:
@@ -268,9 +268,9 @@ def test_compare_gives_paired_differences_of_two_evaluations(tmp_path: Path) -> 
     assert result["iou"]["mean"] == pytest.approx(np.mean([b["iou"] - a["iou"] for a, b in zip(before, after)]))
     assert result["iou"]["mean"] < 0
     # every two-object answer moved from the named object to the other one
-    assert result["named_object"] == {"n": two_object, "mean": -1.0, "se": 0.0, "z": -math.inf}
+    assert result["named_object"] == {"n": two_object, "mean": -1.0, "se": 0.0, "z": None}
     assert "dfd" not in result
-    assert compare_evaluations(right, right)["iou"] == {"n": len(records), "mean": 0.0, "se": 0.0, "z": 0.0}
+    assert compare_evaluations(right, right)["iou"] == {"n": len(records), "mean": 0.0, "se": 0.0, "z": None}
 
 
 def test_compare_refuses_evaluations_of_different_questions(tmp_path: Path) -> None:
@@ -285,11 +285,39 @@ def test_compare_refuses_evaluations_of_different_questions(tmp_path: Path) -> N
         compare_evaluations(right, tmp_path / "fewer")
 
 
+def test_compare_reports_a_measure_that_has_too_few_pairs_and_goes_on(tmp_path: Path) -> None:
+    dataset = synthetic_dataset(4, seed=6, image_size=56, tasks=("trajectory",))
+    parsed = records_from_dataset(dataset, list(dataset["ground_truth"]))
+    broken = records_from_dataset(dataset, ["<think>x</think><output>[[0.1, 0.2]</output>"] * 4)
+    write_report(parsed, tmp_path / "parsed", num_overlays=0)
+    write_report(broken, tmp_path / "broken", num_overlays=0)
+    result = compare_evaluations(tmp_path / "parsed", tmp_path / "broken")
+    assert result["dfd"] == {"n": 0, "mean": None, "se": None, "z": None}
+    assert result["reward"]["n"] == 4 and result["reward"]["mean"] < 0
+    assert "iou" not in result
+    assert compare_evaluations(tmp_path / "parsed", tmp_path / "parsed")["dfd"]["mean"] == 0.0
+
+
+def test_compare_refuses_repeated_or_stale_ids(tmp_path: Path) -> None:
+    right, wrong, _ = _two_object_evaluations(tmp_path)
+    predictions = (wrong / "predictions.jsonl").read_text().splitlines()
+    (wrong / "predictions.jsonl").write_text("\n".join([*predictions, predictions[0]]) + "\n")
+    with pytest.raises(ValueError, match=r"predictions.jsonl:9: id 0 appears twice"):
+        compare_evaluations(right, wrong)
+    (wrong / "predictions.jsonl").write_text("\n".join(predictions) + "\n")
+    scores = (wrong / "per_question.jsonl").read_text().splitlines()
+    (wrong / "per_question.jsonl").write_text("\n".join(scores[:-1]) + "\n")
+    with pytest.raises(ValueError, match=r"per_question\.jsonl and predictions\.jsonl list different questions"):
+        compare_evaluations(right, wrong)
+
+
 def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     right, wrong, _ = _two_object_evaluations(tmp_path)
     out = tmp_path / "delta.json"
     assert train_cli(["compare", str(right), str(wrong), "--out", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(out.read_text()) and printed["iou"]["mean"] < 0
+    assert printed["named_object"]["z"] is None  # every pair moved by exactly -1: strict JSON, no -Infinity
+    assert "Infinity" not in out.read_text()
     assert train_cli(["compare", str(right), str(tmp_path / "missing")]) == 2
     assert "missing/predictions.jsonl not found: compare needs evaluation folders" in capsys.readouterr().err

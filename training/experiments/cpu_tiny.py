@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     result["sft_vs_random_object"] = {
         "paired_delta_mean": versus["mean"],
         "paired_delta_se": versus["se"],
-        "z": versus["z"] if versus["se"] > 0 else None,
+        "z": versus["z"],
         "n": versus["n"],
     }
     save()
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     grpo_summary, grpo_rows = evaluate("grpo", grpo_out, heldout, config.eval, "GRPO, held-out scenes")
     record_heldout("grpo", grpo_summary)
     delta = paired_delta(sft_rows, grpo_rows, "iou")
-    z = delta["z"] if delta["se"] > 0 else None
+    z = delta["z"]
     result.update(paired_delta_mean=delta["mean"], paired_delta_se=delta["se"], paired_delta_z=z, paired_n=delta["n"])
     sft_miou = result["sft_heldout_miou"]
     result["grpo_relative_gain"] = (result["grpo_heldout_miou"] - sft_miou) / sft_miou if sft_miou else None

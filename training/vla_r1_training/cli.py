@@ -74,7 +74,7 @@ def _compare(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         print(f"vla-r1-train compare: {err}", file=sys.stderr)
         return 2
-    text = json.dumps(result, indent=2)
+    text = json.dumps(result, indent=2, allow_nan=False)
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")

@@ -72,8 +72,8 @@ class DataArguments:
     palettes: list[list[str]] = field(
         default_factory=list,
         metadata={
-            "help": "Colour groups for synthetic scenes: each scene draws its colours from one group, picked "
-            "at random (e.g. [[red, green, blue]]); empty means all six colours."
+            "help": "Colour groups for synthetic scenes, training and held-out alike: each scene draws its "
+            "colours from one group, picked at random (e.g. [[red, green, blue]]); empty means all six colours."
         },
     )
     tasks: list[str] = field(
@@ -332,6 +332,13 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     apply_overrides(config, overrides)
     if config.eval.decoding not in DECODINGS:
         raise ValueError(f"eval.decoding: {config.eval.decoding!r} is not one of {', '.join(DECODINGS)}")
+    if config.data.palettes:
+        from vla_r1_ros.sim.tabletop2d import check_palettes
+
+        try:
+            check_palettes(config.data.palettes, config.data.max_objects)
+        except ValueError as err:
+            raise ValueError(f"data.palettes: {err}") from None
     return config
 
 

@@ -360,14 +360,36 @@ def paired_delta(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any
     deltas = np.array([b - a for a, b in pairs], dtype=np.float64)
     se = float(deltas.std(ddof=1) / math.sqrt(len(deltas)))
     mean = float(deltas.mean())
-    z = mean / se if se > 0 else math.copysign(math.inf, mean) if mean else 0.0
-    return {"n": len(deltas), "mean": mean, "se": se, "z": z}
+    # no spread (up to rounding): z is undefined, and None keeps the result valid JSON
+    spread = se > 1e-12 * max(1.0, abs(mean))
+    return {"n": len(deltas), "mean": mean, "se": se, "z": mean / se if spread else None}
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise ValueError(f"{path} not found: compare needs evaluation folders written by vla-r1-train eval")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not JSON ({err})") from None
+    return rows
+
+
+def _questions_by_id(folder: Path) -> dict[str, tuple[Any, Any]]:
+    """``id -> (instruction, ground truth)`` of an evaluation's predictions; refuses missing or repeated ids."""
+    path = folder / "predictions.jsonl"
+    questions: dict[str, tuple[Any, Any]] = {}
+    for number, row in enumerate(_read_jsonl(path), 1):
+        if "id" not in row or "ground_truth" not in row:
+            raise ValueError(f"{path}:{number}: a prediction needs an id and a ground_truth to be compared")
+        qid = str(row["id"])
+        if qid in questions:
+            raise ValueError(f"{path}:{number}: id {qid} appears twice")
+        questions[qid] = (row.get("instruction"), row["ground_truth"])
+    return questions
 
 
 def compare_evaluations(before: str | Path, after: str | Path) -> dict[str, Any]:
@@ -376,19 +398,14 @@ def compare_evaluations(before: str | Path, after: str | Path) -> dict[str, Any]
     ``before`` and ``after`` are evaluation folders (``per_question.jsonl`` and ``predictions.jsonl``,
     as :func:`write_report` writes them). Each question is matched by id, and both must have asked the
     same instruction with the same ground truth: comparing different scenes would give a standard
-    error that means nothing, so that is refused. Returns, for each measure both evaluations have,
+    error that means nothing, so that is refused. Returns, for each measure the evaluations have,
     ``paired_delta``'s mean, standard error, z and n: ``reward`` (every question), ``iou``
     (affordance), ``named_object`` (1 when the box is on the named object, multi-object scenes
-    only), and ``dfd`` (trajectories that parsed in both; lower is better).
+    only), and ``dfd`` (trajectories that parsed in both; lower is better). A measure with fewer
+    than two paired questions (say, no trajectory parsed after) has ``n`` and ``None`` for the rest.
     """
     folders = Path(before), Path(after)
-    questions = []
-    for folder in folders:
-        by_id = {
-            str(p.get("id")): (p.get("instruction"), p["ground_truth"])
-            for p in _read_jsonl(folder / "predictions.jsonl")
-        }
-        questions.append(by_id)
+    questions = [_questions_by_id(folder) for folder in folders]
     if questions[0].keys() != questions[1].keys():
         only = len(questions[0].keys() ^ questions[1].keys())
         raise ValueError(f"the two evaluations have different question ids ({only} not in both)")
@@ -399,14 +416,24 @@ def compare_evaluations(before: str | Path, after: str | Path) -> dict[str, Any]
             f"{differing[0]}); compare evaluations of the same split"
         )
     rows = [_read_jsonl(folder / "per_question.jsonl") for folder in folders]
-    for side in rows:
+    for folder, side in zip(folders, rows):
+        if {str(row.get("id")) for row in side} != questions[0].keys() or len(side) != len(questions[0]):
+            raise ValueError(
+                f"{folder}: per_question.jsonl and predictions.jsonl list different questions (a stale file?)"
+            )
         for row in side:
             if row.get("n_objects", 0) > 1:
                 row["named_object"] = float(row.get("picked") == "target")
     result: dict[str, Any] = {"before": str(folders[0]), "after": str(folders[1]), "n_questions": len(questions[0])}
     for key in ("reward", "iou", "named_object", "dfd"):
-        if any(row.get(key) is not None for row in rows[0]):
+        if not any(row.get(key) is not None for side in rows for row in side):
+            continue
+        try:
             result[key] = paired_delta(rows[0], rows[1], key)
+        except ValueError:
+            scored = {row["id"] for row in rows[0] if row.get(key) is not None}
+            paired = sum(1 for row in rows[1] if row.get(key) is not None and row["id"] in scored)
+            result[key] = {"n": paired, "mean": None, "se": None, "z": None}
     return result
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "SceneObject",
     "SyntheticScene",
     "TabletopGenerator",
+    "check_palettes",
     "TopDownFrame",
     "top_down_frame",
 ]
@@ -102,14 +103,14 @@ class SyntheticScene:
         return format_answer(self.answer, self.reasoning)
 
 
-def _checked_palettes(palettes: Sequence[Sequence[str]], max_objects: int) -> tuple[tuple[str, ...], ...]:
+def check_palettes(palettes: Sequence[Sequence[str]], max_objects: int) -> tuple[tuple[str, ...], ...]:
     """The colour groups as sorted tuples, or a ValueError naming what is wrong with them."""
     if isinstance(palettes, str) or not palettes:
         raise ValueError("palettes must be a non-empty list of colour lists")
     checked = []
     for palette in palettes:
         if isinstance(palette, str):
-            raise ValueError(f"palette {palette!r} must be a list of colours, not one string")
+            raise ValueError(f"palette {palette!r} must be a list of colours, e.g. [[red, green, blue]]")
         unknown = sorted(set(palette) - set(COLOURS))
         if unknown:
             raise ValueError(f"palette {list(palette)}: unknown colour(s) {unknown}; known: {sorted(COLOURS)}")
@@ -155,7 +156,7 @@ class TabletopGenerator:
     ) -> None:
         if not 1 <= min_objects <= max_objects <= len(COLOURS):
             raise ValueError(f"need 1 <= min_objects <= max_objects <= {len(COLOURS)}")
-        self.palettes = None if palettes is None else _checked_palettes(palettes, max_objects)
+        self.palettes = None if palettes is None else check_palettes(palettes, max_objects)
         if cot not in ("full", "short", "none"):
             raise ValueError(f"cot must be full, short or none, got {cot!r}")
         if image_size < 28:
