@@ -47,12 +47,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _relative(path: str | Path) -> str:
-    """``path`` relative to the repository root when inside it (results must not name this machine)."""
-    resolved = Path(path).resolve()
-    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
-
-
 #: A trainer checkpoint's files that are not the model (left out of sizes and of the shipped copy).
 TRAINER_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "trainer_state.json", "training_args.bin")
 
@@ -159,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     import torch
-    from vla_r1_training.common import ensure_model, synthetic_options
+    from vla_r1_training.common import ensure_model, relative_to, synthetic_options
     from vla_r1_training.config import load_config
     from vla_r1_training.data import synthetic_dataset
     from vla_r1_training.evaluate import evaluate_dataset, paired_delta
@@ -175,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "partial": True,
         "command": "python training/experiments/cpu_tiny.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "config": _relative(args.config),
+        "config": relative_to(ROOT, args.config),
         "localise_config": None,
         "reused": {"localise_model": args.localise_model, "sft_model": args.sft_model, "grpo_model": args.grpo_model},
         "overrides": args.overrides,
@@ -259,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     start_model = init
     localise = load_config(args.localise_config) if args.localise_config.lower() != "none" else None
     if localise is not None and (args.localise_model or not args.sft_model):
-        result["localise_config"] = _relative(args.localise_config)
+        result["localise_config"] = relative_to(ROOT, args.localise_config)
         result["seeds"]["localise_scenes"] = localise.data.train_seed
         if args.localise_model:
             start_model = args.localise_model
@@ -285,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "Stage 1 (localisation), held-out single-object scenes",
         )
         result["localise_heldout_single_object_miou"] = localise_summary["affordance"]["iou_mean"]
-        result["localise_model"] = _relative(start_model)
+        result["localise_model"] = relative_to(ROOT, start_model)
         save()
 
     # 2. Stage 2: SFT with the chain of thought on 1-3 objects, then stage 2b: the same SFT
@@ -340,19 +334,20 @@ def main(argv: list[str] | None = None) -> int:
         result["grpo_validation"] = {
             "seed": args.validation_seed,
             "n": len(validation),
-            "miou": {_relative(path): score for path, score in scores.items()},
-            "selected": _relative(grpo_out),
+            "miou": {relative_to(ROOT, path): score for path, score in scores.items()},
+            "selected": relative_to(ROOT, grpo_out),
         }
         result["phases_s"]["validation"] = round(time.perf_counter() - t, 1)
-    result["grpo_model"] = _relative(grpo_out)
+    result["grpo_model"] = relative_to(ROOT, grpo_out)
     result["grpo_checkpoint_mb"] = round(_size_mb(grpo_out), 2)
     save()
 
     grpo_summary, grpo_rows = evaluate("grpo", grpo_out, heldout, config.eval, "GRPO, held-out scenes")
     record_heldout("grpo", grpo_summary)
     delta = paired_delta(sft_rows, grpo_rows, "iou")
-    z = delta["z"]
-    result.update(paired_delta_mean=delta["mean"], paired_delta_se=delta["se"], paired_delta_z=z, paired_n=delta["n"])
+    result.update(
+        paired_delta_mean=delta["mean"], paired_delta_se=delta["se"], paired_delta_z=delta["z"], paired_n=delta["n"]
+    )
     sft_miou = result["sft_heldout_miou"]
     result["grpo_relative_gain"] = (result["grpo_heldout_miou"] - sft_miou) / sft_miou if sft_miou else None
     result["targets"] = {
@@ -367,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copytree(
         grpo_out, model_dir, ignore=shutil.ignore_patterns("checkpoint-*", "adapter", "README.md", *TRAINER_STATE)
     )
-    result["shipped_model"] = _relative(model_dir)
+    result["shipped_model"] = relative_to(ROOT, model_dir)
     result["shipped_model_mb"] = round(_size_mb(model_dir), 2)
     result["partial"] = False
     save()

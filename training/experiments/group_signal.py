@@ -69,12 +69,6 @@ def summarise_groups(groups: Sequence[Mapping[str, Sequence[Any]]], samples: int
     }
 
 
-def _relative(path: str) -> str:
-    """``path`` relative to the repository root when inside it (results must not name this machine)."""
-    resolved = Path(path).resolve()
-    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path
-
-
 def pair_name(colours: Iterable[str]) -> str:
     """"blue/red" for red and blue: the order-free name colour_confusion.py also uses."""
     return "/".join(sorted(colours))
@@ -99,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.samples < 2:
         parser.error("--samples must be at least 2 (a group of one is never mixed)")
 
-    from vla_r1_training.common import synthetic_options
+    from vla_r1_training.common import relative_to, synthetic_options
     from vla_r1_training.config import GRPO_DEFAULTS, load_config, trainer_kwargs
     from vla_r1_training.data import scenes_to_dataset
     from vla_r1_training.evaluate import generate_predictions, score_records
@@ -131,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = group_outcomes(score_records(records)[0])
     result: dict[str, Any] = {
         "model": args.model,
-        "config": _relative(args.config),
+        "config": relative_to(ROOT, args.config),
         "scenes": args.scenes,
         "seed": args.seed,
     }

@@ -14,6 +14,7 @@ __all__ = [
     "load_model_and_processor",
     "lora_config",
     "build_datasets",
+    "relative_to",
     "synthetic_options",
     "TimeLimitCallback",
     "save_final",
@@ -71,6 +72,12 @@ def lora_config(args: ModelArguments) -> Any:
         target_modules=list(args.lora_target_modules),
         task_type="CAUSAL_LM",
     )
+
+
+def relative_to(root: Path, path: str | Path) -> str:
+    """``path`` relative to ``root`` when inside it, else as given (results must not name this machine)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
 
 
 def synthetic_options(args: DataArguments) -> dict[str, Any]:

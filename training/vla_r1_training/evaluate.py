@@ -351,10 +351,15 @@ def score_records(records: Sequence[EvalRecord]) -> tuple[list[dict[str, Any]], 
     return rows, summary
 
 
-def paired_delta(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], key: str = "iou") -> dict[str, Any]:
-    """Mean and standard error of the per-question difference ``after - before`` in ``key``, matched by id."""
+def _paired_values(
+    before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], key: str
+) -> list[tuple[float, float]]:
+    """``(before, after)`` values of ``key`` for the questions (matched by id) that have it in both."""
     first = {r["id"]: r[key] for r in before if r.get(key) is not None}
-    pairs = [(first[r["id"]], r[key]) for r in after if r.get(key) is not None and r["id"] in first]
+    return [(first[r["id"]], r[key]) for r in after if r.get(key) is not None and r["id"] in first]
+
+
+def _delta_statistics(pairs: Sequence[tuple[float, float]], key: str) -> dict[str, Any]:
     if len(pairs) < 2:
         raise ValueError(f"need at least two paired questions with {key!r}, got {len(pairs)}")
     deltas = np.array([b - a for a, b in pairs], dtype=np.float64)
@@ -363,6 +368,11 @@ def paired_delta(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any
     # no spread (up to rounding): z is undefined, and None keeps the result valid JSON
     spread = se > 1e-12 * max(1.0, abs(mean))
     return {"n": len(deltas), "mean": mean, "se": se, "z": mean / se if spread else None}
+
+
+def paired_delta(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], key: str = "iou") -> dict[str, Any]:
+    """Mean and standard error of the per-question difference ``after - before`` in ``key``, matched by id."""
+    return _delta_statistics(_paired_values(before, after, key), key)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -428,12 +438,11 @@ def compare_evaluations(before: str | Path, after: str | Path) -> dict[str, Any]
     for key in ("reward", "iou", "named_object", "dfd"):
         if not any(row.get(key) is not None for side in rows for row in side):
             continue
-        try:
-            result[key] = paired_delta(rows[0], rows[1], key)
-        except ValueError:
-            scored = {row["id"] for row in rows[0] if row.get(key) is not None}
-            paired = sum(1 for row in rows[1] if row.get(key) is not None and row["id"] in scored)
-            result[key] = {"n": paired, "mean": None, "se": None, "z": None}
+        pairs = _paired_values(rows[0], rows[1], key)
+        if len(pairs) >= 2:
+            result[key] = _delta_statistics(pairs, key)
+        else:
+            result[key] = {"n": len(pairs), "mean": None, "se": None, "z": None}
     return result
 
 
