@@ -13,7 +13,6 @@ from experiment_support import load_experiment
 pytest.importorskip("vla_r1_training")
 
 
-
 def _script() -> ModuleType:
     return load_experiment("group_signal")
 
@@ -62,6 +61,33 @@ def test_confusable_pairs_are_the_first_model_s(tmp_path: Path) -> None:
         script.main(["model", "--samples", "1"])
 
 
+def test_the_written_choice_is_the_object_whose_region_the_chain_of_thought_names() -> None:
+    script = _script()
+    left, right = {"x": 0.1, "y": 0.5, "width": 0.1, "height": 0.1}, {"x": 0.9, "y": 0.5, "width": 0.1, "height": 0.1}
+    think = "<think>1. task: red circle. 2. scene: 2 objects. 3. region: {}. 4. check: clear.</think>"
+    assert script.written_choice(think.format("left"), [left, right]) == "named"
+    assert script.written_choice(think.format("right"), [left, right]) == "other"
+    assert script.written_choice(think.format("top left"), [left, right]) == "none"
+    assert script.written_choice("<think>no steps</think>", [left, right]) == "none"
+    assert script.written_choice(think.format("left"), [left, dict(left, x=0.2)]) == "none"  # one region for both
+    with pytest.raises(ValueError, match="two objects"):
+        script.written_choice(think.format("left"), [left])
+
+
+def test_region_coupling_counts_boxes_on_the_written_object_and_rewards_per_choice() -> None:
+    script = _script()
+    choices = ["named", "named", "other", "other", "none"]
+    picked = ["target", "other", "other", "none", "target"]
+    rewards = [0.9, 0.1, 0.2, 0.0, 0.8]
+    coupling = script.region_coupling(choices, picked, rewards)
+    assert coupling["n_rollouts"] == 5
+    assert coupling["wrote_named"] == 0.4 and coupling["wrote_other"] == 0.4
+    assert coupling["box_follows_region"] == pytest.approx(2 / 3, abs=1e-3)  # rollouts 1 and 3 of 1, 2, 3
+    assert coupling["reward_wrote_named"] == pytest.approx(0.5) and coupling["reward_wrote_other"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="2 choices"):
+        script.region_coupling(choices[:2], picked, rewards)
+
+
 def test_the_command_samples_groups_from_a_model(tmp_path: Path) -> None:
     from vla_r1_ros.model import EMBEDDED_MODEL_DIR
 
@@ -81,5 +107,9 @@ def test_the_command_samples_groups_from_a_model(tmp_path: Path) -> None:
         assert sum(g["right_per_group_histogram"]) == g["n_groups"] and len(g["right_per_group_histogram"]) == 4
     # rollouts are sampled (T 1.0): the boxes of a group differ, so do their rewards; greedy ones would not
     assert max(g["reward_std_mean"] for g in groups) > 0.0
+    coupling = [g["written_region"] for g in groups]
+    assert sum(c["n_rollouts"] for c in coupling) == 6 * 3
+    for c in coupling:
+        assert 0.0 <= c["wrote_named"] + c["wrote_other"] <= 1.0
     with pytest.raises(SystemExit):
         script.main([*args, "--confusable", "red/teal"])

@@ -10,7 +10,10 @@ and the others) it reports:
 * the share of mixed groups (some right, some wrong): the only groups whose object choice GRPO
   can reinforce; uniform groups teach at most box precision;
 * the mean rate of right answers, over all groups and within the mixed ones;
-* the mean within-group spread (std) of the release reward, i.e. GRPO's raw advantages::
+* the mean within-group spread (std) of the release reward, i.e. GRPO's raw advantages;
+* whether the box follows the object the chain of thought chose (its step "3. region: ..."), and
+  the reward when that step names the named object's region or the other's: how much of the
+  reward a rollout's written choice earns::
 
     python training/experiments/group_signal.py training/runs/cpu_tiny/sft_hue2 --samples 8 \\
         --out training/results/group_signal_sft_hue2.json
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -69,8 +73,50 @@ def summarise_groups(groups: Sequence[Mapping[str, Sequence[Any]]], samples: int
     }
 
 
+REGION_STEP = re.compile(r"3\. region: ([a-z ]+)\.")
+
+
+def written_choice(completion: str, object_boxes: Sequence[Mapping[str, float]]) -> str:
+    """Which object a rollout's region step chose: "named" (the first box's region), "other" (the
+    second's), or "none" (no such step, another region, or both objects in one region)."""
+    from vla_r1_ros.sim.tabletop2d import region_name
+
+    if len(object_boxes) != 2:
+        raise ValueError(f"the written choice needs two objects, got {len(object_boxes)}")
+    match = REGION_STEP.search(completion)
+    named, other = (region_name(box["x"], box["y"]) for box in object_boxes)
+    if match is None or named == other:
+        return "none"
+    return {named: "named", other: "other"}.get(match.group(1), "none")
+
+
+def region_coupling(choices: Sequence[str], picked: Sequence[str], rewards: Sequence[float]) -> dict[str, Any]:
+    """How the written choice, the boxed object ("target"/"other"/"none") and the reward go together.
+
+    ``box_follows_region``: of the rollouts that wrote one of the two objects' regions and boxed one
+    of the two objects, the share whose box is on the object they wrote.
+    """
+    if not len(choices) == len(picked) == len(rewards):
+        raise ValueError(f"{len(choices)} choices, {len(picked)} boxes, {len(rewards)} rewards")
+    chose = [(c, p) for c, p in zip(choices, picked) if c != "none" and p != "none"]
+    follows = [(c == "named") == (p == "target") for c, p in chose]
+
+    def mean_reward(choice: str) -> float | None:
+        values = [r for c, r in zip(choices, rewards) if c == choice]
+        return round(float(np.mean(values)), 4) if values else None
+
+    return {
+        "n_rollouts": len(choices),
+        "wrote_named": round(choices.count("named") / len(choices), 3) if choices else None,
+        "wrote_other": round(choices.count("other") / len(choices), 3) if choices else None,
+        "box_follows_region": round(float(np.mean(follows)), 3) if follows else None,
+        "reward_wrote_named": mean_reward("named"),
+        "reward_wrote_other": mean_reward("other"),
+    }
+
+
 def pair_name(colours: Iterable[str]) -> str:
-    """"blue/red" for red and blue: the order-free name colour_confusion.py also uses."""
+    """ "blue/red" for red and blue: the order-free name colour_confusion.py also uses."""
     return "/".join(sorted(colours))
 
 
@@ -122,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         decoding=settings,
         seed=args.seed,
     )
-    groups = group_outcomes(score_records(records)[0])
+    rows = score_records(records)[0]
+    groups = group_outcomes(rows)
+    choices = [written_choice(r.completion, r.object_boxes or []) for r in records]
     result: dict[str, Any] = {
         "model": args.model,
         "config": relative_to(ROOT, args.config),
@@ -132,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     for kind, wanted in (("not_told_apart", True), ("told_apart", False)):
         selected = [group for scene, group in groups.items() if (pair_of[scene] in confusable) == wanted]
         result[kind] = summarise_groups(selected, args.samples)
+        mine = [i for i, row in enumerate(rows) if (pair_of[str(row["id"])] in confusable) == wanted]
+        result[kind]["written_region"] = region_coupling(
+            [choices[i] for i in mine], [rows[i].get("picked", "none") for i in mine], [rows[i]["reward"] for i in mine]
+        )
         print(f"{kind}: {json.dumps(result[kind])}")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

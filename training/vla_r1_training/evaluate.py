@@ -359,7 +359,8 @@ def _paired_values(
     return [(first[r["id"]], r[key]) for r in after if r.get(key) is not None and r["id"] in first]
 
 
-def _delta_statistics(pairs: Sequence[tuple[float, float]], key: str) -> dict[str, Any]:
+def delta_statistics(pairs: Sequence[tuple[float, float]], key: str) -> dict[str, Any]:
+    """Mean, standard error, z and n of ``after - before`` over ``(before, after)`` pairs of ``key``."""
     if len(pairs) < 2:
         raise ValueError(f"need at least two paired questions with {key!r}, got {len(pairs)}")
     deltas = np.array([b - a for a, b in pairs], dtype=np.float64)
@@ -372,7 +373,7 @@ def _delta_statistics(pairs: Sequence[tuple[float, float]], key: str) -> dict[st
 
 def paired_delta(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], key: str = "iou") -> dict[str, Any]:
     """Mean and standard error of the per-question difference ``after - before`` in ``key``, matched by id."""
-    return _delta_statistics(_paired_values(before, after, key), key)
+    return delta_statistics(_paired_values(before, after, key), key)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -440,7 +441,7 @@ def compare_evaluations(before: str | Path, after: str | Path) -> dict[str, Any]
             continue
         pairs = _paired_values(rows[0], rows[1], key)
         if len(pairs) >= 2:
-            result[key] = _delta_statistics(pairs, key)
+            result[key] = delta_statistics(pairs, key)
         else:
             result[key] = {"n": len(pairs), "mean": None, "se": None, "z": None}
     return result
