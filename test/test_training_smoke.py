@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,71 @@ def test_grpo_from_the_sft_checkpoint_logs_each_reward(sft_dir: Path, run_dir: P
     assert metrics["n"] == 8 and sum(metrics["per_task"].values()) == 8
     assert (run_dir / "eval" / "report.md").is_file()
     assert len(list((run_dir / "eval" / "overlays").glob("*.png"))) == 4
+
+
+def _unpadded_logps(model: Any, inputs: dict[str, Any], row: int) -> Any:
+    """Log-probabilities of one rollout's tokens, scored alone: its prompt unpadded, its own image."""
+    import torch
+
+    prompt = inputs["prompt_ids"][row][inputs["prompt_mask"][row].bool()]
+    completion = inputs["completion_ids"][row][inputs["completion_mask"][row].bool()]
+    ids = torch.cat([prompt, completion])[None]
+    image_rows = inputs["image_grid_thw"].prod(-1).cumsum(0).tolist()
+    first = image_rows[row - 1] if row else 0
+    logits = model(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        mm_token_type_ids=(ids == model.config.image_token_id).long(),
+        pixel_values=inputs["pixel_values"][first : image_rows[row]],
+        image_grid_thw=inputs["image_grid_thw"][row : row + 1],
+    ).logits
+    log_probs = torch.log_softmax(logits[0, len(prompt) - 1 : -1].float(), dim=-1)
+    return log_probs.gather(-1, completion[:, None])[:, 0]
+
+
+def test_grpo_scores_each_rollout_in_the_context_it_was_sampled_in(sft_dir: Path, run_dir: Path) -> None:
+    """The loss's log-probabilities are those of each rollout after its own prompt and image.
+
+    GRPOTrainer left-pads the prompts of a batch; a right-padding processor once shifted every
+    shorter prompt's image positions there (huggingface/trl#5785), so GRPO trained on contexts
+    no rollout was sampled in. Affordance and trajectory prompts differ in length, so the smoke
+    batch has padded rows. ``_compute_loss`` is where GRPOTrainer receives a training batch.
+    """
+    import torch
+    from vla_r1_training.grpo import build_grpo_trainer
+
+    overrides = [*_common(run_dir), f"model.model_name_or_path={sft_dir}", f"grpo.output_dir={run_dir / 'grpo_ctx'}"]
+    trainer, _, _ = build_grpo_trainer(load_config(SMOKE, [*overrides, "grpo.max_steps=1"]))
+    compute_loss = trainer._compute_loss
+    checked: list[int] = []
+
+    def scoring_check(model: Any, inputs: dict[str, Any]) -> Any:
+        if not checked:
+            with torch.no_grad():
+                prompt_completion = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+                mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+                scored, _, _ = trainer._get_per_token_logps_and_entropies(
+                    model,
+                    prompt_completion,
+                    mask,
+                    inputs["completion_ids"].size(1),
+                    pixel_values=inputs["pixel_values"],
+                    image_grid_thw=inputs["image_grid_thw"],
+                    num_images=inputs["num_images"],
+                    mm_token_type_ids=inputs["mm_token_type_ids"],
+                )
+                padded = (inputs["prompt_mask"] == 0).any(dim=1)
+                assert padded.any() and not padded.all()
+                for row in range(scored.size(0)):
+                    kept = inputs["completion_mask"][row].bool()
+                    alone = _unpadded_logps(model, inputs, row)
+                    torch.testing.assert_close(scored[row][kept], alone, atol=1e-4, rtol=1e-4)
+                    checked.append(row)
+        return compute_loss(model, inputs)
+
+    trainer._compute_loss = scoring_check
+    trainer.train()
+    assert len(checked) == trainer.args.per_device_train_batch_size
 
 
 def test_sft_resumes_from_its_last_checkpoint(sft_dir: Path, run_dir: Path) -> None:

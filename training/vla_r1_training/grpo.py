@@ -17,7 +17,7 @@ from . import rewards
 from .common import train_and_save, trainer_inputs
 from .config import GRPO_DEFAULTS, RunConfig, trainer_kwargs
 
-__all__ = ["reward_functions", "build_grpo_trainer", "run_grpo"]
+__all__ = ["reward_functions", "build_grpo_trainer", "left_pad", "run_grpo"]
 
 
 _REWARDS: dict[str, Callable[..., list[float]]] = {
@@ -55,12 +55,29 @@ def build_grpo_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[An
     # and the reward columns remain.
     if "completion" in inputs["train_dataset"].column_names:
         inputs["train_dataset"] = inputs["train_dataset"].remove_columns("completion")
+    left_pad(inputs["processing_class"])
     trainer = GRPOTrainer(
         reward_funcs=list[Any](reward_functions(config.reward.functions, config.reward.variant)),
         args=args,
         **inputs,
     )
     return trainer, inputs["processing_class"], extra
+
+
+def left_pad(processor: Any) -> None:
+    """Make ``processor`` pad on the left, the side GRPOTrainer pads its prompt ids on.
+
+    Why: GRPOTrainer re-pads the prompt ids on the left itself but takes the image-token map
+    (``mm_token_type_ids``, from which Qwen2.5-VL computes its 3D rope positions) from the
+    processor as the processor padded it. Qwen2.5-VL checkpoints save ``padding_side: right``, so
+    with a processor passed in, every shorter prompt of a batch is scored, and trained, with its
+    image positions shifted by its padding: not under the context its rollouts were sampled in.
+    TRL sets left padding only on a processor it loads itself (huggingface/trl#5785).
+    """
+    tokenizer = getattr(processor, "tokenizer", processor)
+    tokenizer.padding_side = "left"
+    if hasattr(processor, "padding_side"):
+        processor.padding_side = "left"
 
 
 def run_grpo(config: RunConfig, resume: str | bool | None = None, train_dataset: Any = None) -> Path:
