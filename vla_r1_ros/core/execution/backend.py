@@ -1,0 +1,45 @@
+"""What an executor needs from a motion backend (MoveIt over ROS, moveit_py, a simulator).
+
+Kept small on purpose: plan a Cartesian path, run a plan, move the gripper, stop. Everything
+else (checks, approval, scaling) is the executor's, so every backend is held to the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from vla_r1_ros.core.execution.types import CartesianPlan, CartesianSettings, ExecutionResult, GripperResult, Poses
+
+__all__ = ["MotionBackend"]
+
+
+@runtime_checkable
+class MotionBackend(Protocol):
+    """A planner and executor for one arm and its gripper."""
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        """The planning group's joints, in the order of plans and start states."""
+        ...
+
+    def plan_cartesian(self, waypoints: Poses, start: np.ndarray, settings: CartesianSettings) -> CartesianPlan:
+        """Plan from the joint state ``start`` through the TCP ``waypoints`` (compute_cartesian_path
+        semantics: stop at the first sample that cannot be reached or would jump; say how far in
+        ``fraction``). Never moves the arm. Problems come back in the plan's ``error``."""
+        ...
+
+    def execute(self, plan: CartesianPlan, should_stop: Callable[[], bool] | None = None) -> ExecutionResult:
+        """Run ``plan``; blocks until it ends. ``should_stop`` is polled while it runs: when it returns
+        True the arm is halted and the result is CANCELED."""
+        ...
+
+    def gripper(self, position: float, max_effort: float) -> GripperResult:
+        """Move the fingers to ``position`` (finger joint, metres) pushing at most ``max_effort``; blocks."""
+        ...
+
+    def stop(self) -> None:
+        """Halt any motion now (callable from another thread); a running ``execute`` returns CANCELED."""
+        ...
