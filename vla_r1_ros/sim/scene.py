@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -44,6 +44,8 @@ __all__ = [
     "ray_cast_scene",
     "camera_model",
     "depth_scene",
+    "capture_rgbd",
+    "observed_truth",
 ]
 
 # TinyRenderer's measured principal-point offset (ox, oy) in pixels; OpenGL/EGL would be (0.5, 0.5).
@@ -341,42 +343,63 @@ class TabletopRenderer:
             ids.append(body)
             self._bodies.append(body)
 
-        w, h = intrinsics.width, intrinsics.height
-        view = view_matrix(T_world_optical)
-        proj = projection_matrix(intrinsics, self.near, self.far)
-        _, _, rgba, buffer, seg = p.getCameraImage(
-            w,
-            h,
-            viewMatrix=view.T.reshape(-1).tolist(),
-            projectionMatrix=proj.T.reshape(-1).tolist(),
-            renderer=p.ER_TINY_RENDERER,
-            shadow=0,
-            lightDirection=[0.4, -0.3, 1.0],
-            physicsClientId=cid,
-        )
-        rgb = np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)[:, :, :3].copy()
-        buffer = np.asarray(buffer, dtype=np.float64).reshape(h, w)
-        seg = np.asarray(seg, dtype=np.int32).reshape(h, w)
-        n, f = self.near, self.far
-        depth = (f * n / (f - (f - n) * buffer)).astype(np.float32)
-        depth[(seg < 0) | (buffer >= 1.0)] = np.nan
-
-        truths = []
-        for obj, body in zip(objects, ids):
-            mask = seg == body
-            count = int(mask.sum())
-            box = None
-            if count:
-                rows, cols = np.nonzero(mask)
-                box = Box2D.from_pixels(
-                    PixelBox(float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)), w, h
-                )
-            truths.append(
-                ObjectTruth(obj.name, body, obj.shape, obj.pose(), np.asarray(obj.size, dtype=float), box, count)
-            )
+        rgb, depth, seg = capture_rgbd(p, cid, intrinsics, T_world_optical, self.near, self.far)
+        truths = [
+            observed_truth(obj.name, body, obj.shape, obj.pose(), obj.size, seg) for obj, body in zip(objects, ids)
+        ]
         return RenderedScene(
             rgb, depth, seg, intrinsics, np.asarray(T_world_optical, dtype=float).copy(), tuple(truths), table_id
         )
+
+
+def capture_rgbd(
+    pybullet: Any, client: int, intrinsics: Intrinsics, T_world_optical: np.ndarray, near: float, far: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RGB (H, W, 3) uint8, metric z-depth (H, W) float32 (NaN where nothing was hit) and body-id
+    segmentation (H, W) int32 of whatever is in the pybullet ``client`` now, seen by the camera
+    ``intrinsics`` at ``T_world_optical`` (TinyRenderer). :class:`TabletopRenderer` renders its
+    scenes with this; a simulated world with an arm in it renders its camera with it too."""
+    w, h = intrinsics.width, intrinsics.height
+    view = view_matrix(T_world_optical)
+    proj = projection_matrix(intrinsics, near, far)
+    _, _, rgba, buffer, seg = pybullet.getCameraImage(
+        w,
+        h,
+        viewMatrix=view.T.reshape(-1).tolist(),
+        projectionMatrix=proj.T.reshape(-1).tolist(),
+        renderer=pybullet.ER_TINY_RENDERER,
+        shadow=0,
+        lightDirection=[0.4, -0.3, 1.0],
+        physicsClientId=client,
+    )
+    rgb = np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)[:, :, :3].copy()
+    buffer = np.asarray(buffer, dtype=np.float64).reshape(h, w)
+    seg = np.asarray(seg, dtype=np.int32).reshape(h, w)
+    depth = (far * near / (far - (far - near) * buffer)).astype(np.float32)
+    depth[(seg < 0) | (buffer >= 1.0)] = np.nan
+    return rgb, depth, seg
+
+
+def observed_truth(
+    name: str, body_id: int, shape: str, pose: np.ndarray, size: Sequence[float], segmentation: np.ndarray
+) -> ObjectTruth:
+    """The truth of one object as rendered: its pose and size plus its visible pixels and tight box.
+
+    The analytic ray cast and surface height of :class:`ObjectTruth` know boxes and cylinders
+    only; other shapes are treated as their bounding box there.
+    """
+    h, w = segmentation.shape
+    mask = segmentation == body_id
+    count = int(mask.sum())
+    box = None
+    if count:
+        rows, cols = np.nonzero(mask)
+        box = Box2D.from_pixels(
+            PixelBox(float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)), w, h
+        )
+    return ObjectTruth(
+        name, body_id, shape, np.asarray(pose, dtype=float), np.asarray(size, dtype=float), box, count
+    )
 
 
 class RGBDFrame(Protocol):
