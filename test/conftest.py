@@ -82,6 +82,7 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
         with_tf: bool = True,
         parameters: dict[str, Any] | None = None,
         inject_tf: bool = True,
+        messages: Any = None,
         **camera_options: Any,
     ) -> Harness:
         context = stack.enter_context(ros_context())
@@ -96,7 +97,7 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
             context=context,
             parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
         )
-        camera = FakeCamera(scene_msgs, context=context, **camera_options)
+        camera = FakeCamera(messages or scene_msgs, context=context, **camera_options)
         client_node = rclpy.create_node("vla_r1_test_client", context=context)
         received: dict[str, Any] = {
             key: collections.deque(maxlen=20) for key in ("prediction", "markers", "waypoints", "image")

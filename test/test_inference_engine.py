@@ -249,10 +249,11 @@ def test_timeout_is_honoured(engine) -> None:  # type: ignore[no-untyped-def]
 
 def test_should_stop_cancels_between_decode_steps(engine) -> None:  # type: ignore[no-untyped-def]
     polls = []
+    prefill_polls = len(engine._layers)  # once before each vision block and decoder layer
 
     def should_stop() -> bool:
         polls.append(time.perf_counter())
-        return len(polls) >= 5
+        return len(polls) >= prefill_polls + 5
 
     settings = GenerationSettings(max_new_tokens=20_000, min_new_tokens=20_000)
     result = engine.predict(test_image(5), "pick up the mug", "affordance", settings, should_stop=should_stop)
@@ -260,6 +261,53 @@ def test_should_stop_cancels_between_decode_steps(engine) -> None:  # type: igno
     assert prediction.stopped_by == "cancelled"
     assert prediction.generated_tokens == 5  # polled once per generated token
     assert isinstance(prediction.parsed.status, ParseStatus)
+
+
+def test_should_stop_interrupts_the_prompt_prefill_between_layers(engine) -> None:  # type: ignore[no-untyped-def]
+    """A stop asked for in the middle of the first forward pass ends it there: no token comes out."""
+    polls: list[float] = []
+
+    def should_stop() -> bool:
+        polls.append(time.perf_counter())
+        return len(polls) >= 3
+
+    settings = GenerationSettings(max_new_tokens=50)
+    result = engine.predict(test_image(5), "pick up the mug", "both", settings, should_stop=should_stop)
+    assert len(polls) == 3, "the layers after the stop must not run"
+    for prediction in result.predictions:
+        assert prediction.stopped_by == "cancelled" and prediction.generated_tokens == 0
+    # The hooks are gone afterwards: a normal request polls nothing and runs to its cap.
+    again = engine.predict(test_image(5), "pick up the mug", "affordance", GenerationSettings(max_new_tokens=3))
+    assert again.predictions[0].stopped_by in ("eos", "max_new_tokens")
+    assert all(not layer._forward_pre_hooks for layer in engine._layers)
+
+
+def test_timeout_holds_for_a_long_prefill(engine) -> None:  # type: ignore[no-untyped-def]
+    """A prompt whose prefill alone takes far longer than the timeout still ends within one layer's time."""
+    instruction = "pick up the red block next to the blue mug " * 1000  # ~23 000 tokens here
+    unlimited = GenerationSettings(max_new_tokens=4, max_instruction_chars=10**6, max_prompt_tokens=10**6)
+    full = engine.predict(test_image(5), instruction, "affordance", unlimited)
+    cut = engine.predict(test_image(5), instruction, "affordance", unlimited.with_(timeout_s=0.05))
+    full_generate, cut_generate = dict(full.timings)["generate"], dict(cut.timings)["generate"]
+    assert full.predictions[0].generated_tokens >= 1
+    assert cut.predictions[0].stopped_by == "timeout" and cut.predictions[0].generated_tokens == 0
+    assert cut_generate < 0.5 and cut_generate < full_generate / 2, (cut_generate, full_generate)
+
+
+def test_oversized_requests_are_refused_before_any_model_work(engine) -> None:  # type: ignore[no-untyped-def]
+    from vla_r1_ros.model.backends import InputTooLarge
+
+    calls = engine.generate_calls
+    with pytest.raises(InputTooLarge, match=r"instruction is 2001 characters, over the limit of 2000"):
+        engine.predict(test_image(5), "x" * 2001, "affordance")
+    words = "pick up the red block " * 80  # under 2000 characters, over 1000 tokens
+    with pytest.raises(InputTooLarge, match=r"prompt is \d+ tokens .* over the limit of 1000 \(max_prompt_tokens\)"):
+        engine.predict(test_image(5), words, "affordance", GenerationSettings(max_prompt_tokens=1000))
+    context = engine.context_length
+    assert context == 32768
+    with pytest.raises(InputTooLarge, match=f"exceeds the model's context of {context} tokens"):
+        engine.predict(test_image(5), "pick up the mug", "affordance", GenerationSettings(max_new_tokens=context))
+    assert engine.generate_calls == calls
 
 
 def test_static_kv_cache_path_gives_the_same_greedy_answer(checkpoint: Path, engine) -> None:  # type: ignore[no-untyped-def]

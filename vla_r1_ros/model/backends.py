@@ -47,6 +47,7 @@ __all__ = [
     "TASK_CHOICES",
     "Backend",
     "BackendError",
+    "InputTooLarge",
     "ModelNotAvailableError",
     "GenerationSettings",
     "InferenceResult",
@@ -91,14 +92,27 @@ class BackendError(RuntimeError):
     """The backend could not produce a completion (model missing, server down, bad reply, bad input)."""
 
 
+class InputTooLarge(BackendError):
+    """The request is over a configured limit (instruction characters, prompt tokens, context length).
+
+    Refused before any model work, so an oversized request can never hold the model for minutes.
+    """
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """How to decode. The default is greedy with a token cap, the sane choice on a robot.
 
     :meth:`release` gives the authors' server settings (sampling, T 0.7, top-p 0.9, repetition
     penalty 1.1, up to 2048 new tokens). ``timeout_s`` is a wall-clock budget for the whole
-    prediction (preprocessing included), checked between decode steps. ``min_new_tokens`` keeps
+    prediction (preprocessing included); the in-process engine checks it between decode steps and
+    between the layers of every forward pass, prompt prefill included. ``min_new_tokens`` keeps
     end-of-sequence away (benchmarks that must decode a fixed number of tokens).
+
+    Request limits, refused with :class:`InputTooLarge` before any model work:
+    ``max_instruction_chars`` bounds the instruction's length (every backend);
+    ``max_prompt_tokens`` bounds the tokenised prompt, image tokens included (in-process engine;
+    a server enforces its own context length).
     """
 
     max_new_tokens: int = 1024
@@ -109,6 +123,8 @@ class GenerationSettings:
     seed: int | None = None
     timeout_s: float | None = None
     min_new_tokens: int = 0
+    max_instruction_chars: int = 2000
+    max_prompt_tokens: int = 8192
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -121,6 +137,8 @@ class GenerationSettings:
             raise ValueError("repetition_penalty must be positive")
         if self.timeout_s is not None and not self.timeout_s > 0.0:
             raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
+        if self.max_instruction_chars < 1 or self.max_prompt_tokens < 1:
+            raise ValueError("max_instruction_chars and max_prompt_tokens must be at least 1")
 
     @classmethod
     def release(cls, **overrides: Any) -> GenerationSettings:
@@ -240,10 +258,15 @@ def check_image(image: Any) -> np.ndarray:
     return image
 
 
-def check_instruction(instruction: str) -> str:
-    """Refuse an empty instruction with the message every backend gives."""
+def check_instruction(instruction: str, max_chars: int | None = None) -> str:
+    """Refuse an empty instruction, or one over ``max_chars`` characters, with the message every backend gives."""
     if not isinstance(instruction, str) or not instruction.strip():
         raise BackendError("instruction is empty; say what the robot should act on")
+    if max_chars is not None and len(instruction) > max_chars:
+        raise InputTooLarge(
+            f"instruction is {len(instruction)} characters, over the limit of {max_chars} "
+            "(max_instruction_chars); shorten it or raise the limit"
+        )
     return instruction
 
 
@@ -364,10 +387,10 @@ class ScriptedBackend(Backend):
         self.calls: list[tuple[tuple[Task, ...], str]] = []
 
     def predict(self, image, instruction, task="affordance", settings=None, *, should_stop=None):  # type: ignore[no-untyped-def]
-        check_image(image)
-        check_instruction(instruction)
-        tasks = resolve_tasks(task)
         settings = settings or GenerationSettings()
+        check_image(image)
+        check_instruction(instruction, settings.max_instruction_chars)
+        tasks = resolve_tasks(task)
         t0 = time.perf_counter()
         prompts = [build_prompt(instruction, t) for t in tasks]
         self.calls.append((tasks, instruction))
@@ -559,10 +582,10 @@ class RemoteChatBackend(Backend):
         return text, stopped_by, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
     def predict(self, image, instruction, task="affordance", settings=None, *, should_stop=None):  # type: ignore[no-untyped-def]
-        check_image(image)
-        check_instruction(instruction)
-        tasks = resolve_tasks(task)
         settings = settings or GenerationSettings()
+        check_image(image)
+        check_instruction(instruction, settings.max_instruction_chars)
+        tasks = resolve_tasks(task)
         t0 = time.perf_counter()
         prompts = [build_prompt(instruction, t) for t in tasks]
         url = encode_image_data_url(image, self.image_format, self.jpeg_quality)

@@ -12,7 +12,13 @@ local folder holding a Qwen2.5-VL checkpoint — including the tiny one built by
   in 16-bit.
 * image size bounds (``min_pixels`` / ``max_pixels``) override the checkpoint's processor.
 * greedy decoding with a token cap by default; the release's sampling via
-  :meth:`GenerationSettings.release`; a wall-clock timeout through a ``StoppingCriteria``.
+  :meth:`GenerationSettings.release`.
+* requests are bounded: the instruction's characters and the prompt's tokens (image tokens
+  included) against :class:`GenerationSettings` limits, and prompt plus ``max_new_tokens`` against
+  the model's context length; an oversized request raises :class:`InputTooLarge` at once.
+* the wall-clock timeout and cancellation hold for the whole generation: checked between decode
+  steps (a ``StoppingCriteria``) and before every vision block and decoder layer of every forward
+  pass, so even the prompt's prefill stops within one layer's time.
 * task "both" sends the affordance and the trajectory prompt through ONE batched ``generate``
   (left padding).
 * ``cache_implementation="static"`` selects transformers' static KV cache, which it compiles with
@@ -26,13 +32,14 @@ import importlib.util
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration, StoppingCriteria, StoppingCriteriaList
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from ..core.protocol import Task, build_messages, build_prompt, parse_completion
 from .backends import (
@@ -41,6 +48,7 @@ from .backends import (
     BackendError,
     GenerationSettings,
     InferenceResult,
+    InputTooLarge,
     ModelNotAvailableError,
     Prediction,
     check_image,
@@ -118,11 +126,16 @@ def _pick_attention(attn: str, device: torch.device, dtype: torch.dtype) -> str:
     return "flash_attention_2" if flash_ok else "sdpa"
 
 
+class _Interrupted(Exception):
+    """Raised from inside a forward pass once the deadline passed or a stop was asked for."""
+
+
 class _Deadline(StoppingCriteria):
     """Stops every row once the wall clock passes ``deadline`` or ``should_stop()`` says so.
 
     Also notes when the first token came out (prefill time). ``reason`` is "timeout" or
-    "cancelled" once it fired.
+    "cancelled" once it fired. :meth:`layer_hook` is the same check run before each layer of a
+    forward pass: decode steps are short, but one prefill of a long prompt is not.
     """
 
     def __init__(self, deadline: float | None, should_stop: Callable[[], bool] | None = None) -> None:
@@ -130,17 +143,34 @@ class _Deadline(StoppingCriteria):
         self.should_stop = should_stop
         self.reason: str | None = None
         self.first_token_at: float | None = None
+        self._hooks: list[Any] = []
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        now = time.perf_counter()
-        if self.first_token_at is None:
-            self.first_token_at = now
+    def watch_prefill(self, layers: Sequence[torch.nn.Module]) -> None:
+        """Check before every layer until the first token is out (decode steps are checked per token)."""
+        self._hooks = [layer.register_forward_pre_hook(self.layer_hook) for layer in layers]
+
+    def unwatch(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+    def expired(self) -> bool:
         if self.reason is None:
             if self.should_stop is not None and self.should_stop():
                 self.reason = "cancelled"
-            elif self.deadline is not None and now >= self.deadline:
+            elif self.deadline is not None and time.perf_counter() >= self.deadline:
                 self.reason = "timeout"
-        stop = self.reason is not None
+        return self.reason is not None
+
+    def layer_hook(self, _module: Any, _args: Any) -> None:
+        if self.expired():
+            raise _Interrupted(self.reason)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+            self.unwatch()  # per-layer checks would only slow the (short) decode steps
+        stop = self.expired()
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
 
@@ -210,7 +240,16 @@ class VLAR1Engine(Backend):
             raise BackendError(f"{self.model_id}: no end-of-sequence token in the tokenizer or generation config")
         self._eos_ids = sorted(eos_ids)
         self._size = self._size_override(min_pixels, max_pixels)
+        self.context_length = self._context_length()
+        # Vision blocks and decoder layers: the points where a forward pass can be interrupted.
+        self._layers = [m for m in self.model.modules() if isinstance(m, GradientCheckpointingLayer)]
         self.generate_calls = 0
+
+    def _context_length(self) -> int | None:
+        config = self.model.config
+        text = getattr(config, "text_config", None) or config
+        length = getattr(text, "max_position_embeddings", None)
+        return int(length) if length else None
 
     # ----------------------------------------------------------------------------- loading
 
@@ -310,6 +349,21 @@ class VLAR1Engine(Backend):
             kwargs["cache_implementation"] = self.cache_implementation
         return kwargs
 
+    def _check_prompt_length(self, inputs: Any, settings: GenerationSettings) -> None:
+        """Refuse a prompt over ``max_prompt_tokens``, or one whose answer could overrun the context."""
+        tokens = int(inputs["input_ids"].shape[1])
+        if tokens > settings.max_prompt_tokens:
+            raise InputTooLarge(
+                f"prompt is {tokens} tokens (instruction and image), over the limit of "
+                f"{settings.max_prompt_tokens} (max_prompt_tokens); shorten the instruction, lower max_pixels "
+                "or raise the limit"
+            )
+        if self.context_length is not None and tokens + settings.max_new_tokens > self.context_length:
+            raise InputTooLarge(
+                f"prompt of {tokens} tokens plus max_new_tokens {settings.max_new_tokens} exceeds the model's "
+                f"context of {self.context_length} tokens; lower max_new_tokens or shorten the prompt"
+            )
+
     def _synchronize(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -326,9 +380,10 @@ class VLAR1Engine(Backend):
         settings = settings or self.settings
         tasks = resolve_tasks(task)
         t0 = time.perf_counter()
-        check_instruction(instruction)
+        check_instruction(instruction, settings.max_instruction_chars)
         prompts = [build_prompt(instruction, t) for t in tasks]
         inputs = self.prepare_inputs(image, instruction, tasks)
+        self._check_prompt_length(inputs, settings)
         self._synchronize()
         t1 = time.perf_counter()
 
@@ -338,8 +393,13 @@ class VLAR1Engine(Backend):
             if settings.seed is not None:  # seeded sampling leaves the caller's RNG streams untouched
                 stack.enter_context(torch.random.fork_rng(devices=[] if self.device.type == "cpu" else [self.device]))
                 torch.manual_seed(settings.seed)
+            deadline.watch_prefill(self._layers)
+            stack.callback(deadline.unwatch)
             self.generate_calls += 1
-            sequences = self.model.generate(**inputs, **kwargs)
+            try:
+                sequences = self.model.generate(**inputs, **kwargs)
+            except _Interrupted:  # stopped inside a forward pass: nothing was generated
+                sequences = inputs["input_ids"]
         self._synchronize()
         t2 = time.perf_counter()
 

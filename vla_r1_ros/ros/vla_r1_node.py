@@ -8,12 +8,18 @@ annotated image and diagnostics.
 One goal at a time: a goal that arrives while another runs is accepted and aborted at once with
 ``busy: ...`` in its result message (a rejected ROS 2 goal cannot say why). Inference runs on a
 worker thread that the action's (async) execute callback awaits, so the executor keeps serving
-sensor callbacks, which store only the newest frames: nothing stale queues up. Cancelling a goal
-stops generation between decode steps.
+sensor callbacks, which store only the newest frames: nothing stale queues up. Cancelling a goal,
+its timeout and shutting the node down all stop generation within one model layer, prefill
+included. Instructions and prompts are bounded (``max_instruction_chars``, ``max_prompt_tokens``).
+
+Shutdown (SIGINT or SIGTERM): a running goal is aborted with "node shutting down", its worker
+is joined, its result is delivered, and only then are the node and the ROS context destroyed;
+the process exits 0.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import traceback
@@ -32,6 +38,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
@@ -59,6 +66,8 @@ from vla_r1_ros.model.backends import (
     BackendError,
     GenerationSettings,
     InferenceResult,
+    InputTooLarge,
+    check_instruction,
     make_backend,
     resolve_tasks,
 )
@@ -96,6 +105,8 @@ class NodeSettings:
     device: str
     max_new_tokens: int
     generation_timeout: float
+    max_instruction_chars: int
+    max_prompt_tokens: int
     color_topic: str
     depth_topic: str
     camera_info_topic: str
@@ -132,7 +143,18 @@ PARAMETERS: dict[str, tuple[Any, int, str]] = {
     ),
     "device": ("auto", _STRING, "auto, cuda or cpu (in-process model only)"),
     "max_new_tokens": (1024, _INT, "cap on generated tokens per answer"),
-    "generation_timeout": (30.0, _DOUBLE, "wall-clock seconds allowed for one prediction"),
+    "generation_timeout": (
+        30.0,
+        _DOUBLE,
+        "wall-clock seconds allowed for one prediction, prompt prefill included (a goal ends within "
+        "this plus one model layer's time)",
+    ),
+    "max_instruction_chars": (2000, _INT, "longer instructions are refused at once"),
+    "max_prompt_tokens": (
+        8192,
+        _INT,
+        "prompts (instruction and image tokens) longer than this are refused at once (in-process model)",
+    ),
     "camera_namespace": ("camera", _STRING, "namespace prefixed to the three camera topics"),
     "color_topic": ("color/image_raw", _STRING, "colour image topic, relative to camera_namespace"),
     "depth_topic": (
@@ -194,8 +216,9 @@ def declare_settings(node: Node) -> NodeSettings:
     for name in positive:
         if not float(value[name]) > 0.0:
             raise ValueError(f"parameter {name} must be > 0, got {value[name]}")
-    if int(value["max_new_tokens"]) < 1:
-        raise ValueError(f"parameter max_new_tokens must be >= 1, got {value['max_new_tokens']}")
+    for name in ("max_new_tokens", "max_instruction_chars", "max_prompt_tokens"):
+        if int(value[name]) < 1:
+            raise ValueError(f"parameter {name} must be >= 1, got {value[name]}")
     if str(value["default_task"]) not in ("affordance", "trajectory", "both"):
         raise ValueError(
             f"parameter default_task must be affordance, trajectory or both, got {value['default_task']!r}"
@@ -223,6 +246,8 @@ def declare_settings(node: Node) -> NodeSettings:
         device=str(value["device"]),
         max_new_tokens=int(value["max_new_tokens"]),
         generation_timeout=float(value["generation_timeout"]),
+        max_instruction_chars=int(value["max_instruction_chars"]),
+        max_prompt_tokens=int(value["max_prompt_tokens"]),
         color_topic=topic("color_topic"),
         depth_topic=topic("depth_topic"),
         camera_info_topic=topic("camera_info_topic"),
@@ -262,6 +287,12 @@ class VlaR1Node(Node):
         self._camera_info: CameraInfo | None = None
         self._camera_cache: tuple[tuple[Any, ...], CameraModel] | None = None
         self._busy = threading.Lock()
+        # Shutdown: stop asks running goals to end; workers are joined before anything is destroyed.
+        self._stopping = threading.Event()
+        self._workers: set[threading.Thread] = set()
+        self._workers_lock = threading.Lock()
+        self._outputs_lock = threading.Lock()  # no publish can race destroy_node
+        self._destroyed = False
         self._last_latencies: list[tuple[str, float]] = []
         self._last_status = "idle"
         self._goals_served = 0
@@ -332,12 +363,48 @@ class VlaR1Node(Node):
         self._camera_info = message
 
     def _on_instruction(self, message: String) -> None:
-        threading.Thread(target=self._run_instruction, args=(message.data,), daemon=True).start()
+        try:
+            self._start_worker(self._run_instruction, message.data)
+        except GoalFailure as refused:
+            self.get_logger().warning(f"~/instruction {message.data[:80]!r}: {refused}")
 
     def _run_instruction(self, instruction: str) -> None:
-        outcome = self._serve(instruction, self.settings.default_task, lambda _stage: None, lambda: False)
-        level = self.get_logger().info if outcome.success else self.get_logger().warning
-        level(f"~/instruction {instruction!r}: {outcome.message or 'done'}")
+        outcome = self._serve(instruction, self.settings.default_task, lambda _stage: None, self._stopping.is_set)
+        # Two call sites: rclpy refuses a change of severity at one.
+        if outcome.success:
+            self.get_logger().info(f"~/instruction {instruction!r}: done")
+        else:
+            self.get_logger().warning(f"~/instruction {instruction!r}: {outcome.message}")
+
+    # ------------------------------------------------------------------ workers and shutdown
+    def _start_worker(self, target: Callable[..., None], *args: Any) -> None:
+        def run() -> None:
+            try:
+                target(*args)
+            finally:
+                with self._workers_lock:
+                    self._workers.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name="vla_r1_goal", daemon=True)
+        with self._workers_lock:
+            if self._stopping.is_set():
+                raise GoalFailure("node shutting down")
+            self._workers.add(thread)
+        thread.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """End running goals ("node shutting down") and join their workers; True when all ended.
+
+        Generation stops within one model layer, so ``timeout`` only matters for a backend that
+        cannot be interrupted (a remote server's reply, at most its ``generation_timeout``).
+        """
+        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        with self._workers_lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return not any(worker.is_alive() for worker in workers)
 
     # ------------------------------------------------------------------ goals
     async def _execute(self, goal_handle: ServerGoalHandle) -> Reason.Result:
@@ -354,7 +421,11 @@ class VlaR1Node(Node):
             if executor is not None:
                 executor.wake()  # resume the awaiting task now, not at the next sensor message
 
-        threading.Thread(target=work, name="vla_r1_goal", daemon=True).start()
+        try:
+            self._start_worker(work)
+        except GoalFailure as refused:
+            goal_handle.abort()
+            return Reason.Result(success=False, message=str(refused))
         result: Reason.Result = await done
         return result
 
@@ -367,8 +438,13 @@ class VlaR1Node(Node):
             )
 
         request = goal_handle.request
-        result = self._serve(request.instruction, request.task, feedback, lambda: goal_handle.is_cancel_requested)
-        if goal_handle.is_cancel_requested and not result.success:
+        def cancelled() -> bool:
+            return goal_handle.is_cancel_requested or self._stopping.is_set()
+
+        result = self._serve(request.instruction, request.task, feedback, cancelled)
+        if self._stopping.is_set() and not result.success:
+            goal_handle.abort()
+        elif goal_handle.is_cancel_requested and not result.success:
             goal_handle.canceled()
         elif result.success:
             goal_handle.succeed()
@@ -404,8 +480,9 @@ class VlaR1Node(Node):
         if not instruction.strip():
             raise GoalFailure("empty instruction: say what the robot should act on")
         try:
+            check_instruction(instruction, self.settings.max_instruction_chars)
             tasks = resolve_tasks(task or "affordance")
-        except ValueError as err:
+        except (InputTooLarge, ValueError) as err:
             raise GoalFailure(str(err)) from None
         feedback(Reason.Feedback.STAGE_WAITING_FOR_FRAME)
         pair, info, frame_age = self._wait_for_frame(cancelled)
@@ -417,6 +494,8 @@ class VlaR1Node(Node):
 
         feedback(Reason.Feedback.STAGE_GENERATING)
         inference = self._generate(rgb, instruction, tasks, cancelled)
+        if self._stopping.is_set():
+            return Reason.Result(success=False, message="node shutting down: goal aborted during generation")
         if cancelled():
             return Reason.Result(success=False, message="canceled during generation")
         feedback(Reason.Feedback.STAGE_PARSING)
@@ -436,9 +515,9 @@ class VlaR1Node(Node):
                 f"answer: {timeouts[0].parsed.error or 'incomplete'}",
                 messages,
             )
-        failures = [o.error for o in outcomes if not o.ok]
+        failures = [o for o in outcomes if not o.ok]
         if failures:
-            return self._fail("; ".join(failures), messages)
+            return self._fail(_partial_failure(outcomes, failures), messages)
         self._last_status = "ok"
         return Reason.Result(success=True, message="", predictions=messages)
 
@@ -454,6 +533,8 @@ class VlaR1Node(Node):
             info = self._camera_info
             if isinstance(pair, FramePair) and (info is not None or not self.settings.use_depth):
                 return pair, info, now - pair.stamp
+            if self._stopping.is_set():
+                raise GoalFailure("node shutting down: goal aborted while waiting for a frame")
             if cancelled():
                 raise GoalFailure("canceled while waiting for a frame")
             if time.monotonic() > deadline:
@@ -505,16 +586,35 @@ class VlaR1Node(Node):
         self, rgb: np.ndarray, instruction: str, tasks: tuple[Task, ...], cancelled: Callable[[], bool]
     ) -> InferenceResult:
         settings = GenerationSettings(
-            max_new_tokens=self.settings.max_new_tokens, timeout_s=self.settings.generation_timeout
+            max_new_tokens=self.settings.max_new_tokens,
+            timeout_s=self.settings.generation_timeout,
+            max_instruction_chars=self.settings.max_instruction_chars,
+            max_prompt_tokens=self.settings.max_prompt_tokens,
         )
         task_arg: Any = tasks[0] if len(tasks) == 1 else "both"
         try:
             return self._backend.predict(rgb, instruction, task_arg, settings, should_stop=cancelled)
+        except InputTooLarge as err:
+            raise GoalFailure(str(err)) from None
         except BackendError as err:
             raise GoalFailure(f"model error: {err}") from None
 
     # ------------------------------------------------------------------ outputs
     def _publish(
+        self,
+        pair: FramePair[Image, Image],
+        rgb: np.ndarray,
+        instruction: str,
+        inference: InferenceResult,
+        outcomes: list[TaskOutcome],
+        latencies: list[tuple[str, float]],
+    ) -> list[PredictionMsg]:
+        with self._outputs_lock:
+            if self._destroyed:
+                raise GoalFailure("node shutting down: outputs not published")
+            return self._publish_unlocked(pair, rgb, instruction, inference, outcomes, latencies)
+
+    def _publish_unlocked(
         self,
         pair: FramePair[Image, Image],
         rgb: np.ndarray,
@@ -583,9 +683,22 @@ class VlaR1Node(Node):
         self._diagnostics_pub.publish(array)
 
     def destroy_node(self) -> None:
+        if not self.stop():
+            self.get_logger().warning("a goal's worker did not end in time; its outputs are dropped")
+        with self._outputs_lock:
+            self._destroyed = True
         self._action.destroy()
         self._backend.close()
         super().destroy_node()
+
+
+def _partial_failure(outcomes: list[TaskOutcome], failures: list[TaskOutcome]) -> str:
+    """Names the failed half of a two-task goal, and says the other half is still returned."""
+    message = "; ".join(f"{o.task.value} failed: {o.error}" for o in failures)
+    kept = [o.task.value for o in outcomes if o.ok]
+    if kept:
+        message += f" ({' and '.join(kept)} succeeded and is returned)"
+    return message
 
 
 def _static_buffer(settings: NodeSettings) -> _AnyCameraFrame:
@@ -608,19 +721,33 @@ class _AnyCameraFrame:
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node: VlaR1Node | None = None
+    # rclpy's own SIGINT handler shuts the context down at once, under a running goal (its result
+    # and outputs would then hit destroyed handles); our handler only asks for a clean stop.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
     # Goals run on worker threads (see _execute), so one executor thread is enough; rclpy
-    # 7.1's MultiThreadedExecutor also delivered only 6-9 Hz of a 30 Hz RGB-D stream here.
+    # 7.1's MultiThreadedExecutor also delivered only part of a 30 Hz RGB-D stream.
     executor = SingleThreadedExecutor()
+    node: VlaR1Node | None = None
+    spinner: threading.Thread | None = None
     try:
         node = VlaR1Node()
         executor.add_node(node)
-        executor.spin()
+        spinner = threading.Thread(target=executor.spin, name="vla_r1_executor", daemon=True)
+        spinner.start()
+        while not stop.wait(0.5) and spinner.is_alive():
+            pass
+        node.get_logger().info("shutting down: ending any running goal")
+        node.stop()
+        time.sleep(0.3)  # the executor delivers the ended goal's result to its client
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        executor.shutdown()
+        executor.shutdown(timeout_sec=2.0)
+        if spinner is not None:
+            spinner.join(timeout=5.0)
         if node is not None:
             node.destroy_node()
         if rclpy.utilities.ok():
