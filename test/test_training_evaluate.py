@@ -181,7 +181,9 @@ def test_cli_scores_a_predictions_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert train_cli(["eval", "--predictions", str(path), f"eval.output_dir={tmp_path / 'out'}"]) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["n"] == 6 and metrics["predictions"] == str(path)
-    assert "report written" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["n"] == 6  # stdout is the summary alone; the report's path goes to stderr
+    assert "report written" in printed.err
     (tmp_path / "bad.jsonl").write_text('{"task": "affordance"}\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: not a prediction record"):
         read_predictions(tmp_path / "bad.jsonl")

@@ -9,13 +9,18 @@ Subcommands:
     ``<output>...</output>`` or the answer itself (a box object or a list of points). An optional
     ``"id"`` is copied to the output. Lines that cannot be read produce ``{"line": N, "error": ...}``
     and a message on stderr; the other lines are still scored, and the exit code is then 1.
+
+Every subcommand's result is the only thing on standard output (see :func:`result_stdout`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import math
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
@@ -32,6 +37,62 @@ _BATCH_LINES = 512
 
 class _InputLineError(ValueError):
     pass
+
+
+def _flush_c_stdio() -> None:
+    """Flush the C library's stdio buffers (C code may hold standard-output bytes there)."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # pragma: no cover - no C library to ask
+        pass
+
+
+def _same_file(stream: IO[str], fd: int) -> bool:
+    """Whether ``stream`` writes to the open file behind descriptor ``fd``."""
+    try:
+        return os.path.sameopenfile(stream.fileno(), fd)
+    except (AttributeError, OSError, ValueError):  # no descriptor (an in-memory stream)
+        return False
+
+
+@contextlib.contextmanager
+def result_stdout() -> Iterator[IO[str]]:
+    """Reserve standard output for a command's result: yield a stream to it, send everything else to stderr.
+
+    While the block runs, ``sys.stdout`` is standard error and so is file descriptor 1 (C code and
+    child processes write there), so what a library prints when it is imported or used cannot mix
+    with the result: DeepSpeed, for one, announces its accelerator on stdout when it is installed,
+    and a consumer parsing the result as JSON then fails. Write the result to the yielded stream.
+    """
+    stream = sys.stdout
+    stream.flush()
+    sys.stderr.flush()
+    _flush_c_stdio()
+    try:
+        os.fstat(2)
+        saved = os.dup(1)
+    except OSError:  # no standard descriptors to redirect (an embedding host)
+        saved = -1
+    result: IO[str] = stream
+    if saved >= 0:
+        if _same_file(stream, saved):
+            encoding = getattr(stream, "encoding", None) or "utf-8"
+            result = open(os.dup(saved), "w", encoding=encoding, closefd=True)
+        os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        yield result
+    finally:
+        _flush_c_stdio()
+        sys.stderr.flush()
+        sys.stdout = stream
+        if saved >= 0:
+            try:
+                if result is not stream:
+                    result.close()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
 
 
 def _read_pair(text: str) -> tuple[ParsedOutput, ParsedOutput, Any]:
@@ -137,7 +198,7 @@ def _print_summary(scored: list[ScoreBreakdown]) -> None:
         print(f"  not comparable (unparsable or wrong answer type): {len(by_task['none'])}", file=sys.stderr)
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
+def _cmd_score(args: argparse.Namespace, out: IO[str]) -> int:
     variant = RewardVariant(args.variant)
     try:
         source: IO[str] = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", errors="replace")
@@ -145,7 +206,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         print(f"vla-r1 score: cannot read {args.input}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        sink: IO[str] = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
+        sink: IO[str] = out if args.output == "-" else open(args.output, "w", encoding="utf-8")
     except OSError as err:
         print(f"vla-r1 score: cannot write {args.output}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE
@@ -154,7 +215,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     finally:
         if source is not sys.stdin:
             source.close()
-        if sink is not sys.stdout:
+        if sink is not out:
             sink.close()
     if args.summary:
         _print_summary(scored)
@@ -197,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        with result_stdout() as out:
+            return int(args.handler(args, out))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

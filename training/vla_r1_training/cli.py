@@ -3,12 +3,15 @@
 Examples::
 
     vla-r1-train sft  --config training/configs/cpu_smoke.yaml
-    vla-r1-train grpo --config training/configs/cpu_smoke.yaml model.model_name_or_path=runs/smoke/sft
-    vla-r1-train eval --config training/configs/cpu_smoke.yaml eval.model=runs/smoke/grpo
-    vla-r1-train eval --predictions preds.jsonl eval.output_dir=report/
+    vla-r1-train grpo --config training/configs/cpu_smoke.yaml model.model_name_or_path=training/runs/smoke/sft
+    vla-r1-train eval --config training/configs/cpu_smoke.yaml eval.model=training/runs/smoke/grpo
+    vla-r1-train eval --predictions preds.jsonl eval.output_dir=training/runs/report
     vla-r1-train sft  --config FILE --resume            # continue from the newest checkpoint
     vla-r1-train show --config FILE [overrides]          # print the resolved config
-    vla-r1-train compare runs/sft.eval runs/grpo.eval    # paired differences, same questions
+    vla-r1-train compare training/runs/sft.eval training/runs/grpo.eval   # paired differences, same questions
+    torchrun --nproc_per_node 2 -m vla_r1_training.cli sft --config FILE   # several processes (README)
+
+``show``, ``compare`` and ``eval`` print their result as JSON and nothing else on stdout.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
-from .config import GRPO_DEFAULTS, SFT_DEFAULTS, RunConfig, describe, load_config, trainer_kwargs
+from vla_r1_ros.cli import result_stdout
+
+from .config import GRPO_DEFAULTS, SFT_DEFAULTS, ConfigError, RunConfig, describe, load_config, trainer_kwargs
 
 __all__ = ["main", "build_parser"]
 
@@ -66,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _compare(args: argparse.Namespace) -> int:
+def _compare(args: argparse.Namespace, out: IO[str]) -> int:
     from .evaluate import compare_evaluations
 
     try:
@@ -75,7 +81,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"vla-r1-train compare: {err}", file=sys.stderr)
         return 2
     text = json.dumps(result, indent=2, allow_nan=False)
-    print(text)
+    print(text, file=out)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
     return 0
@@ -120,37 +126,60 @@ def _eval(config: RunConfig, args: argparse.Namespace) -> dict[str, object]:
     return summary
 
 
+def _train(config: RunConfig, args: argparse.Namespace) -> int:
+    from .common import is_main_process
+
+    start = time.perf_counter()
+    try:
+        if args.command == "sft":
+            from .sft import run_sft
+
+            out = run_sft(config, resume=args.resume)
+        else:
+            from .grpo import run_grpo
+
+            out = run_grpo(config, resume=args.resume)
+    except ConfigError as err:
+        if is_main_process():  # every process finds the same problem; say it once
+            print(f"vla-r1-train {args.command}: {err}", file=sys.stderr)
+        return 2
+    if is_main_process():
+        print(f"{args.command.upper()} model saved to {out} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "compare":
-        return _compare(args)
-    try:
-        config = load_config(args.config, args.overrides)
-    except (OSError, ValueError) as err:
-        print(f"vla-r1-train: {err}", file=sys.stderr)
-        return 2
-    if args.command == "show":
-        print(describe() if args.help_config else json.dumps(_resolved(config), indent=2, default=str))
-        return 0
-    start = time.perf_counter()
-    if args.command == "sft":
-        from .sft import run_sft
+    if args.command in ("sft", "grpo"):
+        try:
+            config = load_config(args.config, args.overrides)
+        except (OSError, ValueError) as err:
+            print(f"vla-r1-train: {err}", file=sys.stderr)
+            return 2
+        return _train(config, args)
+    # The other commands print a result (JSON) that programs read: nothing else may reach stdout.
+    with result_stdout() as out:
+        if args.command == "compare":
+            return _compare(args, out)
+        try:
+            config = load_config(args.config, args.overrides)
+        except (OSError, ValueError) as err:
+            print(f"vla-r1-train: {err}", file=sys.stderr)
+            return 2
+        if args.command == "show":
+            print(describe() if args.help_config else json.dumps(_resolved(config), indent=2, default=str), file=out)
+            return 0
+        from .common import is_main_process
 
-        out = run_sft(config, resume=args.resume)
-        print(f"SFT model saved to {out} ({time.perf_counter() - start:.0f} s)")
-    elif args.command == "grpo":
-        from .grpo import run_grpo
-
-        out = run_grpo(config, resume=args.resume)
-        print(f"GRPO model saved to {out} ({time.perf_counter() - start:.0f} s)")
-    else:
+        if not is_main_process():  # started by a multi-process launcher: evaluation is the main process's
+            return 0
         summary = _eval(config, args)
-        print(json.dumps(summary, indent=2))
-        print(f"report written to {config.eval.output_dir}/report.md")
+        print(json.dumps(summary, indent=2), file=out)
+        print(f"report written to {config.eval.output_dir}/report.md", file=sys.stderr)
     return 0
 
 

@@ -18,6 +18,7 @@ against ``SFTConfig`` / ``GRPOConfig`` when the config is loaded. Command-line o
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from collections.abc import Sequence
@@ -40,6 +41,9 @@ __all__ = [
     "load_config",
     "apply_overrides",
     "trainer_kwargs",
+    "ConfigError",
+    "check_grpo_batch",
+    "check_peft_sharding",
     "describe",
 ]
 
@@ -145,7 +149,7 @@ class EvalArguments:
     predictions: str | None = field(
         default=None, metadata={"help": "Score this predictions JSONL instead of generating."}
     )
-    output_dir: str = field(default="eval_out", metadata={"help": "Where the JSON, report and plots go."})
+    output_dir: str = field(default="training/runs/eval", metadata={"help": "Where the JSON, report and plots go."})
     batch_size: int = field(default=32, metadata={"help": "Scenes per generate() call."})
     max_new_tokens: int = field(default=256, metadata={"help": "Token cap per answer."})
     decoding: str = field(
@@ -178,7 +182,7 @@ class EvalArguments:
 
 #: SFT defaults (the release publishes none; these are ordinary full fine-tuning settings).
 SFT_DEFAULTS: dict[str, Any] = {
-    "output_dir": "runs/sft",
+    "output_dir": "training/runs/sft",
     "completion_only_loss": True,  # loss on the answer only
     "learning_rate": 1e-5,
     "lr_scheduler_type": "cosine",
@@ -198,7 +202,7 @@ SFT_DEFAULTS: dict[str, Any] = {
 #: advantages by the group's std (scale_rewards="group") and averages the loss over all tokens of
 #: the mini-batch (loss_agg_mode token-mean, TRL's "dapo").
 GRPO_DEFAULTS: dict[str, Any] = {
-    "output_dir": "runs/grpo",
+    "output_dir": "training/runs/grpo",
     "num_generations": 5,
     "per_device_train_batch_size": 10,
     "gradient_accumulation_steps": 1,
@@ -376,6 +380,64 @@ def trainer_kwargs(
     merged.update(section)
     extra = {key: merged.pop(key) for key in EXTRA_TRAINER_KEYS if key in merged}
     return merged, extra
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work together (found before any model or data is loaded)."""
+
+
+def _divisors(number: int) -> list[int]:
+    return [d for d in range(2, number + 1) if number % d == 0]
+
+
+def check_grpo_batch(kwargs: dict[str, Any], world_size: int) -> None:
+    """Refuse GRPO batch settings that cannot work on ``world_size`` processes, saying which numbers to change.
+
+    ``kwargs`` are GRPOConfig's (as :func:`trainer_kwargs` gives them). Each generation round samples
+    ``per_device_train_batch_size x processes x steps_per_generation`` completions (or
+    ``generation_batch_size``), which must be whole groups of ``num_generations``: TRL refuses
+    otherwise, in terms that do not mention the process count that broke a config which worked on
+    one process.
+    """
+    per_device = int(kwargs.get("per_device_train_batch_size", 8))
+    groups_of = int(kwargs.get("num_generations", 8))
+    steps = kwargs.get("steps_per_generation")
+    steps_said = f"steps_per_generation {steps}"
+    if steps is None:
+        steps = int(kwargs.get("gradient_accumulation_steps", 1))
+        steps_said = f"steps_per_generation {steps} (gradient_accumulation_steps)"
+    processes = f"{world_size} process{'es' if world_size > 1 else ''}"
+    global_batch = per_device * world_size
+    generation_batch = kwargs.get("generation_batch_size")
+    if generation_batch is not None:
+        generation_batch = int(generation_batch)
+        if generation_batch % global_batch:
+            raise ConfigError(
+                f"grpo.generation_batch_size {generation_batch} must be a multiple of the global batch on "
+                f"{processes}, per_device_train_batch_size {per_device} x {world_size} = {global_batch}: change one"
+            )
+        rounds = f"grpo.generation_batch_size = {generation_batch}"
+    else:
+        generation_batch = global_batch * int(steps)
+        rounds = f"per_device_train_batch_size {per_device} x {processes} x {steps_said} = {generation_batch}"
+    if groups_of >= 2 and generation_batch % groups_of:
+        multiple = groups_of // math.gcd(groups_of, generation_batch // per_device)
+        raise ConfigError(
+            f"GRPO on {processes}: each generation round samples {rounds} completions, not a whole number of groups "
+            f"of grpo.num_generations {groups_of}. Set grpo.per_device_train_batch_size to a multiple of "
+            f"{multiple}, or grpo.num_generations to one of {_divisors(generation_batch)}"
+        )
+
+
+def check_peft_sharding(use_peft: bool, zero_stage: int | None) -> None:
+    """Refuse LoRA under DeepSpeed ZeRO-3: the final model merges the adapter into weights no process holds whole."""
+    if use_peft and zero_stage == 3:
+        raise ConfigError(
+            "model.use_peft=true under DeepSpeed ZeRO-3: vla-r1-train merges the LoRA adapter into the full "
+            "weights when it saves, which ZeRO-3 keeps partitioned over the processes. Train LoRA with plain "
+            "data parallelism (torchrun) or ZeRO-2 (zero_stage: 2 in the accelerate config), or train all weights "
+            "(model.use_peft=false) under ZeRO-3"
+        )
 
 
 def describe() -> str:

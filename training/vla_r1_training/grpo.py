@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from . import rewards
-from .common import train_and_save, trainer_inputs
-from .config import GRPO_DEFAULTS, RunConfig, trainer_kwargs
+from .common import launch_world_size, train_and_save, trainer_inputs, zero_stage
+from .config import GRPO_DEFAULTS, RunConfig, check_grpo_batch, check_peft_sharding, trainer_kwargs
 
 __all__ = ["reward_functions", "build_grpo_trainer", "left_pad", "run_grpo"]
 
@@ -49,8 +49,10 @@ def build_grpo_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[An
     from trl.trainer.grpo_trainer import GRPOTrainer
 
     kwargs, extra = trainer_kwargs(config.grpo, GRPO_DEFAULTS)
+    check_grpo_batch(kwargs, launch_world_size())
     args = GRPOConfig(**kwargs)  # a bad option fails here, before the model and data are loaded
-    inputs = trainer_inputs(config, extra, train_dataset)
+    check_peft_sharding(config.model.use_peft, zero_stage(args))
+    inputs = trainer_inputs(config, extra, args, train_dataset)
     # GRPO generates the answer itself: drop the SFT target so that only the prompt, the image(s)
     # and the reward columns remain.
     if "completion" in inputs["train_dataset"].column_names:

@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .common import train_and_save, trainer_inputs
-from .config import SFT_DEFAULTS, RunConfig, trainer_kwargs
+from .common import train_and_save, trainer_inputs, zero_stage
+from .config import SFT_DEFAULTS, RunConfig, check_peft_sharding, trainer_kwargs
 
 __all__ = ["build_sft_trainer", "run_sft"]
 
@@ -29,7 +29,8 @@ def build_sft_trainer(config: RunConfig, train_dataset: Any = None) -> tuple[Any
     if not kwargs.get("completion_only_loss", True):
         log.warning("sft.completion_only_loss is off: the loss includes the prompt")
     args = SFTConfig(**kwargs)  # a bad option fails here, before the model and data are loaded
-    inputs = trainer_inputs(config, extra, train_dataset)
+    check_peft_sharding(config.model.use_peft, zero_stage(args))
+    inputs = trainer_inputs(config, extra, args, train_dataset)
     trainer = SFTTrainer(args=args, **inputs)
     return trainer, inputs["processing_class"], extra
 

@@ -1,7 +1,8 @@
 """``vla-r1 predict`` and ``vla-r1 make-tiny-model``.
 
 Both handlers import torch / transformers lazily, so the rest of the CLI (``vla-r1 score``) never
-pays for them. Results go to stdout, progress to stderr.
+pays for them. Results go to the ``out_stream`` the CLI hands them (standard output, kept free of
+anything else by :func:`vla_r1_ros.cli.result_stdout`), progress to stderr.
 
 ``vla-r1 predict`` exit codes: 0 every answer parsed; 1 the model answered but at least one answer
 could not be parsed (the JSON on stdout says why); 2 bad input (missing or unreadable image, empty
@@ -15,7 +16,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .backends import DEFAULT_MODEL_ID, TASK_CHOICES
 
@@ -39,7 +40,7 @@ def _fail(command: str, message: str, code: int = EXIT_USAGE) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
+def _cmd_make_tiny_model(args: argparse.Namespace, out_stream: IO[str]) -> int:
     out = Path(args.out_dir)
     if out.exists() and not out.is_dir():
         return _fail("make-tiny-model", f"{out} exists and is not a folder")
@@ -59,7 +60,8 @@ def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
                 "bytes": build.bytes_on_disk,
                 "seconds": round(build.seconds, 3),
             }
-        )
+        ),
+        file=out_stream,
     )
     return EXIT_OK
 
@@ -88,7 +90,7 @@ def draw_overlay(rgb: Any, result: Any) -> Any:
     return cv2.cvtColor(draw_prediction(rgb, answers), cv2.COLOR_RGB2BGR)
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
+def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
     image_path = Path(args.image)
     if not image_path.is_file():
         return _fail("predict", f"no such image file: {image_path}")
@@ -182,7 +184,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             return _fail("predict", f"cannot write {overlay_path}")
         report["overlay"] = str(overlay_path)
         _progress(f"overlay saved to {overlay_path}")
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2), file=out_stream)
     return EXIT_OK if all(p.parsed.ok for p in result.predictions) and lifted_ok else EXIT_UNPARSED
 
 
