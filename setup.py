@@ -29,6 +29,9 @@ setup(
             "accelerate>=1.0",
             "peft>=0.17",
         ],
+        # Several GPUs with ZeRO-3 (accelerate launch + training/configs/accelerate_zero3.yaml); the
+        # test environment has it for the two-process ZeRO-3 test on the CPU.
+        "deepspeed": ["deepspeed>=0.19"],
         "test": ["pytest>=8", "hypothesis>=6.100"],
     },
     entry_points={
