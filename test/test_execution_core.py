@@ -26,6 +26,7 @@ from vla_r1_ros.core.execution import (
     tcp_poses_from_link,
     time_parameterize,
 )
+from vla_r1_ros.core.execution.symmetry import equivalent_grasps, turned_half_about_approach
 from vla_r1_ros.core.geometry.safety import SafetyLimits
 from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion, quaternion_from_matrix
 
@@ -274,3 +275,24 @@ def test_plan_values_are_validated_and_frozen() -> None:
         plan.positions[0, 0] = 1.0
     with pytest.raises(ValueError, match="quaternion"):
         Poses.single((0, 0, 0), (0, 0, 0, 0))
+
+
+# -- grasp symmetry ----------------------------------------------------------------------------
+
+
+def test_turning_a_grasp_half_about_its_approach_axis() -> None:
+    poses = Poses(np.array([[0.5, 0.1, 0.2]]), np.array([DOWN]))  # x = world x, y = -world y, z down
+    turned = turned_half_about_approach(poses)
+    rotation = matrix_from_quaternion(turned.orientations[0])
+    np.testing.assert_allclose(rotation, np.diag([-1.0, 1.0, -1.0]), atol=1e-12)  # x and y flip, z stays down
+    np.testing.assert_array_equal(turned.positions, poses.positions)
+
+
+def test_equivalent_grasps_put_the_one_nearer_the_hand_first() -> None:
+    # Lifting's convention points the closing axis (y) along +world y; the ready hand holds it along -y.
+    lifted = Poses(np.zeros((2, 3)), np.array([quaternion_from_matrix(np.diag([-1.0, 1.0, -1.0]))] * 2))
+    first, second = equivalent_grasps(lifted, DOWN)
+    np.testing.assert_allclose(np.abs(first.orientations[0]), DOWN, atol=1e-12)  # half a turn saved
+    np.testing.assert_array_equal(second.orientations, lifted.orientations)
+    kept, _ = equivalent_grasps(lifted, lifted.orientations[0])
+    np.testing.assert_array_equal(kept.orientations, lifted.orientations)
