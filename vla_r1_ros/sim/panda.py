@@ -27,6 +27,7 @@ from vla_r1_ros.sim.panda_model import (
     JOINT_NAMES,
     READY_POSITIONS,
     TCP_LINK,
+    PybulletClient,
     load_panda,
 )
 from vla_r1_ros.sim.pick_scenes import PickScene, TableObject, sample_pick_scene, triangle_corners
@@ -90,16 +91,13 @@ class JointStateSample:
     stamp: float
 
 
-class PandaWorld:
+class PandaWorld(PybulletClient):
     """The Panda, a table and the objects of a :class:`PickScene` in a private pybullet client."""
 
     def __init__(self, camera: CameraSetup | None = None, settings: WorldSettings | None = None) -> None:
-        import pybullet  # lazily: it prints a banner on import
-
-        self._p = pybullet
+        super().__init__()
         self.camera = camera or CameraSetup()
         self.settings = settings or WorldSettings()
-        self._client = pybullet.connect(pybullet.DIRECT)
         self.scene: PickScene | None = None
         self.robot = self.table = -1
         self._objects: dict[str, int] = {}
@@ -109,17 +107,6 @@ class PandaWorld:
         self.last_frame: RenderedScene | None = None  # the latest render (what an oracle may look up)
 
     # -- lifecycle ---------------------------------------------------------------------------
-
-    def close(self) -> None:
-        if self._client >= 0:
-            self._p.disconnect(physicsClientId=self._client)
-            self._client = -1
-
-    def __enter__(self) -> PandaWorld:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def reset(self, seed: int, scene: PickScene | None = None) -> PickScene:
         """Rebuild the world for ``scene`` (default: :func:`sample_pick_scene` of ``seed``): the arm at

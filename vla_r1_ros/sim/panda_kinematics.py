@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion
-from vla_r1_ros.sim.panda_model import ARM_JOINT_INDICES, FINGER_JOINT_INDICES, HAND_LINK, load_panda
+from vla_r1_ros.sim.panda_model import ARM_JOINT_INDICES, FINGER_JOINT_INDICES, HAND_LINK, PybulletClient, load_panda
 
 __all__ = ["LinkPose", "PandaKinematics"]
 
@@ -31,27 +31,13 @@ class LinkPose:
         return pose
 
 
-class PandaKinematics:
+class PandaKinematics(PybulletClient):
     """FK of any link and IK of one link, for the 7 arm joints (fingers held open)."""
 
     def __init__(self) -> None:
-        import pybullet  # lazily: it prints a banner on import
-
-        self._p = pybullet
-        self._client = pybullet.connect(pybullet.DIRECT)
-        self._body = load_panda(pybullet, self._client)
+        super().__init__()
+        self._body = load_panda(self._p, self._client)
         self._movable = ARM_JOINT_INDICES + FINGER_JOINT_INDICES
-
-    def close(self) -> None:
-        if self._client >= 0:
-            self._p.disconnect(physicsClientId=self._client)
-            self._client = -1
-
-    def __enter__(self) -> PandaKinematics:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _set(self, q: ArrayLike) -> None:
         values = np.asarray(q, dtype=float)

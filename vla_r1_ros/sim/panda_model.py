@@ -10,7 +10,7 @@ ones ROS uses, so joint states and trajectories map one to one.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 from vla_r1_ros.core.execution.limits import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
 
@@ -25,6 +25,7 @@ __all__ = [
     "READY_POSITIONS",
     "JOINT_NAMES",
     "load_panda",
+    "PybulletClient",
 ]
 
 PANDA_URDF = "franka_panda/panda.urdf"
@@ -54,3 +55,30 @@ def load_panda(pybullet: Any, client: int, base_position: tuple[float, float, fl
     if tuple(names) != JOINT_NAMES:
         raise RuntimeError(f"unexpected Panda model: joints {names}, expected {JOINT_NAMES}")
     return body
+
+
+_Owner = TypeVar("_Owner", bound="PybulletClient")
+
+
+class PybulletClient:
+    """Owns one private headless pybullet client (``p.DIRECT``): call :meth:`close` or use ``with``.
+
+    Private clients keep simulations, kinematic models and renderers in one process apart.
+    """
+
+    def __init__(self) -> None:
+        import pybullet  # lazily: it prints a banner on import
+
+        self._p = pybullet
+        self._client: int = pybullet.connect(pybullet.DIRECT)
+
+    def close(self) -> None:
+        if self._client >= 0:
+            self._p.disconnect(physicsClientId=self._client)
+            self._client = -1
+
+    def __enter__(self: _Owner) -> _Owner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

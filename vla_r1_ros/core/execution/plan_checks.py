@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike
 
 from vla_r1_ros.core.execution.types import CartesianPlan, JointLimits
 from vla_r1_ros.core.geometry.safety import SafetyLimits, SafetyRule, check_waypoints
+from vla_r1_ros.core.geometry.safety import _first as shown_indices  # the filter's way of listing indices
 
 __all__ = ["PlanRule", "PlanCheckLimits", "PlanViolation", "PlanCheckResult", "check_plan", "polyline_distances"]
 
@@ -99,15 +100,10 @@ class PlanCheckResult:
         return "rejected: " + "; ".join(f"{v.rule.value}: {v.detail}" for v in self.violations)
 
 
-def _shown(indices: np.ndarray, limit: int = 5) -> str:
-    text = ", ".join(str(int(i)) for i in indices[:limit])
-    return text + (f", ... ({len(indices)} in all)" if len(indices) > limit else "")
-
-
 def _flag(out: list[PlanViolation], rule: PlanRule, mask: np.ndarray, what: str) -> None:
     if mask.any():
         bad = np.flatnonzero(mask)
-        out.append(PlanViolation(rule, tuple(int(i) for i in bad), f"samples {_shown(bad)} {what}"))
+        out.append(PlanViolation(rule, tuple(int(i) for i in bad), f"samples {shown_indices(bad)} {what}"))
 
 
 def polyline_distances(points: ArrayLike, polyline: ArrayLike) -> np.ndarray:
