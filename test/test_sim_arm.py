@@ -16,6 +16,7 @@ from vla_r1_ros.core.execution import (
     PANDA_ARM_LIMITS,
     CartesianSettings,
     ExecutionOutcome,
+    MotionBackend,
     PlanCheckLimits,
     Poses,
     check_plan,
@@ -93,6 +94,11 @@ def test_ik_reaches_poses_of_random_configurations() -> None:
 # -- planning -----------------------------------------------------------------------------------
 
 
+def test_the_sim_backend_is_a_motion_backend(backend: SimMotionBackend) -> None:
+    typed: MotionBackend = backend  # mypy checks the signatures; isinstance the names
+    assert isinstance(typed, MotionBackend) and typed.joint_names == PANDA_ARM_LIMITS.names
+
+
 def test_plan_of_a_straight_descent(world: PandaWorld, backend: SimMotionBackend) -> None:
     world.reset(0, _one_object_scene())
     start_q = world.arm_positions()
@@ -159,7 +165,7 @@ def test_cancel_halts_the_arm_within_half_a_second(world: PandaWorld, backend: S
     def should_stop() -> bool:
         return world.time >= cancel_at
 
-    speed_at_cancel = []
+    speed_at_cancel: list[float] = []
 
     def watch() -> bool:
         if world.time >= cancel_at and not speed_at_cancel:

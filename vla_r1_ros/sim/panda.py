@@ -50,7 +50,7 @@ def top_down_camera_pose(centre: tuple[float, float] = (0.5, 0.0), height: float
     return pose
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CameraSetup:
     """A fixed RGB-D camera: intrinsics and pose (ROS optical frame in the world).
 

@@ -112,6 +112,9 @@ def _default_lift() -> LiftSettings:
 
 @dataclass(frozen=True)
 class PickSettings:
+    """How an episode runs and is judged. Lengths in metres, efforts in N, times in simulated seconds;
+    the gripper positions are the finger joint's (0.04: open, 0: closed)."""
+
     lift: LiftSettings = field(default_factory=_default_lift)
     cartesian: CartesianSettings = field(default_factory=CartesianSettings)
     checks: PlanCheckLimits = field(default_factory=PlanCheckLimits)
