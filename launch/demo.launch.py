@@ -10,9 +10,9 @@ align_depth.enable:=true), then send a goal:
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -33,6 +33,16 @@ def generate_launch_description() -> LaunchDescription:
     package = FindPackageShare("vla_r1_ros")
     declared = [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS]
     overrides = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS if name != "rviz"}
+    # Full-size RGB-D needs a larger Fast DDS shared-memory segment (see the profile); a profile
+    # already chosen in the environment wins. Start the camera driver with the same variable.
+    profile = DeclareLaunchArgument(
+        "fastdds_profile",
+        default_value=EnvironmentVariable(
+            "FASTRTPS_DEFAULT_PROFILES_FILE", default_value=PathJoinSubstitution([package, "config", "fastdds_rgbd.xml"])
+        ),
+        description="Fast DDS XML profile for the started processes (default: config/fastdds_rgbd.xml)",
+    )
+    use_profile = SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile"))
     reasoning = Node(
         package="vla_r1_ros",
         executable="vla_r1_node",
@@ -48,4 +58,4 @@ def generate_launch_description() -> LaunchDescription:
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
     # The waypoint executor (MoveIt behind the safety gates) joins here as a third node.
-    return LaunchDescription([*declared, reasoning, rviz])
+    return LaunchDescription([*declared, profile, use_profile, reasoning, rviz])

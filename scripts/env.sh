@@ -16,5 +16,8 @@ fi
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export ROS_HOME="${ROS_HOME:-$_vla_r1_root/.ros_home}"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+# Full-size RGB-D frames need a larger Fast DDS shared-memory segment than the default (see the
+# profile's comment and the README's "Transport"); an existing choice of profile is kept.
+export FASTRTPS_DEFAULT_PROFILES_FILE="${FASTRTPS_DEFAULT_PROFILES_FILE:-$_vla_r1_root/config/fastdds_rgbd.xml}"
 eval "$_vla_r1_restore_nounset"
 unset _vla_r1_root _vla_r1_venv _vla_r1_restore_nounset

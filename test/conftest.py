@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,24 +15,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the test oracle
 
 
-def loopback_only_reason() -> str | None:
-    """None when this process may create DDS participants; otherwise why it may not."""
-    # if_nameindex asks the kernel about this process's network namespace (/sys/class/net would
-    # show the namespace sysfs was mounted in).
-    interfaces = sorted(name for _, name in socket.if_nameindex())
-    if interfaces != ["lo"]:
-        return (
-            f"network interfaces {interfaces}: ROS tests create DDS participants and must run in a "
-            "loopback-only network namespace (scripts/run_tests.sh does this)"
-        )
-    if os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") != "LOCALHOST":
-        return "ROS_AUTOMATIC_DISCOVERY_RANGE must be LOCALHOST for ROS tests"
-    return None
-
-
 @pytest.fixture(scope="session")
 def ros_sandbox() -> None:
     """Refuse (skip, or fail when VLA_R1_REQUIRE_ROS=1) outside a loopback-only namespace."""
+    from vla_r1_ros.ros.loopback import loopback_only_reason
+
     reason = loopback_only_reason()
     if reason is None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vla_r1_ros.core.frame_sync import FramePair, LatestFramePair, NoFrame
+from vla_r1_ros.core.frame_sync import FramePair, LatestFramePair, NoFrame, StreamCounts
 
 
 def test_pairs_the_newest_colour_with_its_depth() -> None:
@@ -72,3 +72,20 @@ def test_colour_only_mode_and_bad_settings() -> None:
         LatestFramePair(tolerance=0.01, max_age=0.0)
     with pytest.raises(ValueError, match="tolerance"):
         LatestFramePair(tolerance=-1.0, max_age=1.0)
+
+
+def test_counts_frames_and_the_colour_frames_that_found_their_depth() -> None:
+    frames: LatestFramePair[str, str] = LatestFramePair(tolerance=0.005, max_age=0.5)
+    for k in range(6):
+        frames.add_color(k * 0.033, f"c{k}")
+        if k % 3 != 2:  # every third depth frame is lost in transport
+            frames.add_depth(k * 0.033 + 0.001, f"d{k}")
+    frames.add_depth(0.001, "late")  # out of order: dropped, counted nowhere
+    assert frames.counts == StreamCounts(color=6, depth=4, pairs=4)
+    frames.add_color(0.2, "c6")  # depth arrives first next time: still one pair, not two
+    frames.add_depth(0.199, "d6")
+    frames.add_depth(0.2005, "d6-again")
+    assert frames.counts == StreamCounts(color=7, depth=6, pairs=5)
+    colour_only: LatestFramePair[str, str] = LatestFramePair(tolerance=0.005, max_age=0.5, require_depth=False)
+    colour_only.add_color(1.0, "c")
+    assert colour_only.counts == StreamCounts(color=1, depth=0, pairs=1)

@@ -13,7 +13,7 @@ import collections
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["FramePair", "NoFrame", "LatestFramePair"]
+__all__ = ["FramePair", "NoFrame", "LatestFramePair", "StreamCounts"]
 
 ColorT = TypeVar("ColorT")
 DepthT = TypeVar("DepthT")
@@ -32,6 +32,19 @@ class FramePair(Generic[ColorT, DepthT]):
     def skew(self) -> float:
         """Seconds between the colour and depth stamps (0 without depth)."""
         return 0.0 if self.depth_stamp is None else abs(self.stamp - self.depth_stamp)
+
+
+@dataclass(frozen=True)
+class StreamCounts:
+    """Frames received per stream, and colour frames that found a depth frame within the tolerance.
+
+    ``pairs / color`` is the fraction of the camera's frames a goal could have used: what transport
+    losses cost (see the README's transport section).
+    """
+
+    color: int = 0
+    depth: int = 0
+    pairs: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,15 +74,32 @@ class LatestFramePair(Generic[ColorT, DepthT]):
         self.require_depth = require_depth
         self._color: collections.deque[tuple[float, ColorT]] = collections.deque(maxlen=history)
         self._depth: collections.deque[tuple[float, DepthT]] = collections.deque(maxlen=history)
+        self._paired: collections.deque[float] = collections.deque(maxlen=history)  # colour stamps
         self.dropped_out_of_order = 0
+        self.counts = StreamCounts()
 
     def add_color(self, stamp: float, frame: ColorT) -> None:
         if self._in_order(self._color[-1][0] if self._color else None, stamp):
             self._color.append((stamp, frame))
+            self._count(color=1)
+            if not self.require_depth or any(abs(d - stamp) <= self.tolerance for d, _ in self._depth):
+                self._pair(stamp)
 
     def add_depth(self, stamp: float, frame: DepthT) -> None:
         if self._in_order(self._depth[-1][0] if self._depth else None, stamp):
             self._depth.append((stamp, frame))
+            self._count(depth=1)
+            for color_stamp, _ in self._color:
+                if abs(color_stamp - stamp) <= self.tolerance and color_stamp not in self._paired:
+                    self._pair(color_stamp)
+
+    def _count(self, color: int = 0, depth: int = 0, pairs: int = 0) -> None:
+        c = self.counts
+        self.counts = StreamCounts(c.color + color, c.depth + depth, c.pairs + pairs)
+
+    def _pair(self, color_stamp: float) -> None:
+        self._paired.append(color_stamp)
+        self._count(pairs=1)
 
     def _in_order(self, newest: float | None, stamp: float) -> bool:
         # A frame older than one already held is late or from a restarted driver; keep each

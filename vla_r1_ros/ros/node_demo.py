@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ import numpy as np
 
 from vla_r1_ros.core.protocol import Box2D, Task, Trajectory2D, format_answer
 from vla_r1_ros.model.backends import EMBEDDED_MODEL
+from vla_r1_ros.ros.loopback import loopback_only_reason
 
 __all__ = ["main"]
 
@@ -289,13 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--instruction", default=None, help="default: the top-down scene's own instruction")
     args = parser.parse_args(argv)
-    interfaces = [name for _, name in socket.if_nameindex()]
-    if interfaces != ["lo"]:
-        print(
-            f"refusing to start ROS nodes with network interfaces {interfaces}: run scripts/node_demo.sh, "
-            "which uses a loopback-only network namespace",
-            file=sys.stderr,
-        )
+    refused = loopback_only_reason()
+    if refused:
+        print(f"refusing to start ROS nodes: {refused}; scripts/node_demo.sh does this for you", file=sys.stderr)
         return 2
     task = args.task or ("affordance" if args.model == EMBEDDED_MODEL else "both")
     summary = run(Path(args.out), args.model, task, args.instruction, args.scene, args.scene_seed, args.scene_index)

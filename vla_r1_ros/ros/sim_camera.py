@@ -1,20 +1,29 @@
 """A simulated RGB-D camera for ROS: a rendered tabletop as sensor_msgs messages, published live.
 
-Used by the node demo (`python -m vla_r1_ros.ros.node_demo`) and the node tests. Creates DDS
-participants: run it only inside a loopback-only network namespace (see scripts/node_demo.sh).
+Used by the node demo (`python -m vla_r1_ros.ros.node_demo`), the node tests and the transport
+benchmark, which runs it as a camera-driver process:
+
+    python -m vla_r1_ros.ros.sim_camera --size 640x480 --rate 30 --depth-encoding 16UC1 --frames 300
+
+Creates DDS participants: run it only inside a loopback-only network namespace (see
+scripts/node_demo.sh).
 """
 
 from __future__ import annotations
 
+import argparse
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import rclpy
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
+from vla_r1_ros.ros.loopback import loopback_only_reason
 from vla_r1_ros.sim.scene import Intrinsics, RenderedScene, SceneObject, TabletopRenderer, look_at
 from vla_r1_ros.sim.tabletop2d import TopDownFrame
 
@@ -84,6 +93,7 @@ class FakeCamera(Node):
         publish_depth: bool = True,
         publish_info: bool = True,
         info_override: Callable[[CameraInfo], CameraInfo] | None = None,
+        wait_for_subscribers: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__("fake_camera", **kwargs)
@@ -96,9 +106,15 @@ class FakeCamera(Node):
         )
         self._info = self.create_publisher(CameraInfo, f"/{namespace}/color/camera_info", qos_profile_sensor_data)
         self.frames_sent = 0
+        self.wait_for_subscribers = wait_for_subscribers
         self.create_timer(1.0 / rate_hz, self._tick)
 
     def _tick(self) -> None:
+        if self.wait_for_subscribers:  # measurements count only frames someone could receive
+            publishers = (self._rgb, self._depth) if self.publish_depth else (self._rgb,)
+            if any(p.get_subscription_count() == 0 for p in publishers):
+                return
+            self.wait_for_subscribers = False
         stamp = self.get_clock().now().to_msg()
         self.messages.rgb.header.stamp = stamp
         self._rgb.publish(self.messages.rgb)
@@ -109,3 +125,41 @@ class FakeCamera(Node):
             self.info.header.stamp = stamp
             self._info.publish(self.info)
         self.frames_sent += 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Publish a rendered tabletop as a camera driver would, ``--frames`` times (0: until Ctrl-C)."""
+    parser = argparse.ArgumentParser(prog="python -m vla_r1_ros.ros.sim_camera", description=main.__doc__)
+    parser.add_argument("--size", default="640x480", help="image size WxH (default 640x480)")
+    parser.add_argument("--rate", type=float, default=30.0, help="frames per second (default 30)")
+    parser.add_argument("--depth-encoding", choices=("16UC1", "32FC1"), default="16UC1")
+    parser.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: never)")
+    parser.add_argument("--namespace", default="camera")
+    parser.add_argument(
+        "--wait-for-subscribers", action="store_true", help="start publishing once colour and depth are subscribed"
+    )
+    args = parser.parse_args(argv)
+    refused = loopback_only_reason()
+    if refused:
+        parser.error(f"refusing to create DDS participants: {refused}")
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    messages = scene_messages(render_tabletop(width, height), depth_encoding=args.depth_encoding)
+    rclpy.init()
+    camera = FakeCamera(
+        messages, rate_hz=args.rate, namespace=args.namespace, wait_for_subscribers=args.wait_for_subscribers
+    )
+    try:
+        while rclpy.ok() and (args.frames <= 0 or camera.frames_sent < args.frames):
+            rclpy.spin_once(camera, timeout_sec=0.1)
+        time.sleep(0.5)  # the last frames leave before the participant goes
+    except KeyboardInterrupt:
+        pass
+    finally:
+        camera.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -46,7 +46,7 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
 from vla_r1_ros.action import Reason
-from vla_r1_ros.core.frame_sync import FramePair, LatestFramePair, NoFrame
+from vla_r1_ros.core.frame_sync import FramePair, LatestFramePair, NoFrame, StreamCounts
 from vla_r1_ros.core.geometry import (
     CameraModel,
     DepthImage,
@@ -358,6 +358,11 @@ class VlaR1Node(Node):
     def _on_depth(self, message: Image) -> None:
         with self._frames_lock:
             self._frames.add_depth(_stamp_seconds(message.header), message)
+
+    def stream_counts(self) -> StreamCounts:
+        """Frames received so far, and colour frames that found their depth (also on /diagnostics)."""
+        with self._frames_lock:
+            return self._frames.counts
 
     def _on_camera_info(self, message: CameraInfo) -> None:
         self._camera_info = message
@@ -671,9 +676,13 @@ class VlaR1Node(Node):
             message=self._last_status,
             hardware_id=self._backend.model_id,
         )
+        counts = self.stream_counts()
         status.values = [
             KeyValue(key="goals_served", value=str(self._goals_served)),
             KeyValue(key="busy", value=str(self._busy.locked())),
+            KeyValue(key="frames_color", value=str(counts.color)),
+            KeyValue(key="frames_depth", value=str(counts.depth)),
+            KeyValue(key="frame_pairs", value=str(counts.pairs)),
         ]
         status.values += [
             KeyValue(key=f"latency_{stage}_s", value=f"{seconds:.4f}") for stage, seconds in self._last_latencies
