@@ -81,7 +81,7 @@ def test_predict_both_prints_json_and_saves_an_overlay(cli_checkpoint: Path, pic
 
 @pytest.mark.parametrize(
     "case",
-    ["missing", "unreadable", "empty_instruction", "bad_task"],
+    ["missing", "unreadable", "empty_instruction", "bad_task", "long_instruction"],
 )
 def test_predict_bad_input_exits_non_zero_with_a_message(case: str, picture: Path, tmp_path: Path) -> None:
     args = {"image": str(picture), "instruction": "pick up the mug"}
@@ -92,6 +92,8 @@ def test_predict_bad_input_exits_non_zero_with_a_message(case: str, picture: Pat
         args["image"] = str(tmp_path / "bad.png")
     elif case == "empty_instruction":
         args["instruction"] = "   "
+    elif case == "long_instruction":
+        args["instruction"] = "pick up the mug " * 200
     extra = ["--task", "grasp"] if case == "bad_task" else []
     done = run_cli("predict", "--image", args["image"], "--instruction", args["instruction"], *extra, timeout=60)
     assert done.returncode == 2
@@ -101,8 +103,20 @@ def test_predict_bad_input_exits_non_zero_with_a_message(case: str, picture: Pat
         "unreadable": "cannot read",
         "empty_instruction": "instruction is empty",
         "bad_task": "invalid choice",
+        "long_instruction": "the instruction is 3200 characters, over the limit of 2000 (--max-instruction-chars)",
     }[case]
     assert expected in done.stderr
+
+
+def test_predict_refuses_a_prompt_over_the_token_limit_as_bad_input(cli_checkpoint: Path, picture: Path) -> None:
+    long = "pick up the red mug " * 50
+    done = run_cli(
+        "predict", "--model", str(cli_checkpoint), "--image", str(picture), "--instruction", long,
+        "--max-prompt-tokens", "300", "--device", "cpu", timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert "over the limit of 300 (max_prompt_tokens)" in done.stderr
 
 
 def test_predict_without_weights_says_how_to_get_them(picture: Path, tmp_path: Path) -> None:

@@ -100,6 +100,14 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
         return _fail("predict", "--max-new-tokens must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         return _fail("predict", "--timeout must be positive")
+    if min(args.max_instruction_chars, args.max_prompt_tokens) < 1:
+        return _fail("predict", "--max-instruction-chars and --max-prompt-tokens must be at least 1")
+    if len(args.instruction) > args.max_instruction_chars:
+        return _fail(
+            "predict",
+            f"the instruction is {len(args.instruction)} characters, over the limit of {args.max_instruction_chars} "
+            "(--max-instruction-chars)",
+        )
     rgb = _read_rgb(str(image_path))
     if rgb is None:
         return _fail("predict", f"cannot read {image_path} as an image (unsupported or corrupt file)")
@@ -118,6 +126,7 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
     from .backends import (
         BackendError,
         GenerationSettings,
+        InputTooLarge,
         local_model_problem,
         looks_like_local_path,
         make_backend,
@@ -133,6 +142,8 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
         "max_new_tokens": args.max_new_tokens,
         "timeout_s": args.timeout,
         "seed": args.seed,
+        "max_instruction_chars": args.max_instruction_chars,
+        "max_prompt_tokens": args.max_prompt_tokens,
     }
     settings = GenerationSettings.release(**settings_kwargs) if args.sample else GenerationSettings(**settings_kwargs)
     _progress(f"loading {args.model} ...")
@@ -154,6 +165,8 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
     try:
         with backend:
             result = backend.predict(rgb, args.instruction, args.task, settings)
+    except InputTooLarge as err:
+        return _fail("predict", str(err))
     except BackendError as err:
         return _fail("predict", str(err), EXIT_MODEL)
     timings = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in result.timings)
@@ -265,6 +278,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     predict.add_argument("--seed", type=int, default=None, help="seed for --sample")
     predict.add_argument("--timeout", type=float, default=None, help="wall-clock budget in seconds")
+    predict.add_argument(
+        "--max-instruction-chars", type=int, default=2000, help="longer instructions are refused (default 2000)"
+    )
+    predict.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        default=8192,
+        help="prompts (instruction and image tokens) longer than this are refused (default 8192)",
+    )
     predict.add_argument("--min-pixels", type=int, default=None, help="lower bound on the resized image area")
     predict.add_argument("--max-pixels", type=int, default=None, help="upper bound on the resized image area")
     predict.add_argument(
