@@ -10,8 +10,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-pytest.importorskip("pybullet")
-
 from vla_r1_ros.core.execution import (
     PANDA_ARM_LIMITS,
     CartesianSettings,
@@ -28,6 +26,8 @@ from vla_r1_ros.sim.panda_kinematics import PandaKinematics
 from vla_r1_ros.sim.panda_model import HAND_LINK, PYBULLET_TCP_OFFSET, READY_POSITIONS, TCP_LINK
 from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick_scenes import PickScene, TableObject
+
+pytest.importorskip("pybullet")  # the simulator is an optional extra; these modules import it lazily
 
 DOWN = np.array([1.0, 0.0, 0.0, 0.0])  # the ready pose's TCP orientation: z down, y along -world y
 

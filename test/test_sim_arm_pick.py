@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-pytest.importorskip("pybullet")
-
-from dataclasses import replace
-
 from vla_r1_ros.core.execution import PlanCheckLimits
-from vla_r1_ros.core.geometry import SafetyLimits
+from vla_r1_ros.core.geometry import LiftingConfig, SafetyLimits, TrajectoryConfig
 from vla_r1_ros.core.protocol import Box2D, Task, format_answer
+from vla_r1_ros.core.reasoning import LiftSettings
 from vla_r1_ros.model.backends import ScriptedBackend
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick import OracleBackend, PickFailure, PickSettings, run_pick_episode
 from vla_r1_ros.sim.pick_scenes import PickScene, TableObject, sample_pick_scene
+
+pytest.importorskip("pybullet")  # the simulator is an optional extra; these modules import it lazily
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +125,19 @@ def test_a_weak_grip_slips(sim: tuple[PandaWorld, SimMotionBackend]) -> None:
     record = run_pick_episode(world, backend, OracleBackend(world), 0, weak, scene=_two_objects())
     assert record.failure == PickFailure.GRASP_SLIPPED.value, record.detail
     assert record.target_rise < 0.05
+
+
+def test_with_the_safety_layers_relaxed_the_arm_hits_the_table_and_it_is_reported(
+    sim: tuple[PandaWorld, SimMotionBackend],
+) -> None:
+    world, backend = sim
+    scene = PickScene(0, (TableObject("red", "circle", 0.045, 0.05, (0.45, 0.15), 0.0),), 0, "pick up the red circle")
+    below_table = SafetyLimits(min_height_above_table=-0.05)
+    settings = PickSettings(
+        lift=LiftSettings(LiftingConfig(grasp_depth=0.03), TrajectoryConfig(approach_height=0.1), below_table),
+        checks=PlanCheckLimits(safety=below_table),
+    )
+    # A box on the bare table at the image centre: the grasp 3 cm below the table top.
+    record = run_pick_episode(world, backend, _scripted(Box2D(0.5, 0.5, 0.05, 0.05)), 0, settings, scene=scene)
+    assert record.failure == PickFailure.TABLE_CONTACT.value, record.detail
+    assert "finger" in record.detail

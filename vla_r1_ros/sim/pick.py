@@ -156,7 +156,7 @@ class EpisodeRecord:
 
 
 class _Episode:
-    """The stages of one episode; each returns False when the episode has ended."""
+    """One episode's bookkeeping: timed stages, the record, and plan-check-execute of a path."""
 
     def __init__(self, world: PandaWorld, backend: SimMotionBackend, settings: PickSettings) -> None:
         self.world, self.backend, self.settings = world, backend, settings
@@ -204,6 +204,9 @@ class _Episode:
         with self.stage("execute"):
             result = self.backend.execute(plan)
         if not result.ok:
+            touched = f"; arm links touched the table: {sorted(self.world.table_contacts)}"
+            if self.world.table_contacts:  # the more important news: the arm hit the table
+                return PickFailure.TABLE_CONTACT, f"{result.outcome.value}: {result.message}{touched}"
             return PickFailure.EXECUTION_FAILED, f"{result.outcome.value}: {result.message}"
         return None
 
