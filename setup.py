@@ -32,6 +32,8 @@ setup(
         # Several GPUs with ZeRO-3 (accelerate launch + training/configs/accelerate_zero3.yaml); the
         # test environment has it for the two-process ZeRO-3 test on the CPU.
         "deepspeed": ["deepspeed>=0.19"],
+        # The simulated Panda, its pick episodes and the simulated demo (pybullet_data ships the URDF).
+        "sim": ["pybullet>=3.2.7"],
         "test": ["pytest>=8", "hypothesis>=6.100"],
     },
     entry_points={

@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike
 
 from vla_r1_ros.core.execution.types import CartesianPlan, JointLimits
 from vla_r1_ros.core.geometry.safety import SafetyLimits, SafetyRule, check_waypoints
-from vla_r1_ros.core.geometry.safety import _first as shown_indices  # the filter's way of listing indices
+from vla_r1_ros.core.geometry.safety import shown_indices
 
 __all__ = ["PlanRule", "PlanCheckLimits", "PlanViolation", "PlanCheckResult", "check_plan", "polyline_distances"]
 

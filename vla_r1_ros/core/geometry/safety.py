@@ -27,7 +27,7 @@ import numpy as np
 
 from vla_r1_ros.core.geometry import _compiled as compiled
 
-__all__ = ["SafetyRule", "SafetyLimits", "Violation", "SafetyResult", "check_waypoints"]
+__all__ = ["SafetyRule", "SafetyLimits", "Violation", "SafetyResult", "check_waypoints", "shown_indices"]
 
 
 class SafetyRule(str, enum.Enum):
@@ -104,7 +104,8 @@ class SafetyResult:
         return "rejected: " + "; ".join(f"{v.rule.value}: {v.detail}" for v in self.violations)
 
 
-def _first(indices: np.ndarray, limit: int = 5) -> str:
+def shown_indices(indices: np.ndarray, limit: int = 5) -> str:
+    """The first ``limit`` indices of a violation as message text ("3, 4, 5, ... (12 in all)")."""
     shown = ", ".join(str(int(i)) for i in indices[:limit])
     return shown + (f", ... ({len(indices)} in all)" if len(indices) > limit else "")
 
@@ -113,7 +114,7 @@ def _flag(violations: list[Violation], rule: SafetyRule, mask: np.ndarray, detai
     """Record ``rule`` for the flagged indices; the text is only built when something is flagged."""
     if mask.any():
         bad = np.flatnonzero(mask)
-        violations.append(Violation(rule, tuple(int(i) for i in bad), detail(_first(bad))))
+        violations.append(Violation(rule, tuple(int(i) for i in bad), detail(shown_indices(bad))))
 
 
 def _passes_every_rule(pts: np.ndarray, limits: SafetyLimits) -> bool:
