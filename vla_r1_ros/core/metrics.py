@@ -5,8 +5,11 @@ padded internally. The discrete Fréchet dynamic program is one vectorised sweep
 pairs, without recursion; memory is bounded by chunking the padded cost tensor.
 
 Boxes are corner arrays ``[..., 4] = (x_min, y_min, x_max, y_max)``; trajectories are
-``(n_points, 2)`` arrays. Units are the caller's: the rewards use normalised [0, 1] coordinates,
-the paper's metrics the [0, 1000) scale (:data:`PAPER_SCALE`).
+``(n_points, 2)`` arrays. The plain distances (:func:`frechet_batch`, :func:`dtw_batch`,
+:func:`hausdorff`, :func:`resample_by_arc_length`, :func:`rmse_aligned`) take points of any
+dimension ``(n_points, d)``, e.g. 3-D tool paths; the reward's oriented Fréchet is 2-D only.
+Units are the caller's: the rewards use normalised [0, 1] coordinates, the paper's metrics the
+[0, 1000) scale (:data:`PAPER_SCALE`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "trajectory_features",
     "oriented_frechet_batch",
     "frechet_batch",
+    "dtw_batch",
     "hausdorff",
     "resample_by_arc_length",
     "rmse_aligned",
@@ -38,7 +42,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-#: One trajectory: an (n, 2) array or a sequence of (x, y) pairs.
+#: One trajectory: an (n, 2) array or a sequence of (x, y) pairs ((n, d) where a function says so).
 Trajectory = NDArray[np.float64] | Sequence[Sequence[float]]
 
 #: The release's epsilon for "zero" vectors and lengths.
@@ -98,18 +102,25 @@ class TrajectoryFeatures:
 
 
 def _flatten(
-    trajectories: Sequence[Trajectory], counts: NDArray[np.int64] | None = None
+    trajectories: Sequence[Trajectory], counts: NDArray[np.int64] | None = None, dim: int | None = 2
 ) -> tuple[FloatArray, NDArray[np.int64], NDArray[np.int64]]:
-    """All points of a batch in one (N, 2) array, each trajectory's point count and first index."""
+    """All points of a batch in one (N, d) array, each trajectory's point count and first index.
+
+    ``dim``: the required point dimension, or None for any one dimension shared by the batch.
+    """
     if counts is None:
         counts = np.fromiter((len(t) for t in trajectories), dtype=np.int64, count=len(trajectories))
     if len(counts) == 0:
-        return np.zeros((0, 2)), counts, counts
+        return np.zeros((0, dim or 2)), counts, counts
     if counts.min() < 1:
         raise ValueError("every trajectory needs at least one point")
-    flat = np.asarray(np.concatenate(trajectories), dtype=np.float64)
-    if flat.ndim != 2 or flat.shape[1] != 2 or len(flat) != counts.sum():
-        raise ValueError("trajectories must be sequences of (x, y) points")
+    what = "(x, y) points" if dim == 2 else "points of one dimension"
+    try:
+        flat = np.asarray(np.concatenate(trajectories), dtype=np.float64)
+    except ValueError:  # trajectories whose points differ in dimension
+        raise ValueError(f"trajectories must be sequences of {what}") from None
+    if flat.ndim != 2 or (dim is not None and flat.shape[1] != dim) or flat.shape[1] < 1 or len(flat) != counts.sum():
+        raise ValueError(f"trajectories must be sequences of {what}")
     return flat, counts, np.cumsum(counts) - counts
 
 
@@ -122,11 +133,11 @@ def _padding_index(counts: NDArray[np.int64], starts: NDArray[np.int64]) -> NDAr
 
 def _pad_columns(
     trajectories: Sequence[Trajectory], counts: NDArray[np.int64] | None = None
-) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
-    """(L, B) x and y columns of a batch, each trajectory padded with its last point."""
-    flat, counts, starts = _flatten(trajectories, counts)
+) -> tuple[tuple[FloatArray, ...], NDArray[np.int64]]:
+    """(L, B) columns of a batch, one per coordinate, each trajectory padded with its last point."""
+    flat, counts, starts = _flatten(trajectories, counts, dim=None)
     index = _padding_index(counts, starts)
-    return flat[:, 0][index], flat[:, 1][index], counts
+    return tuple(flat[:, axis][index] for axis in range(flat.shape[1])), counts
 
 
 def trajectory_features(
@@ -220,12 +231,16 @@ def _size_groups(rows: NDArray[np.int64], cols: NDArray[np.int64]) -> list[NDArr
     return groups
 
 
-def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], make_model: ModelFactory) -> FloatArray:
-    """Discrete Fréchet coupling value ``C(m-1, n-1)`` for every pair of a batch.
+def _coupling_dp(
+    rows: NDArray[np.int64], cols: NDArray[np.int64], make_model: ModelFactory, combine: np.ufunc = np.maximum
+) -> FloatArray:
+    """Coupling value ``C(m-1, n-1)`` for every pair of a batch: discrete Fréchet or DTW.
 
-    C(i, j) = max(cost(i, j), min(C(i-1, j), C(i-1, j-1), C(i, j-1))). Pairs are sorted into
-    groups of similar size and share grids with a border row and column of +inf (and -inf in the
-    corner, so that C(0, 0) = cost(0, 0)), pairs on the last, contiguous axis. Costs are filled
+    C(i, j) = combine(cost(i, j), min(C(i-1, j), C(i-1, j-1), C(i, j-1))), with ``combine``
+    np.maximum (discrete Fréchet: the worst cell of the best coupling) or np.add (dynamic time
+    warping: the cheapest sum). Pairs are sorted into groups of similar size and share grids with
+    a border row and column of +inf (and in the corner the identity of ``combine``, -inf or 0, so
+    that C(0, 0) = cost(0, 0)), pairs on the last, contiguous axis. Costs are filled
     group by group (little padding); the sweep runs once per grid, where an anti-diagonal and its
     three neighbours are strided views: three in-place NumPy operations per diagonal, no
     recursion, no Python loop over cells. Cells beyond a pair's own lengths never feed its answer.
@@ -268,7 +283,7 @@ def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], make_model: Mo
         grid = np.zeros((height + 1, width + 1, stop - start), dtype=np.float64)
         grid[0, :, :] = np.inf
         grid[:, 0, :] = np.inf
-        grid[0, 0, :] = -np.inf
+        grid[0, 0, :] = -np.inf if combine is np.maximum else 0.0
         largest = max(heights[g] * widths[g] * (bounds[g + 1] - bounds[g]) for g in range(first, last + 1))
         scratch_a, scratch_b = np.empty(largest), np.empty(largest)
         for group in range(first, last + 1):
@@ -276,7 +291,7 @@ def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], make_model: Mo
             size = h * w * (b - a)
             scratch = (scratch_a[:size].reshape(h, w, b - a), scratch_b[:size].reshape(h, w, b - a))
             model.fill(slice(a, b), grid[1 : h + 1, 1 : w + 1, a - start : b - start], scratch)
-        _sweep_anti_diagonals(grid)
+        _sweep_anti_diagonals(grid, combine)
         values[start:stop] = grid[rows[start:stop], cols[start:stop], np.arange(stop - start)]
 
     if workers > 1 and len(runs) > 1:
@@ -288,7 +303,7 @@ def _frechet_dp(rows: NDArray[np.int64], cols: NDArray[np.int64], make_model: Mo
     return result
 
 
-def _sweep_anti_diagonals(grid: FloatArray) -> None:
+def _sweep_anti_diagonals(grid: FloatArray, combine: np.ufunc) -> None:
     padded_height, padded_width, batch = grid.shape
     height, width = padded_height - 1, padded_width - 1
     cells = grid.reshape(padded_height * padded_width, batch)
@@ -306,7 +321,7 @@ def _sweep_anti_diagonals(grid: FloatArray) -> None:
         np.minimum(cells[up : up + span : step], cells[left : left + span : step], out=best)
         np.minimum(best, cells[up_left : up_left + span : step], out=best)
         here = cells[first : first + span : step]
-        np.maximum(best, here, out=here)
+        combine(best, here, out=here)
 
 
 @dataclass(frozen=True)
@@ -390,20 +405,27 @@ class _OrientedCost:
 
 @dataclass(frozen=True)
 class _EuclideanCost:
-    """Squared point distances; max/min commute with the square root, taken per pair at the end."""
+    """Point distances over any number of coordinates (one (L, B) column each).
 
-    reference: tuple[FloatArray, FloatArray]
-    candidate: tuple[FloatArray, FloatArray]
+    Squared unless ``root``: max/min commute with the square root, so Fréchet takes it once per
+    pair at the end; sums do not, so DTW needs the distances themselves.
+    """
+
+    reference: tuple[FloatArray, ...]
+    candidate: tuple[FloatArray, ...]
+    root: bool = False
 
     def fill(self, pairs: slice, out: FloatArray, scratch: tuple[FloatArray, FloatArray]) -> None:
         height, width = out.shape[:2]
-        (px, py), (qx, qy) = self.reference, self.candidate
         work = scratch[0]
-        np.subtract(px[:height, None, pairs], qx[None, :width, pairs], out=out)
-        np.multiply(out, out, out=out)
-        np.subtract(py[:height, None, pairs], qy[None, :width, pairs], out=work)
-        np.multiply(work, work, out=work)
-        out += work
+        for axis, (p, q) in enumerate(zip(self.reference, self.candidate)):
+            target = out if axis == 0 else work
+            np.subtract(p[:height, None, pairs], q[None, :width, pairs], out=target)
+            np.multiply(target, target, out=target)
+            if axis:
+                out += work
+        if self.root:
+            np.sqrt(out, out=out)
 
 
 def oriented_frechet_batch(
@@ -435,7 +457,7 @@ def oriented_frechet_batch(
             {name: column[:, count:] for name, column in both.items()},
         )
 
-    return _frechet_dp(rows, cols, make_model)
+    return _coupling_dp(rows, cols, make_model)
 
 
 def _lengths(trajectories: Sequence[Trajectory]) -> NDArray[np.int64]:
@@ -445,27 +467,65 @@ def _lengths(trajectories: Sequence[Trajectory]) -> NDArray[np.int64]:
     return counts
 
 
-def frechet_batch(reference: Sequence[Trajectory], candidate: Sequence[Trajectory]) -> FloatArray:
-    """Plain discrete Fréchet distance (Euclidean cost) per pair of trajectories."""
+def _euclidean_dp(
+    reference: Sequence[Trajectory], candidate: Sequence[Trajectory], combine: np.ufunc
+) -> FloatArray:
+    """The coupling value of every pair under Euclidean point distances (squared for max)."""
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference trajectories but {len(candidate)} candidates")
     rows, cols = _lengths(reference), _lengths(candidate)
 
     def make_model(order: NDArray[np.intp]) -> _CostModel:
         ordered = [reference[i] for i in order.tolist()] + [candidate[i] for i in order.tolist()]
-        x, y, _ = _pad_columns(ordered, np.concatenate([rows[order], cols[order]]))
+        columns, _ = _pad_columns(ordered, np.concatenate([rows[order], cols[order]]))
         count = len(order)
-        return _EuclideanCost((x[:, :count], y[:, :count]), (x[:, count:], y[:, count:]))
+        return _EuclideanCost(
+            tuple(c[:, :count] for c in columns), tuple(c[:, count:] for c in columns), root=combine is not np.maximum
+        )
 
-    return np.sqrt(_frechet_dp(rows, cols, make_model))
+    return _coupling_dp(rows, cols, make_model, combine)
+
+
+def frechet_batch(reference: Sequence[Trajectory], candidate: Sequence[Trajectory]) -> FloatArray:
+    """Plain discrete Fréchet distance (Euclidean cost) per pair of trajectories of (n, d) points.
+
+    Every trajectory of a batch has the same point dimension d (2 for image paths, 3 for tool paths).
+    """
+    return np.sqrt(_euclidean_dp(reference, candidate, np.maximum))
+
+
+def dtw_batch(reference: Sequence[Trajectory], candidate: Sequence[Trajectory]) -> FloatArray:
+    """Dynamic time warping distance per pair: the least sum of Euclidean point distances over a coupling.
+
+    Same couplings as the discrete Fréchet distance (both ends matched, monotone, steps of one
+    point on either or both sides), summed instead of maximised; points are (n, d) as in
+    :func:`frechet_batch`. The sum grows with the number of points: compare paths resampled to
+    the same count, or divide by it.
+    """
+    return _euclidean_dp(reference, candidate, np.add)
+
+
+def _point_rows(points: ArrayLike) -> FloatArray:
+    """(n, d) points as given; any other shape (flat, empty, nested) read as (x, y) pairs, as before."""
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2:
+        return pts.reshape(-1, 2)
+    if pts.shape[1] < 1:
+        raise ValueError(f"points must be an (n, d) array with d >= 1, got shape {pts.shape}")
+    return pts
+
+
+def _same_dimension(pa: FloatArray, pb: FloatArray, what: str) -> None:
+    if pa.shape[1] != pb.shape[1]:
+        raise ValueError(f"{what} needs points of one dimension, got {pa.shape[1]}-D and {pb.shape[1]}-D")
 
 
 def hausdorff(a: ArrayLike, b: ArrayLike, chunk_cells: int = 4_000_000) -> float:
-    """Symmetric Hausdorff distance between two point sets, in bounded memory."""
-    pa = np.asarray(a, dtype=np.float64).reshape(-1, 2)
-    pb = np.asarray(b, dtype=np.float64).reshape(-1, 2)
+    """Symmetric Hausdorff distance between two point sets of (n, d) points, in bounded memory."""
+    pa, pb = _point_rows(a), _point_rows(b)
     if len(pa) == 0 or len(pb) == 0:
         raise ValueError("Hausdorff distance needs two non-empty point sets")
+    _same_dimension(pa, pb, "Hausdorff distance")
     return max(_directed_hausdorff(pa, pb, chunk_cells), _directed_hausdorff(pb, pa, chunk_cells))
 
 
@@ -473,39 +533,45 @@ def _directed_hausdorff(pa: FloatArray, pb: FloatArray, chunk_cells: int) -> flo
     rows = max(1, chunk_cells // len(pb))
     worst_squared = 0.0
     for start in range(0, len(pa), rows):
-        dx = pa[start : start + rows, 0, None] - pb[None, :, 0]
-        dy = pa[start : start + rows, 1, None] - pb[None, :, 1]
-        nearest_squared = (dx * dx + dy * dy).min(axis=1)
-        worst_squared = max(worst_squared, float(nearest_squared.max()))
+        d = pa[start : start + rows, 0, None] - pb[None, :, 0]
+        squared = d * d
+        for axis in range(1, pa.shape[1]):
+            d = pa[start : start + rows, axis, None] - pb[None, :, axis]
+            squared += d * d
+        worst_squared = max(worst_squared, float(squared.min(axis=1).max()))
     return float(np.sqrt(worst_squared))
 
 
 def resample_by_arc_length(points: ArrayLike, count: int) -> FloatArray:
-    """``count`` points evenly spaced along the polyline's arc length (ends included)."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    """``count`` points evenly spaced along the polyline's arc length (ends included), (n, d) points."""
+    pts = _point_rows(points)
     if len(pts) == 0 or count < 1:
         raise ValueError("resampling needs at least one point and a positive count")
     if count == 1:
         return pts[:1].copy()
-    steps = np.hypot(*np.diff(pts, axis=0).T) if len(pts) > 1 else np.zeros(0)
+    # Segment lengths as hypot folded over the coordinates (2-D: np.hypot(dx, dy), as always).
+    deltas = np.diff(pts, axis=0)
+    steps = np.abs(deltas[:, 0]) if pts.shape[1] == 1 else np.hypot(deltas[:, 0], deltas[:, 1])
+    for axis in range(2, pts.shape[1]):
+        steps = np.hypot(steps, deltas[:, axis])
     travelled = np.concatenate([[0.0], np.cumsum(steps)])
     if travelled[-1] <= 0.0:
         return np.repeat(pts[:1], count, axis=0)
     stations = np.linspace(0.0, travelled[-1], count)
-    return np.stack([np.interp(stations, travelled, pts[:, 0]), np.interp(stations, travelled, pts[:, 1])], axis=1)
+    return np.stack([np.interp(stations, travelled, pts[:, axis]) for axis in range(pts.shape[1])], axis=1)
 
 
 def rmse_aligned(prediction: ArrayLike, reference: ArrayLike) -> float:
-    """Root-mean-square point error after aligning unequal lengths.
+    """Root-mean-square point error after aligning unequal lengths, (n, d) points.
 
     The paper does not say how it aligns trajectories of different lengths. We resample both
     polylines by arc length to ``max(len(prediction), len(reference))`` points and compare them
     index by index; equal-length inputs are compared as given, without resampling.
     """
-    pred = np.asarray(prediction, dtype=np.float64).reshape(-1, 2)
-    ref = np.asarray(reference, dtype=np.float64).reshape(-1, 2)
+    pred, ref = _point_rows(prediction), _point_rows(reference)
     if len(pred) == 0 or len(ref) == 0:
         raise ValueError("RMSE needs two non-empty trajectories")
+    _same_dimension(pred, ref, "RMSE")
     if len(pred) != len(ref):
         count = max(len(pred), len(ref))
         pred, ref = resample_by_arc_length(pred, count), resample_by_arc_length(ref, count)
