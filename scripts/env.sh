@@ -8,6 +8,13 @@ set +u
 source "$_vla_r1_venv/bin/activate"
 export AMENT_PREFIX_PATH="$_vla_r1_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export LD_LIBRARY_PATH="$_vla_r1_venv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# launch, the ros2 command, tf2, control_msgs, moveit_msgs (scripts/setup_env.sh builds them when
+# their sources are available); our own overlay goes on top.
+_vla_r1_ros2_prefix="${VLA_R1_ROS2_PREFIX:-$_vla_r1_venv-ros2}"
+if [[ -f "$_vla_r1_ros2_prefix/setup.bash" ]]; then
+  # shellcheck disable=SC1091
+  source "$_vla_r1_ros2_prefix/setup.bash"
+fi
 if [[ -f "$_vla_r1_root/install/setup.bash" ]]; then
   # shellcheck disable=SC1091
   source "$_vla_r1_root/install/setup.bash"
@@ -20,4 +27,4 @@ export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 # profile's comment and the README's "Transport"); an existing choice of profile is kept.
 export FASTRTPS_DEFAULT_PROFILES_FILE="${FASTRTPS_DEFAULT_PROFILES_FILE:-$_vla_r1_root/config/fastdds_rgbd.xml}"
 eval "$_vla_r1_restore_nounset"
-unset _vla_r1_root _vla_r1_venv _vla_r1_restore_nounset
+unset _vla_r1_root _vla_r1_venv _vla_r1_ros2_prefix _vla_r1_restore_nounset

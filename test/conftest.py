@@ -36,6 +36,32 @@ def ros_sandbox() -> None:
         pytest.skip(reason)
 
 
+def require_installed(module: str, what: str) -> None:
+    """Skip (or, under CI, fail) a test whose ROS package is missing, with a one-line reason.
+
+    The launch system, the ros2 command, tf2_ros, control_msgs and moveit_msgs have no PyPI
+    wheels; scripts/setup_env.sh builds them from vendored sources when it finds them. A user's
+    machine without them still runs everything else; CI (.ci/run sets VLA_R1_REQUIRE_VENDOR=1)
+    must not skip for that reason.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is not None:
+        return
+    reason = (
+        f"{module} is not installed ({what}); scripts/setup_env.sh builds it when the ROS 2 vendor sources "
+        "are present (VLA_R1_ROS2_VENDOR), then source scripts/env.sh"
+    )
+    if os.environ.get("VLA_R1_REQUIRE_VENDOR") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def tf2_installed() -> None:
+    require_installed("tf2_ros", "tf2's Python API")
+
+
 @pytest.fixture(scope="module")
 def scene_msgs() -> Any:
     from ros_support import render_tabletop, scene_messages
@@ -52,13 +78,12 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
     from nav_msgs.msg import Path
     from rclpy.action import ActionClient
     from rclpy.parameter import Parameter
-    from ros_support import BASE_FRAME, OPTICAL_FRAME, FakeCamera, Harness, ros_context, spinning, wait_for
+    from ros_support import BASE_FRAME, FakeCamera, Harness, ros_context, spinning, wait_for
     from sensor_msgs.msg import Image
     from visualization_msgs.msg import MarkerArray
     from vla_r1_ros.action import Reason
     from vla_r1_ros.msg import Prediction
 
-    from vla_r1_ros.ros.tf_adapter import StaticTransformBuffer
     from vla_r1_ros.ros.vla_r1_node import VlaR1Node
 
     stack = ExitStack()
@@ -67,23 +92,20 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
         backend: Any,
         with_tf: bool = True,
         parameters: dict[str, Any] | None = None,
-        inject_tf: bool = True,
         messages: Any = None,
         **camera_options: Any,
     ) -> Harness:
         context = stack.enter_context(ros_context())
-        buffer = StaticTransformBuffer()
-        if with_tf:
-            buffer.set_transform(BASE_FRAME, OPTICAL_FRAME, scene_msgs.scene.T_world_optical)
         overrides = {"target_frame": BASE_FRAME, "generation_timeout": 5.0, "frame_wait_timeout": 1.5}
         overrides.update(parameters or {})
         node = VlaR1Node(
             backend=backend,
-            tf_buffer=buffer if inject_tf else None,
             context=context,
             parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
         )
-        camera = FakeCamera(messages or scene_msgs, context=context, **camera_options)
+        # The camera's mount on /tf_static, as a camera driver publishes it (real tf2 in the node).
+        mount = scene_msgs.scene.T_world_optical if with_tf else None
+        camera = FakeCamera(messages or scene_msgs, context=context, base_pose=mount, **camera_options)
         client_node = rclpy.create_node("vla_r1_test_client", context=context)
         received: dict[str, Any] = {
             key: collections.deque(maxlen=20) for key in ("prediction", "markers", "waypoints", "image")

@@ -239,7 +239,7 @@ def test_node_demo_default_is_the_embedded_model_on_a_held_out_top_down_scene(tm
 
 
 def test_static_camera_transform_parameter_replaces_tf(harness_factory: Any, scene_msgs: Any) -> None:
-    """A fixed camera without a TF tree (tf2_ros is not even installed here)."""
+    """A fixed camera and no TF tree at all: the mount comes from the parameter, nothing is on /tf."""
     from vla_r1_ros.core.geometry.transforms import quaternion_from_matrix
 
     pose = scene_msgs.scene.T_world_optical
@@ -247,7 +247,7 @@ def test_static_camera_transform_parameter_replaces_tf(harness_factory: Any, sce
     harness = harness_factory(
         scripted({"affordance": box_answer(scene_msgs.scene)}),
         parameters={"static_camera_transform": static},
-        inject_tf=False,
+        with_tf=False,
     )
     result, _ = harness.send("pick up the green box")
     assert result.success, result.message

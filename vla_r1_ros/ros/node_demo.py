@@ -24,6 +24,7 @@ model on either scene; a checkpoint folder or Hub id makes other weights answer.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import threading
@@ -138,15 +139,14 @@ def run(
     from sensor_msgs.msg import Image
 
     from vla_r1_ros.action import Reason
+    from vla_r1_ros.core.geometry.transforms import quaternion_from_matrix
     from vla_r1_ros.model.backends import make_backend
     from vla_r1_ros.ros.sim_camera import (
         BASE_FRAME,
-        OPTICAL_FRAME,
         FakeCamera,
         render_tabletop,
         scene_messages,
     )
-    from vla_r1_ros.ros.tf_adapter import StaticTransformBuffer
     from vla_r1_ros.ros.vla_r1_node import VlaR1Node
 
     if scene_kind == "topdown":
@@ -160,15 +160,17 @@ def run(
     backend = _oracle(scene) if model == "oracle" else make_backend(model, device="cpu")
     context = Context()
     rclpy.init(context=context)
-    buffer = StaticTransformBuffer()
-    buffer.set_transform(BASE_FRAME, OPTICAL_FRAME, scene.T_world_optical)
-    node = VlaR1Node(
-        backend=backend,
-        tf_buffer=buffer,
-        context=context,
-        parameter_overrides=[Parameter("target_frame", value=BASE_FRAME), Parameter("generation_timeout", value=120.0)],
-    )
-    camera = FakeCamera(messages, context=context)
+    # The camera's mount goes on /tf_static as a camera driver's launch file publishes it; without
+    # tf2_ros (no ROS install) the node takes it as its static_camera_transform parameter instead.
+    tf_available = importlib.util.find_spec("tf2_ros") is not None
+    parameters = [Parameter("target_frame", value=BASE_FRAME), Parameter("generation_timeout", value=120.0)]
+    if not tf_available:
+        mount = scene.T_world_optical
+        parameters.append(
+            Parameter("static_camera_transform", value=[*mount[:3, 3], *quaternion_from_matrix(mount[:3, :3])])
+        )
+    node = VlaR1Node(backend=backend, context=context, parameter_overrides=parameters)
+    camera = FakeCamera(messages, context=context, base_pose=scene.T_world_optical if tf_available else None)
     client_node = rclpy.create_node("node_demo_client", context=context)
     images: list[Image] = []
     client_node.create_subscription(Image, "/vla_r1_node/annotated_image", images.append, 10)

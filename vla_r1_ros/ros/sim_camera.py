@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import rclpy
+import rclpy.utilities
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -34,6 +36,7 @@ __all__ = [
     "render_tabletop",
     "scene_messages",
     "FakeCamera",
+    "broadcast_static_pose",
 ]
 
 OPTICAL_FRAME = "camera_color_optical_frame"
@@ -94,6 +97,8 @@ class FakeCamera(Node):
         publish_info: bool = True,
         info_override: Callable[[CameraInfo], CameraInfo] | None = None,
         wait_for_subscribers: bool = False,
+        base_pose: np.ndarray | None = None,
+        stamp_lag: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__("fake_camera", **kwargs)
@@ -107,6 +112,10 @@ class FakeCamera(Node):
         self._info = self.create_publisher(CameraInfo, f"/{namespace}/color/camera_info", qos_profile_sensor_data)
         self.frames_sent = 0
         self.wait_for_subscribers = wait_for_subscribers
+        # A camera's capture time comes before its messages go out: images carry that stamp.
+        self.stamp_lag = stamp_lag
+        if base_pose is not None:  # the mount on /tf_static, as a camera driver's launch file does
+            self._static_tf = broadcast_static_pose(self, BASE_FRAME, OPTICAL_FRAME, base_pose)
         self.create_timer(1.0 / rate_hz, self._tick)
 
     def _tick(self) -> None:
@@ -115,7 +124,7 @@ class FakeCamera(Node):
             if any(p.get_subscription_count() == 0 for p in publishers):
                 return
             self.wait_for_subscribers = False
-        stamp = self.get_clock().now().to_msg()
+        stamp = (self.get_clock().now() - Duration(nanoseconds=int(self.stamp_lag * 1e9))).to_msg()
         self.messages.rgb.header.stamp = stamp
         self._rgb.publish(self.messages.rgb)
         if self.publish_depth:
@@ -125,6 +134,21 @@ class FakeCamera(Node):
             self.info.header.stamp = stamp
             self._info.publish(self.info)
         self.frames_sent += 1
+
+
+def broadcast_static_pose(node: Node, parent: str, child: str, T_parent_child: np.ndarray) -> Any:
+    """Publish ``T_parent_child`` on /tf_static (what static_transform_publisher does); keep the result."""
+    from geometry_msgs.msg import TransformStamped
+    from tf2_ros import StaticTransformBroadcaster
+
+    from vla_r1_ros.ros.tf_adapter import transform_from_matrix
+
+    stamped = TransformStamped(child_frame_id=child, transform=transform_from_matrix(T_parent_child))
+    stamped.header.frame_id = parent
+    stamped.header.stamp = node.get_clock().now().to_msg()
+    broadcaster = StaticTransformBroadcaster(node)
+    broadcaster.sendTransform(stamped)
+    return broadcaster
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         camera.destroy_node()
-        if rclpy.ok():
+        if rclpy.utilities.ok():
             rclpy.shutdown()
     return 0
 

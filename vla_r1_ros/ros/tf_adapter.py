@@ -1,10 +1,13 @@
 """The one place that talks to tf2: camera optical frame -> target frame as a 4x4 matrix.
 
-tf2_ros is not installable everywhere this package runs (it is on every ROS 2 install, not on
-PyPI), so the node sees only :class:`TransformSource`. :class:`Tf2TransformSource` wraps anything
-with tf2_ros.Buffer's ``lookup_transform(target_frame, source_frame, time, timeout)``: the real
-Buffer (with a TransformListener) on robots, :class:`StaticTransformBuffer` for a fixed camera
-mount given as a parameter, and tests.
+The node sees only :class:`TransformSource`:
+
+* :class:`Tf2TransformSource` — a real ``tf2_ros.Buffer`` with a ``TransformListener`` on the
+  node (``/tf`` and ``/tf_static``), looked up at the image's stamp. Every ROS 2 install has
+  tf2_ros; here it comes from the vendored Jazzy sources (scripts/setup_env.sh).
+* :class:`StaticTransformSource` — for a user with no TF tree at all: the camera mount given as
+  the ``static_camera_transform`` parameter, returned as is for whatever optical frame the images
+  name.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import numpy as np
-from builtin_interfaces.msg import Time as TimeMsg
-from geometry_msgs.msg import Transform, TransformStamped
+from geometry_msgs.msg import Transform
 from numpy.typing import NDArray
 from rclpy.duration import Duration
 from rclpy.time import Time
@@ -24,10 +26,9 @@ __all__ = [
     "TransformUnavailable",
     "TransformSource",
     "Tf2TransformSource",
-    "StaticTransformBuffer",
+    "StaticTransformSource",
     "matrix_from_transform",
     "transform_from_matrix",
-    "make_tf2_buffer",
 ]
 
 
@@ -59,16 +60,27 @@ def transform_from_matrix(matrix: NDArray[np.float64]) -> Transform:
 
 
 class Tf2TransformSource:
-    """Adapts a tf2_ros.Buffer-like object; every lookup failure becomes TransformUnavailable."""
+    """tf2_ros's Buffer and TransformListener on ``node``; every lookup failure becomes TransformUnavailable.
 
-    def __init__(self, buffer: Any) -> None:
-        self._buffer = buffer
+    Raises ImportError (with what to install) where tf2_ros is missing.
+    """
+
+    def __init__(self, node: Any) -> None:
+        try:
+            import tf2_ros
+        except ImportError as err:
+            raise ImportError(
+                f"tf2_ros is not installed ({err}): source your ROS 2 setup (or scripts/env.sh after "
+                "scripts/setup_env.sh), or give the camera pose with the static_camera_transform parameter"
+            ) from None
+        self.buffer = tf2_ros.Buffer(node=node)
+        self.listener = tf2_ros.TransformListener(self.buffer, node)
 
     def lookup(self, target_frame: str, source_frame: str, stamp: Time, timeout_s: float) -> NDArray[np.float64]:
         if not source_frame:
             raise TransformUnavailable("the image has no frame_id, so its pose cannot be looked up")
         try:
-            stamped = self._buffer.lookup_transform(
+            stamped = self.buffer.lookup_transform(
                 target_frame, source_frame, stamp, timeout=Duration(nanoseconds=int(timeout_s * 1e9))
             )
         except Exception as err:  # tf2's Lookup/Connectivity/Extrapolation/InvalidArgument exceptions
@@ -79,62 +91,19 @@ class Tf2TransformSource:
         return matrix_from_transform(stamped.transform)
 
 
-class StaticTransformBuffer:
-    """A fixed set of transforms with tf2_ros.Buffer's ``lookup_transform`` signature.
+class StaticTransformSource:
+    """A fixed camera mount without a TF tree: ``T_target_camera`` for any optical frame, at any time."""
 
-    For a camera rigidly mounted with a known extrinsic calibration (no TF tree needed) and for
-    tests. Transforms compose along a chain of registered parent -> child edges in either
-    direction; identical frames give the identity.
-    """
-
-    class LookupError(Exception):  # shadows the builtin on purpose: mirrors tf2_ros.LookupException's role
-        pass
-
-    def __init__(self) -> None:
-        self._edges: dict[tuple[str, str], NDArray[np.float64]] = {}
-
-    def set_transform(self, parent: str, child: str, T_parent_child: NDArray[np.float64]) -> None:
-        matrix = np.asarray(T_parent_child, dtype=np.float64)
+    def __init__(self, target_frame: str, T_target_camera: NDArray[np.float64]) -> None:
+        matrix = np.asarray(T_target_camera, dtype=np.float64)
         if matrix.shape != (4, 4):
             raise ValueError(f"transform must be 4x4, got {matrix.shape}")
-        self._edges[(parent, child)] = matrix
-        self._edges[(child, parent)] = np.asarray(np.linalg.inv(matrix), dtype=np.float64)
+        self.target_frame = target_frame
+        self._matrix = matrix
 
-    def _chain(self, target: str, source: str) -> NDArray[np.float64] | None:
-        frontier: list[tuple[str, NDArray[np.float64]]] = [(source, np.eye(4))]
-        seen = {source}
-        while frontier:
-            frame, T_frame_source = frontier.pop()
-            if frame == target:
-                return T_frame_source
-            for (parent, child), T_parent_child in self._edges.items():
-                if child == frame and parent not in seen:
-                    seen.add(parent)
-                    frontier.append((parent, T_parent_child @ T_frame_source))
-        return None
-
-    def lookup_transform(
-        self, target_frame: str, source_frame: str, time: Time | TimeMsg, timeout: Duration | None = None
-    ) -> TransformStamped:
-        matrix = self._chain(target_frame, source_frame)
-        if matrix is None:
-            raise StaticTransformBuffer.LookupError(
-                f'"{target_frame}" passed to lookupTransform argument target_frame does not exist or is not '
-                f'connected to "{source_frame}"'
+    def lookup(self, target_frame: str, source_frame: str, stamp: Time, timeout_s: float) -> NDArray[np.float64]:
+        if target_frame != self.target_frame:
+            raise TransformUnavailable(
+                f"static_camera_transform gives the camera in {self.target_frame!r}, not {target_frame!r}"
             )
-        stamped = TransformStamped()
-        stamped.header.frame_id = target_frame
-        stamped.child_frame_id = source_frame
-        stamped.header.stamp = time.to_msg() if isinstance(time, Time) else time
-        stamped.transform = transform_from_matrix(matrix)
-        return stamped
-
-
-def make_tf2_buffer(node: Any) -> tuple[Any, Any] | None:
-    """A real tf2_ros Buffer and TransformListener for ``node``, or None where tf2_ros is missing."""
-    try:
-        import tf2_ros
-    except ImportError:
-        return None
-    buffer = tf2_ros.Buffer()
-    return buffer, tf2_ros.TransformListener(buffer, node)
+        return self._matrix.copy()

@@ -58,6 +58,7 @@ from vla_r1_ros.core.geometry import (
     register_depth,
     warm_up,
 )
+from vla_r1_ros.core.geometry.transforms import pose_from_xyz_quaternion
 from vla_r1_ros.core.overlay import draw_prediction
 from vla_r1_ros.core.protocol import Task
 from vla_r1_ros.core.reasoning import LiftSettings, TaskOutcome, lift_answers
@@ -76,11 +77,10 @@ from vla_r1_ros.ros.conversions import prediction_msg, set_lifted_target, waypoi
 from vla_r1_ros.ros.images import ImageEncodingError, image_to_rgb, rgb_to_image_fields
 from vla_r1_ros.ros.markers import prediction_markers
 from vla_r1_ros.ros.tf_adapter import (
-    StaticTransformBuffer,
+    StaticTransformSource,
     Tf2TransformSource,
     TransformSource,
     TransformUnavailable,
-    make_tf2_buffer,
 )
 
 __all__ = ["NodeSettings", "VlaR1Node", "main"]
@@ -269,9 +269,9 @@ def _stamp_seconds(header: Header) -> float:
 
 
 class VlaR1Node(Node):
-    """The reasoning node. ``backend`` and ``tf_buffer`` may be injected (tests, embedding)."""
+    """The reasoning node. ``backend`` may be injected (tests, embedding)."""
 
-    def __init__(self, backend: Backend | None = None, tf_buffer: Any | None = None, **node_options: Any) -> None:
+    def __init__(self, backend: Backend | None = None, **node_options: Any) -> None:
         super().__init__("vla_r1_node", **node_options)
         self.settings = declare_settings(self)
         if self.settings.use_depth:
@@ -279,7 +279,7 @@ class VlaR1Node(Node):
             # inside the first goal, whose deadline they would eat.
             warm_up()
         self._backend = backend if backend is not None else self._load_backend()
-        self._transforms = self._make_transform_source(tf_buffer)
+        self._transforms = self._make_transform_source()
         self._frames: LatestFramePair[Image, Image] = LatestFramePair(
             self.settings.stamp_tolerance, self.settings.max_frame_age, require_depth=self.settings.use_depth
         )
@@ -335,20 +335,15 @@ class VlaR1Node(Node):
         self.get_logger().info(f"loading VLA-R1 from {self.settings.model} ...")
         return make_backend(self.settings.model, device=self.settings.device)
 
-    def _make_transform_source(self, tf_buffer: Any | None) -> TransformSource:
-        if tf_buffer is not None:
-            return Tf2TransformSource(tf_buffer)
+    def _make_transform_source(self) -> TransformSource:
         if self.settings.static_camera_transform:
-            return Tf2TransformSource(_static_buffer(self.settings))
-        made = make_tf2_buffer(self)
-        if made is None:
-            self.get_logger().warning(
-                "tf2_ros is not installed: 3-D lifting needs the static_camera_transform parameter "
-                "(or target_frame equal to the camera's optical frame)"
-            )
-            return Tf2TransformSource(StaticTransformBuffer())
-        self._tf_listener = made[1]
-        return Tf2TransformSource(made[0])
+            mount = pose_from_xyz_quaternion(self.settings.static_camera_transform)
+            return StaticTransformSource(self.settings.target_frame, mount)
+        try:
+            return Tf2TransformSource(self)
+        except ImportError as missing:
+            self.get_logger().warning(f"{missing}; until then 3-D goals fail")
+            return _NoTransforms(str(missing))
 
     # ------------------------------------------------------------------ sensor callbacks
     def _on_color(self, message: Image) -> None:
@@ -710,23 +705,14 @@ def _partial_failure(outcomes: list[TaskOutcome], failures: list[TaskOutcome]) -
     return message
 
 
-def _static_buffer(settings: NodeSettings) -> _AnyCameraFrame:
-    from vla_r1_ros.core.geometry.transforms import pose_from_xyz_quaternion
+class _NoTransforms:
+    """The transform source where tf2_ros is missing: every lookup says why."""
 
-    buffer = StaticTransformBuffer()
-    camera_pose = pose_from_xyz_quaternion(settings.static_camera_transform)
-    buffer.set_transform(settings.target_frame, "__camera__", camera_pose)
-    return _AnyCameraFrame(buffer)
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
 
-
-class _AnyCameraFrame:
-    """A static extrinsic applies to whatever optical frame the images name."""
-
-    def __init__(self, buffer: StaticTransformBuffer) -> None:
-        self._buffer = buffer
-
-    def lookup_transform(self, target_frame: str, source_frame: str, time: Any, timeout: Any = None) -> Any:
-        return self._buffer.lookup_transform(target_frame, "__camera__", time, timeout)
+    def lookup(self, target_frame: str, source_frame: str, stamp: Time, timeout_s: float) -> np.ndarray:
+        raise TransformUnavailable(self._reason)
 
 
 def main(args: list[str] | None = None) -> None:
