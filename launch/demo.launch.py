@@ -9,9 +9,9 @@ align_depth.enable:=true), then send a goal:
         "{instruction: 'pick up the red mug', task: affordance}" --feedback
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import IfCondition
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -25,7 +25,7 @@ ARGUMENTS = [
     ("camera_info_topic", "color/camera_info", "CameraInfo of the colour image, relative to camera_namespace"),
     ("target_frame", "base_link", "frame of the published 3-D targets and waypoints"),
     ("use_depth", "true", "lift answers to 3-D with depth (false: 2-D answers only)"),
-    ("rviz", "true", "start RViz with the VLA-R1 display configuration"),
+    ("rviz", "true", "start RViz with the VLA-R1 display configuration (skipped, with a warning, where RViz is not installed)"),
 ]
 
 
@@ -50,12 +50,17 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         parameters=[PathJoinSubstitution([package, "config", "vla_r1_node.yaml"]), overrides],
     )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", PathJoinSubstitution([package, "config", "vla_r1.rviz"])],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-    )
     # The waypoint executor (MoveIt behind the safety gates) joins here as a third node.
-    return LaunchDescription([*declared, profile, use_profile, reasoning, rviz])
+    return LaunchDescription([*declared, profile, use_profile, reasoning, OpaqueFunction(function=_viewer)])
+
+
+def _viewer(context: LaunchContext) -> list:
+    """RViz when asked for and installed; a headless robot PC, CI or a container has none."""
+    if LaunchConfiguration("rviz").perform(context).strip().lower() not in ("true", "1", "yes"):
+        return []
+    try:
+        get_package_share_directory("rviz2")
+    except PackageNotFoundError:
+        return [LogInfo(msg="RViz (rviz2) is not installed: starting without it; rviz:=false silences this")]
+    config = PathJoinSubstitution([FindPackageShare("vla_r1_ros"), "config", "vla_r1.rviz"])
+    return [Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config])]

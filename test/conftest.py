@@ -62,6 +62,13 @@ def tf2_installed() -> None:
     require_installed("tf2_ros", "tf2's Python API")
 
 
+@pytest.fixture
+def launch_installed() -> None:
+    """launch, launch_ros, launch_testing and the ros2 command with its verbs."""
+    for module in ("launch_ros", "launch_testing", "ros2cli", "ros2launch", "ros2action", "ros2topic", "ros2param"):
+        require_installed(module, "ROS 2's launch system and the ros2 command")
+
+
 @pytest.fixture(scope="module")
 def scene_msgs() -> Any:
     from ros_support import render_tabletop, scene_messages

@@ -81,12 +81,6 @@ def _render_views(scene: Any, poses: list[Any], grasp: Any | None) -> np.ndarray
     return np.hstack([top_view(scene, positions, grasp_position, closing), side_view(scene, positions, surface, 0.05)])
 
 
-def _top_down_scene(seed: int, index: int) -> Any:
-    from vla_r1_ros.sim.tabletop2d import TabletopGenerator, top_down_frame
-
-    return top_down_frame(TabletopGenerator(seed=seed, cot="short").scene(index))
-
-
 def _top_down_view(frame: Any, grasp: Any | None) -> tuple[np.ndarray, dict[str, Any]]:
     """The colour frame with the true target box (blue) and the lifted grasp projected back (red)."""
     picture = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR).copy()
@@ -145,12 +139,13 @@ def run(
         BASE_FRAME,
         FakeCamera,
         render_tabletop,
+        render_top_down,
         scene_messages,
     )
     from vla_r1_ros.ros.vla_r1_node import VlaR1Node
 
     if scene_kind == "topdown":
-        frame = _top_down_scene(scene_seed, scene_index)
+        frame = render_top_down(scene_seed, scene_index)
         messages = scene_messages(frame)
         instruction = instruction or frame.scene.instruction
     else:

@@ -12,6 +12,7 @@ scripts/node_demo.sh).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +61,13 @@ def render_tabletop(width: int = 320, height: int = 240) -> RenderedScene:
         return renderer.render(
             objects, Intrinsics.from_vertical_fov(width, height, 50.0), look_at((0.05, 0.05, 0.85), (0.5, 0.02, 0.0))
         )
+
+
+def render_top_down(seed: int = 1000, index: int = 0) -> TopDownFrame:
+    """A scene of the training generator (seed 1000: its held-out stream) seen by a camera looking straight down."""
+    from vla_r1_ros.sim.tabletop2d import TabletopGenerator, top_down_frame
+
+    return top_down_frame(TabletopGenerator(seed=seed, cot="short").scene(index))
 
 
 def scene_messages(scene: RenderedScene | TopDownFrame, depth_encoding: str = "32FC1") -> SceneMessages:
@@ -160,6 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: never)")
     parser.add_argument("--namespace", default="camera")
     parser.add_argument(
+        "--scene",
+        choices=("topdown", "pybullet"),
+        default="pybullet",
+        help="topdown: a held-out scene of the training generator (what the embedded model knows); "
+        "pybullet: an oblique rendered tabletop (default)",
+    )
+    parser.add_argument("--scene-index", type=int, default=0, help="which top-down scene (default 0)")
+    parser.add_argument(
         "--wait-for-subscribers", action="store_true", help="start publishing once colour and depth are subscribed"
     )
     args = parser.parse_args(argv)
@@ -167,13 +183,23 @@ def main(argv: list[str] | None = None) -> int:
     if refused:
         parser.error(f"refusing to create DDS participants: {refused}")
     width, height = (int(v) for v in args.size.lower().split("x"))
-    messages = scene_messages(render_tabletop(width, height), depth_encoding=args.depth_encoding)
+    scene = render_top_down(index=args.scene_index) if args.scene == "topdown" else render_tabletop(width, height)
+    messages = scene_messages(scene, depth_encoding=args.depth_encoding)
+    if args.scene == "topdown":
+        print(f"scene: {scene.scene.instruction!r}", flush=True)  # type: ignore[union-attr]
     rclpy.init()
+    has_tf = importlib.util.find_spec("tf2_ros") is not None
     camera = FakeCamera(
-        messages, rate_hz=args.rate, namespace=args.namespace, wait_for_subscribers=args.wait_for_subscribers
+        messages,
+        rate_hz=args.rate,
+        namespace=args.namespace,
+        wait_for_subscribers=args.wait_for_subscribers,
+        base_pose=scene.T_world_optical if has_tf else None,
     )
+    if not has_tf:
+        camera.get_logger().warning("tf2_ros is not installed: the camera mount is not published on /tf_static")
     try:
-        while rclpy.ok() and (args.frames <= 0 or camera.frames_sent < args.frames):
+        while rclpy.utilities.ok() and (args.frames <= 0 or camera.frames_sent < args.frames):
             rclpy.spin_once(camera, timeout_sec=0.1)
         time.sleep(0.5)  # the last frames leave before the participant goes
     except KeyboardInterrupt:

@@ -30,8 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from vla_r1_ros.core.execution.types import CartesianPlan, JointLimits
-from vla_r1_ros.core.geometry.safety import SafetyLimits, SafetyRule, check_waypoints
-from vla_r1_ros.core.geometry.safety import shown_indices
+from vla_r1_ros.core.geometry.safety import SafetyLimits, SafetyRule, check_waypoints, shown_indices
 
 __all__ = ["PlanRule", "PlanCheckLimits", "PlanViolation", "PlanCheckResult", "check_plan", "polyline_distances"]
 
