@@ -34,6 +34,9 @@ setup(
         "deepspeed": ["deepspeed>=0.19"],
         # The simulated Panda, its pick episodes and the simulated demo (pybullet_data ships the URDF).
         "sim": ["pybullet>=3.2.7"],
+        # vla-r1 compare-runs: rosbag2 bags without ROS, pinocchio FK, statistics, plots (the default
+        # Panda URDF comes from pybullet_data: add the sim extra, or pass --urdf).
+        "analysis": ["rosbags>=0.11.9", "pin>=4.1", "scipy>=1.11", "matplotlib>=3.8"],
         "test": ["pytest>=8", "hypothesis>=6.100"],
     },
     entry_points={
