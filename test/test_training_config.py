@@ -14,8 +14,11 @@ from vla_r1_training.config import (
     CPU_SETTINGS,
     GRPO_DEFAULTS,
     SFT_DEFAULTS,
+    ConfigError,
     RunConfig,
     apply_overrides,
+    check_grpo_batch,
+    check_peft_sharding,
     describe,
     load_config,
     trainer_kwargs,
@@ -98,8 +101,8 @@ def test_bad_overrides_are_refused_with_a_reason(override: str, message: str) ->
 
 
 def test_shipped_configs_load() -> None:
-    # accelerate's own config and the experiment's list of SFT phases are not run configs
-    names = {p.stem for p in CONFIGS.glob("*.yaml")} - {"accelerate_zero3", "cpu_tiny_sft_phases"}
+    # accelerate's own configs and the experiment's list of SFT phases are not run configs
+    names = {p.stem for p in CONFIGS.glob("*.yaml") if not p.stem.startswith("accelerate_")} - {"cpu_tiny_sft_phases"}
     assert {"cpu_smoke", "one_gpu_lora", "multi_gpu_zero3", "cpu_tiny"} <= names
     for name in names:
         config = load_config(CONFIGS / f"{name}.yaml")
@@ -220,3 +223,84 @@ def test_bad_palettes_are_refused_when_the_config_loads(tmp_path: Path) -> None:
     assert load_config(str(path), ["data.palettes=[[red, green]]", "data.max_objects=2"]).data.palettes == [
         ["red", "green"]
     ]
+
+
+def test_every_output_goes_under_the_ignored_runs_folder() -> None:
+    """Defaults and shipped configs write under training/runs/ (git-ignored), never beside tracked files:
+    `vla-r1-train eval --config cpu_tiny.yaml eval.model=embedded` once wrote eval_out/ at the root."""
+    root = CONFIGS.parent.parent
+    assert "runs/" in (root / "training" / ".gitignore").read_text().split()
+    configs = [RunConfig()] + [
+        load_config(path)
+        for path in sorted(CONFIGS.glob("*.yaml"))
+        if not path.stem.startswith("accelerate_") and path.stem != "cpu_tiny_sft_phases"
+    ]
+    for config in configs:
+        sft, _ = trainer_kwargs(config.sft, SFT_DEFAULTS, cpu=True)
+        grpo, _ = trainer_kwargs(config.grpo, GRPO_DEFAULTS, cpu=True)
+        for folder in (sft["output_dir"], grpo["output_dir"], config.eval.output_dir):
+            assert Path(folder).parts[:2] == ("training", "runs"), (config.model.model_name_or_path, folder)
+    assert load_config(CONFIGS / "cpu_tiny.yaml", ["eval.model=embedded"]).eval.output_dir == "training/runs/eval"
+
+
+def test_the_cpu_zero3_launch_config_is_the_gpu_one_on_two_cpu_processes() -> None:
+    import yaml
+
+    gpu = yaml.safe_load((CONFIGS / "accelerate_zero3.yaml").read_text())
+    cpu = yaml.safe_load((CONFIGS / "accelerate_zero3_cpu.yaml").read_text())
+    changed = {key for key in gpu.keys() | cpu.keys() if gpu.get(key) != cpu.get(key)}
+    assert changed == {"num_processes", "use_cpu", "mixed_precision"}
+    assert (cpu["num_processes"], cpu["use_cpu"], cpu["mixed_precision"]) == (2, True, "no")
+    assert gpu["deepspeed_config"]["zero_stage"] == 3
+
+
+@pytest.mark.parametrize(
+    ("settings", "world_size"),
+    [
+        ({"per_device_train_batch_size": 4, "num_generations": 4}, 2),
+        ({"per_device_train_batch_size": 3, "num_generations": 6, "gradient_accumulation_steps": 2}, 1),
+        ({"per_device_train_batch_size": 10, "num_generations": 5, "gradient_accumulation_steps": 32}, 8),
+        ({"per_device_train_batch_size": 2, "num_generations": 4, "generation_batch_size": 8}, 2),
+    ],
+)
+def test_grpo_batches_that_split_into_whole_groups_pass(settings: dict[str, int], world_size: int) -> None:
+    check_grpo_batch(settings, world_size)
+
+
+@pytest.mark.parametrize(
+    ("settings", "world_size", "message"),
+    [
+        # 10 per process on 3 processes: 30 completions, no whole number of groups of 4
+        (
+            {"per_device_train_batch_size": 10, "num_generations": 4},
+            3,
+            r"on 3 processes: .* per_device_train_batch_size 10 x 3 processes x steps_per_generation 1 "
+            r"\(gradient_accumulation_steps\) = 30 completions, not a whole number of groups of "
+            r"grpo.num_generations 4. Set grpo.per_device_train_batch_size to a multiple of 4, or "
+            r"grpo.num_generations to one of \[2, 3, 5, 6, 10, 15, 30\]",
+        ),
+        (
+            {"per_device_train_batch_size": 3, "num_generations": 8, "steps_per_generation": 2},
+            2,
+            r"steps_per_generation 2 = 12 completions.* a multiple of 2, .* one of \[2, 3, 4, 6, 12\]",
+        ),
+        (
+            {"per_device_train_batch_size": 4, "num_generations": 4, "generation_batch_size": 12},
+            2,
+            r"generation_batch_size 12 must be a multiple of the global batch on 2 processes, "
+            r"per_device_train_batch_size 4 x 2 = 8",
+        ),
+    ],
+)
+def test_grpo_batches_that_cannot_split_say_which_numbers_to_change(
+    settings: dict[str, int], world_size: int, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_grpo_batch(settings, world_size)
+
+
+def test_lora_under_zero3_is_refused_up_front() -> None:
+    with pytest.raises(ConfigError, match="ZeRO-2"):
+        check_peft_sharding(True, 3)
+    for use_peft, stage in ((True, None), (True, 2), (False, 3)):
+        check_peft_sharding(use_peft, stage)

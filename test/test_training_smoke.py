@@ -151,20 +151,44 @@ def test_grpo_scores_each_rollout_in_the_context_it_was_sampled_in(sft_dir: Path
     assert len(checked) == trainer.args.per_device_train_batch_size
 
 
-def test_sft_resumes_from_its_last_checkpoint(sft_dir: Path, run_dir: Path) -> None:
+def test_sft_resumes_from_its_last_checkpoint(
+    sft_dir: Path, run_dir: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     from safetensors.torch import load_file
 
     checkpoint = load_file(str(sft_dir / "checkpoint-4" / "model.safetensors"))
-    # Resuming at the checkpoint's own step trains nothing: the model must be the checkpoint's.
+    final = (sft_dir / "model.safetensors").stat().st_mtime_ns
+    # Resuming a finished run trains nothing and says so (the Trainer alone would run a fifth step,
+    # at a learning rate of 0 here, and write checkpoint-5).
     assert train_cli(["sft", "--config", str(SMOKE), *_common(run_dir), "sft.max_steps=4", "--resume"]) == 0
+    assert not (sft_dir / "checkpoint-5").exists() and (sft_dir / "checkpoint-4").is_dir()
+    assert "already finished (step 4 of 4); nothing to train" in caplog.text
+    assert (sft_dir / "model.safetensors").stat().st_mtime_ns == final  # the final model is left alone
     resumed = load_file(str(sft_dir / "model.safetensors"))
     assert resumed.keys() == checkpoint.keys()
     assert all(bool((resumed[k] == checkpoint[k]).all()) for k in checkpoint)
+    capfd.readouterr()
     args = ["sft", "--config", str(SMOKE), *_common(run_dir), "sft.max_steps=6", "--resume"]
     assert train_cli(args) == 0
+    # the checkpoint's weights load by name: no key mismatch for the Trainer to warn about
+    assert "missing keys" not in capfd.readouterr().err
     history = _log_history(sft_dir)
     steps = [entry["step"] for entry in history if "loss" in entry]
     assert steps == [1, 2, 3, 4, 5, 6]  # steps 1-4 from the first run, 5-6 after resuming
+
+
+def test_a_finished_run_without_its_final_model_gets_it_from_the_checkpoint(sft_dir: Path, run_dir: Path) -> None:
+    """The final save failed (a crash after the last checkpoint): resuming writes it, training nothing."""
+    from safetensors.torch import load_file
+
+    last = max(sft_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    (sft_dir / "model.safetensors").unlink()
+    (sft_dir / "config.json").unlink()
+    steps = f"sft.max_steps={last.name.split('-')[1]}"
+    assert train_cli(["sft", "--config", str(SMOKE), *_common(run_dir), steps, "--resume"]) == 0
+    saved, trained = load_file(str(sft_dir / "model.safetensors")), load_file(str(last / "model.safetensors"))
+    assert saved.keys() == trained.keys() and all(bool((saved[k] == trained[k]).all()) for k in trained)
+    assert sorted(path.name for path in sft_dir.glob("checkpoint-*")) == [last.name]
 
 
 def test_reward_functions_are_the_adapters() -> None:

@@ -8,6 +8,7 @@ the final model and prints summaries (:func:`is_main_process`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -15,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ __all__ = [
     "launch_world_size",
     "main_process_first",
     "zero_stage",
+    "whole_model_init",
     "training_split",
     "finished_step",
     "load_model_and_processor",
@@ -59,6 +62,27 @@ def zero_stage(training_args: Any) -> int | None:
     """The DeepSpeed ZeRO stage the trainer will run under (accelerate launch's config), or None without DeepSpeed."""
     plugin = getattr(training_args, "deepspeed_plugin", None)
     return None if plugin is None else int(plugin.zero_stage)
+
+
+@contextlib.contextmanager
+def whole_model_init(training_args: Any) -> Iterator[None]:
+    """Models built in the block are built whole, even when the trainer will run under DeepSpeed ZeRO-3.
+
+    Why: once a ZeRO-3 config is active, transformers builds every model inside DeepSpeed's
+    ``zero.Init``, which partitions each parameter with collective calls that all processes must
+    join; the tiny initial model is built by the main process alone, which then waits forever.
+    """
+    plugin = getattr(training_args, "deepspeed_plugin", None)
+    if plugin is None:
+        yield
+        return
+    from transformers.integrations import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        plugin.set_deepspeed_weakref()  # the trainer's ZeRO-3 config, active again
 
 
 def main_process_first(training_args: Any, desc: str) -> Any:
@@ -209,7 +233,7 @@ def trainer_inputs(config: Any, extra: dict[str, Any], training_args: Any, train
     keys (``time_limit_s``); ``training_args`` the trainer's TRL config (it knows the processes);
     the dataset is built from ``config.data`` when not given.
     """
-    with main_process_first(training_args, "building the initial model"):
+    with main_process_first(training_args, "building the initial model"), whole_model_init(training_args):
         source = ensure_model(config.model)
     model, processor = load_model_and_processor(config.model, source)
     if train_dataset is None:
