@@ -83,3 +83,12 @@ def test_variant_and_missing_file() -> None:
 def test_help_lists_the_score_command() -> None:
     result = run_cli("--help")
     assert result.returncode == 0 and "score" in result.stdout
+
+
+def test_empty_input_says_zero_records_and_no_metrics_prints_no_nan() -> None:
+    empty = run_cli("score", stdin="")
+    assert empty.returncode == 0 and empty.stdout == ""
+    assert "0 records" in empty.stderr
+    stdin = lines({"completion": PATH, "ground_truth": PATH})
+    quick = run_cli("score", "--summary", "--no-metrics", stdin=stdin)
+    assert "trajectory 1: mean reward" in quick.stderr and "nan" not in quick.stderr

@@ -188,7 +188,12 @@ def _print_summary(scored: list[ScoreBreakdown]) -> None:
             file=sys.stderr,
         )
     paths = by_task["trajectory"]
-    if paths:
+    if paths and math.isnan(_mean([s.dfd for s in paths])):  # --no-metrics: only the reward was computed
+        print(
+            f"  trajectory {len(paths)}: mean reward {_mean([s.score for s in paths]):.4f} (DFD/HD/RMSE skipped)",
+            file=sys.stderr,
+        )
+    elif paths:
         print(
             f"  trajectory {len(paths)}: DFD {_mean([s.dfd for s in paths]):.2f} HD {_mean([s.hd for s in paths]):.2f} "
             f"RMSE {_mean([s.rmse for s in paths]):.2f} Avg {_mean([s.avg for s in paths]):.2f} (x1000 scale)",
@@ -219,6 +224,8 @@ def _cmd_score(args: argparse.Namespace, out: IO[str]) -> int:
             sink.close()
     if args.summary:
         _print_summary(scored)
+    elif not scored and not errors:
+        print("vla-r1 score: 0 records (the input was empty)", file=sys.stderr)
     if errors:
         print(f"vla-r1 score: {errors} line(s) could not be scored (see above)", file=sys.stderr)
         return EXIT_BAD_LINES
@@ -252,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .model.commands import register as register_model_commands
 
     register_model_commands(commands)
+    from .experiments.compare_runs import register as register_compare_runs
+
+    register_compare_runs(commands)
     return parser
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import rclpy
 import rclpy.utilities
 from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         while rclpy.utilities.ok() and (args.frames <= 0 or camera.frames_sent < args.frames):
             rclpy.spin_once(camera, timeout_sec=0.1)
         time.sleep(0.5)  # the last frames leave before the participant goes
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         camera.destroy_node()

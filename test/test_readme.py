@@ -1,0 +1,129 @@
+"""The READMEs are executable: every shell block runs, in order, in a fresh copy of the checkout.
+
+See test/readme_blocks.py for the conventions (skip marker, claimed output, carried shell state).
+A copy of the working tree (tracked and untracked-but-not-ignored files, as a fresh clone would
+have them plus uncommitted work) is made once per README; its blocks run in a shell with a
+newcomer's environment: no venv active, nothing sourced until a block sources it. The shared venv
+and the vendored ROS 2 prefix are reused (they are machine state, built once). Runs only inside a
+loopback-only network namespace (conftest.ros_sandbox): the ROS blocks start nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from readme_blocks import ShellBlock, carried_lines, expected_patterns, shell_blocks
+
+pytestmark = pytest.mark.usefixtures("ros_sandbox")
+
+ROOT = Path(__file__).resolve().parent.parent
+READMES = [ROOT / "README.md", ROOT / "training" / "README.md"]
+BLOCK_TIMEOUT_S = 300
+# What a newcomer's terminal has, plus where this machine keeps the shared environment.
+PASSED_THROUGH = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "XDG_DATA_HOME", "VLA_R1_VENV", "VLA_R1_PYTHON")
+
+
+def fresh_copy(destination: Path) -> Path:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (entry.decode() for entry in listed)):
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def newcomer_environment() -> dict[str, str]:
+    env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    # The copy has no ../shared beside it: point setup at this checkout's vendored sources.
+    vendor = os.environ.get("VLA_R1_ROS2_VENDOR", str(ROOT.parent / "shared" / "ros2_vendor"))
+    if Path(vendor).is_dir():
+        env["VLA_R1_ROS2_VENDOR"] = vendor
+    return env
+
+
+def run_block(block: ShellBlock, checkout: Path, carried: list[str]) -> subprocess.CompletedProcess[str]:
+    script = "\n".join(
+        [
+            *carried,
+            "set -eo pipefail",
+            block.code,
+            # A block's background jobs end with it (a newcomer would press Ctrl-C).
+            "for job in $(jobs -p); do kill $job 2>/dev/null || true; done; wait",
+        ]
+    )
+    return subprocess.run(
+        ["bash", "-c", script],
+        cwd=checkout,
+        env=newcomer_environment(),
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT_S,
+    )
+
+
+def _cases() -> list[Any]:
+    return [
+        pytest.param(readme, index, id=block.name)
+        for readme in READMES
+        for index, block in enumerate(shell_blocks(readme))
+    ]
+
+
+@pytest.fixture(scope="module")
+def checkouts(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, tuple[Path, list[str]]]:
+    """One fresh copy per README, with the shell lines its earlier blocks carried over."""
+    made = {}
+    for readme in READMES:
+        destination = tmp_path_factory.mktemp(readme.parent.name or "root") / "vla_r1_ros"
+        made[readme] = (fresh_copy(destination), [])
+    return made
+
+
+@pytest.mark.parametrize(("readme", "index"), _cases())
+def test_readme_block_runs_and_prints_what_the_readme_shows(
+    readme: Path, index: int, checkouts: dict[Path, tuple[Path, list[str]]]
+) -> None:
+    block = shell_blocks(readme)[index]
+    checkout, carried = checkouts[readme]
+    reason = block.skip_reason
+    if reason is not None:
+        carried.extend(carried_lines(block.code))
+        pytest.skip(f"{block.name}: {reason}")
+    started = time.monotonic()
+    done = run_block(block, checkout, carried)
+    carried.extend(carried_lines(block.code))
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, (
+        f"{block.name} exited {done.returncode} after {time.monotonic() - started:.0f} s:\n{block.code}\n{output[-5000:]}"
+    )
+    missing = [
+        p.pattern for p in expected_patterns(block.expected) if not any(p.search(line) for line in output.splitlines())
+    ]
+    assert not missing, f"{block.name}: output lacks {missing}:\n{output[-5000:]}"
+
+
+def test_the_block_parser_reads_skips_claims_and_carried_lines(tmp_path: Path) -> None:
+    page = tmp_path / "README.md"
+    page.write_text(
+        "# Title\n\n```bash\nsource scripts/env.sh   # the environment\necho hi\n```\n\n```text\nh...\n```\n\n"
+        "## Other\n\n```bash\n# not run in CI: needs a GPU\nnvidia-smi\n```\n\n```python\nprint(1)\n```\n"
+    )
+    first, second = shell_blocks(page)
+    assert (first.heading, first.line, first.expected) == ("Title", 3, ("h...",))
+    assert carried_lines(first.code) == ["source scripts/env.sh"]
+    assert expected_patterns(first.expected)[0].search("hi") and first.skip_reason is None
+    assert (second.heading, second.skip_reason, second.expected) == ("Other", "needs a GPU", ())
