@@ -304,3 +304,29 @@ def test_lora_under_zero3_is_refused_up_front() -> None:
         check_peft_sharding(True, 3)
     for use_peft, stage in ((True, None), (True, 2), (False, 3)):
         check_peft_sharding(use_peft, stage)
+
+
+def test_the_cpu_experiment_writes_under_runs_and_changes_results_only_when_promoted(tmp_path: Path) -> None:
+    """Running cpu_tiny.py once overwrote the committed training/results/cpu_tiny.json (partial) within a
+    minute; now a run writes under training/runs/ and --promote is the one step that copies results."""
+    experiment = _experiment_module()
+    root = CONFIGS.parent.parent
+    default = Path(experiment.build_parser().parse_args([]).results)  # type: ignore[attr-defined]
+    assert default.relative_to(root).parts[:2] == ("training", "runs")
+    run, results = tmp_path / "run", tmp_path / "results"
+    (run / "cpu_tiny_model").mkdir(parents=True)
+    (run / "cpu_tiny_model" / "model.safetensors").write_bytes(b"w")
+    (run / "cpu_tiny.log").write_text("log\n")
+    (run / "cpu_tiny.json").write_text(json.dumps({"partial": True, "shipped_model": "x"}))
+    with pytest.raises(ValueError, match="unfinished run"):
+        experiment.promote(run, results)  # type: ignore[attr-defined]
+    assert not results.exists()
+    (run / "cpu_tiny.json").write_text(json.dumps({"partial": False, "shipped_model": "x", "sft_heldout_miou": 0.7}))
+    (results / "cpu_tiny_model").mkdir(parents=True)
+    (results / "cpu_tiny_model" / "stale.bin").write_bytes(b"s")
+    copied = experiment.promote(run, results)  # type: ignore[attr-defined]
+    assert copied == ["cpu_tiny.json", "cpu_tiny.log", "cpu_tiny_model"]
+    promoted = json.loads((results / "cpu_tiny.json").read_text())
+    assert promoted["sft_heldout_miou"] == 0.7 and promoted["shipped_model"] == str(results / "cpu_tiny_model")
+    assert sorted(p.name for p in (results / "cpu_tiny_model").iterdir()) == ["model.safetensors"]
+    assert json.loads((run / "cpu_tiny.json").read_text())["shipped_model"] == "x"  # the run is left as it was

@@ -2,7 +2,10 @@
 
 Exact command (from the repository root, venv active; ~1.5-2 h on 2 shared cores)::
 
-    nohup python training/experiments/cpu_tiny.py > training/results/cpu_tiny.log 2>&1 &
+    mkdir -p training/runs/cpu_tiny/results
+    nohup python training/experiments/cpu_tiny.py > training/runs/cpu_tiny/results/cpu_tiny.log 2>&1 &
+    # once it has finished, and only if its results should replace the committed ones:
+    python training/experiments/cpu_tiny.py --promote training/runs/cpu_tiny/results
 
 What it does (``section.key=value`` overrides for the main config may follow on the command line):
 
@@ -19,9 +22,11 @@ What it does (``section.key=value`` overrides for the main config may follow on 
    ``data.eval_seed`` (1-3 objects), the "random object of the scene" baseline on the same
    scenes, and the paired per-scene IoU difference GRPO - SFT with its standard error.
 
-Results go to ``training/results/cpu_tiny.json`` after every phase (``"partial": true`` until the
-end), evaluation reports to ``training/results/cpu_tiny_eval/{sft,grpo}/`` and the final model
-(safetensors, <= 15 MB) to ``training/results/cpu_tiny_model/``.
+A run writes under ``--results`` (default ``training/runs/cpu_tiny/results``, git-ignored): its
+``cpu_tiny.json`` after every phase (``"partial": true`` until the end), evaluation reports in
+``cpu_tiny_eval/{sft,grpo}/`` and the final model (safetensors, <= 15 MB) in ``cpu_tiny_model/``.
+Running never touches the committed evidence in ``training/results/``; ``--promote RUN`` copies a
+finished run's files there (and the log, ``cpu_tiny.log``, when it is in the run's folder).
 
 A finished phase can be reused instead of rerun: ``--localise-model DIR`` skips training stage 1
 (the model is still evaluated) and ``--sft-model DIR`` skips stages 2 and 2b (and stage 1 unless
@@ -43,6 +48,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from vla_r1_training.common import relative_to
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,6 +112,38 @@ def trainer_progress(run_dir: Path) -> dict[str, Any] | None:
     return {key: state.get(key) for key in ("global_step", "max_steps", "train_batch_size")}
 
 
+#: What --promote copies from a finished run into training/results/ (whichever exist).
+PROMOTED = ("cpu_tiny.json", "cpu_tiny.log", "cpu_tiny_eval", "cpu_tiny_model")
+
+
+def promote(run: Path, results: Path) -> list[str]:
+    """Copy a finished run's results (:data:`PROMOTED`) from ``run`` into ``results``; return what was copied.
+
+    The explicit step that replaces committed evidence: a partial run is refused, and the JSON's
+    ``shipped_model`` is pointed at the promoted copy of the model.
+    """
+    document = json.loads((run / "cpu_tiny.json").read_text(encoding="utf-8"))
+    if document.get("partial", True):
+        raise ValueError(f"{run / 'cpu_tiny.json'} is from an unfinished run (partial); promote finished runs only")
+    results.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in PROMOTED:
+        source, target = run / name, results / name
+        if not source.exists():
+            continue
+        if source.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+        copied.append(name)
+    if "shipped_model" in document and "cpu_tiny_model" in copied:
+        document["shipped_model"] = relative_to(ROOT, results / "cpu_tiny_model")
+    document["promoted_from"] = relative_to(ROOT, run)
+    (results / "cpu_tiny.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return copied
+
+
 def validation_miou(model: Path, dataset: Any, settings: Any) -> float:
     """Mean IoU of ``model`` on ``dataset``, decoded as the eval section says (no report written)."""
     from vla_r1_training.evaluate import generate_predictions, score_records
@@ -114,10 +153,19 @@ def validation_miou(model: Path, dataset: Any, settings: Any) -> float:
     return float(summary["affordance"]["iou_mean"])
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "training/configs/cpu_tiny.yaml"))
-    parser.add_argument("--results", default=str(ROOT / "training/results"))
+    parser.add_argument(
+        "--results",
+        default=str(ROOT / "training/runs/cpu_tiny/results"),
+        help="where the run writes its JSON, reports and model (git-ignored by default; see --promote)",
+    )
+    parser.add_argument(
+        "--promote",
+        metavar="RUN",
+        help="copy the finished run in folder RUN (its --results) into training/results/, then exit",
+    )
     parser.add_argument(
         "--localise-config",
         default=str(ROOT / "training/configs/cpu_tiny_localise.yaml"),
@@ -149,11 +197,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--validation-seed", type=int, default=2000, help="seed of the validation scenes")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.promote:
+        copied = promote(Path(args.promote), ROOT / "training/results")
+        print(f"promoted {', '.join(copied)} from {args.promote} to training/results/")
+        return 0
 
     import torch
-    from vla_r1_training.common import ensure_model, relative_to, synthetic_options
+    from vla_r1_training.common import ensure_model, synthetic_options
     from vla_r1_training.config import load_config
     from vla_r1_training.data import synthetic_dataset
     from vla_r1_training.evaluate import evaluate_dataset, paired_delta
