@@ -87,12 +87,12 @@ def _summary(study: Study, settings: dict[str, Any]) -> Any:
             "conditions": {
                 c: {
                     "runs": sum(1 for r in study.runs if r.metadata.condition == c),
-                    "success": study.success[c].to_json(),
-                    "metrics": {m: ci.to_json() for m, ci in metrics.items()},
+                    "success": asdict(study.success[c]),
+                    "metrics": {m: asdict(ci) for m, ci in metrics.items()},
                 }
                 for c, metrics in study.conditions.items()
             },
-            "comparisons": [c.to_json() for c in study.comparisons],
+            "comparisons": [asdict(c) for c in study.comparisons],
             "path_similarity": [asdict(s) for s in study.similarity],
         }
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,9 +41,6 @@ class MeanCI:
     low: float
     high: float
     confidence: float = 0.95
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def mean_ci(values: Iterable[Any], confidence: float = 0.95) -> MeanCI:
@@ -69,9 +66,6 @@ class Proportion:
     rate: float
     low: float
     high: float
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def proportion_ci(successes: int, trials: int, confidence: float = 0.95) -> Proportion:
@@ -102,9 +96,6 @@ class Comparison:
     p_value: float
     median_a: float
     median_b: float
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _values(rows: Sequence[Mapping[str, Any]], metric: str, condition: str) -> list[tuple[str, float]]:
