@@ -282,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         "--task",
         default=None,
         choices=("affordance", "trajectory", "both"),
-        help="default: affordance for the embedded model (it was trained on boxes only), both otherwise",
+        help="default: both for --model oracle, affordance otherwise (VLA-R1's box question, the one every "
+        "shipped and tiny checkpoint answers; ask for both when the weights also answer trajectories)",
     )
     parser.add_argument("--instruction", default=None, help="default: the top-down scene's own instruction")
     args = parser.parse_args(argv)
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if refused:
         print(f"refusing to start ROS nodes: {refused}; scripts/node_demo.sh does this for you", file=sys.stderr)
         return 2
-    task = args.task or ("affordance" if args.model == EMBEDDED_MODEL else "both")
+    task = args.task or ("both" if args.model == "oracle" else "affordance")
     summary = run(Path(args.out), args.model, task, args.instruction, args.scene, args.scene_seed, args.scene_index)
     print(json.dumps(summary, indent=2))
     return 0 if summary["success"] else 1
