@@ -63,6 +63,13 @@ def tf2_installed() -> None:
 
 
 @pytest.fixture
+def moveit_installed() -> None:
+    """moveit_msgs and control_msgs (no PyPI wheels; built from the vendored sources)."""
+    require_installed("moveit_msgs", "MoveIt's interfaces")
+    require_installed("control_msgs", "ros2_control's interfaces")
+
+
+@pytest.fixture
 def launch_installed() -> None:
     """launch, launch_ros, launch_testing and the ros2 command with its verbs."""
     for module in ("launch_ros", "launch_testing", "ros2cli", "ros2launch", "ros2action", "ros2topic", "ros2param"):

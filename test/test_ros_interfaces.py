@@ -177,3 +177,21 @@ def test_execute_waypoints_action_round_trip(node: Any) -> None:
     finally:
         client.destroy()
         server.destroy()
+
+
+def test_the_executor_interfaces_import_and_build_requests(request: Any) -> None:
+    """moveit_msgs and control_msgs (exec dependencies for the executor) are real packages here."""
+    request.getfixturevalue("moveit_installed")
+    from control_msgs.action import FollowJointTrajectory, GripperCommand
+    from moveit_msgs.action import ExecuteTrajectory
+    from moveit_msgs.srv import ApplyPlanningScene, GetCartesianPath
+
+    cartesian = GetCartesianPath.Request(group_name="panda_arm", link_name="panda_hand", max_step=0.005)
+    cartesian.max_velocity_scaling_factor = 0.1
+    assert cartesian.max_step == 0.005 and cartesian.avoid_collisions is False
+    gripper = GripperCommand.Goal()
+    gripper.command.position, gripper.command.max_effort = 0.04, 20.0
+    follow = FollowJointTrajectory.Goal()
+    follow.trajectory.joint_names = [f"panda_joint{i}" for i in range(1, 8)]
+    assert ExecuteTrajectory.Goal().trajectory.joint_trajectory.points == []
+    assert ApplyPlanningScene.Request().scene.is_diff is False
