@@ -277,10 +277,10 @@ def _markdown(study: Study, settings: dict[str, Any], plots: list[tuple[str, str
         "Completion time: the run window (ExecutionEvent `run` start to end; else first to last event; else first "
         "teleop command to the last joint state; else the whole bag), split into model / approval / planning / motion "
         "phases from the events. Path length, LDLJ and SPARC (Balasubramanian et al. 2015) of the tool point from "
-        "forward kinematics of /joint_states; smoothness over the movement (speed above 2 % of its peak). Peak joint "
-        "rates from the stamps themselves. Clearance: lowest tool height above the table top. Interventions: canceled "
-        "or stopped goals, operator rejections, and bursts of teleop input during an autonomous run. Raw NASA-TLX: "
-        "mean of the six subscales.",
+        "forward kinematics of /joint_states, low-passed (zero phase) like the joint paths before peak joint rates; "
+        "smoothness over the movement (speed above 2 % of its peak). Clearance: lowest tool height above the "
+        "table top. Interventions: canceled or stopped goals, operator rejections, and bursts of teleop input "
+        "during an autonomous run. Raw NASA-TLX: mean of the six subscales.",
         "",
     ]
     return "\n".join(lines)

@@ -55,12 +55,16 @@ class RunData:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """``table_height``: table top z in the tool path's frame; ``rate_hz``: the speed profile's grid
-    (None: the recorder's median rate); ``lowpass_hz``: zero-phase filter before differentiating
-    (None: off); ``movement_threshold``: smoothness is measured from the first to the last moment
-    the tool's speed reaches this fraction of its peak (rest at either end, e.g. while the model
-    thinks, would otherwise count as part of the movement); ``teleop_gap``: seconds without input
-    that end a burst of teleop commands."""
+    """How runs are measured.
+
+    ``table_height``: table top z in the tool path's frame. ``rate_hz``: the grid of the smoothed
+    paths (None: the recorder's median rate). ``lowpass_hz``: zero-phase low-pass of tool and joint
+    paths before path length and derivatives (None: off, raw stamps; sensor noise would otherwise
+    add length and swamp accelerations). ``movement_threshold``: smoothness is measured from the
+    first to the last moment the tool's speed reaches this fraction of its peak (rest at either
+    end, e.g. while the model thinks, would otherwise count as movement). ``teleop_gap``: seconds
+    without input that end a burst of teleop commands.
+    """
 
     table_height: float = 0.0
     rate_hz: float | None = None
@@ -135,7 +139,7 @@ def run_metrics(run: RunData, settings: RunSettings | None = None) -> RunMetrics
             f"(window from {window.source})"
         )
     t, q, tool = times[inside], run.joint_positions[inside], run.tool_positions[inside]
-    peaks = joint_rate_peaks(t, q)
+    peaks = joint_rate_peaks(t, q, cfg.lowpass_hz)
     profile, speed = speed_profile(t, tool, rate=cfg.rate_hz, lowpass_hz=cfg.lowpass_hz)
     moving = _movement(speed, cfg.movement_threshold)
     nan = math.nan
@@ -158,7 +162,7 @@ def run_metrics(run: RunData, settings: RunSettings | None = None) -> RunMetrics
         approval_time=split["approval"],
         planning_time=split["planning"],
         motion_time=split["motion"],
-        path_length=path_length(tool),
+        path_length=path_length(profile.positions),
         peak_joint_velocity=peaks.peak_velocity,
         peak_joint_acceleration=peaks.peak_acceleration,
         ldlj=ldlj(moving, profile.rate),
