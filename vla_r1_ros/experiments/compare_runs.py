@@ -20,9 +20,12 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from vla_r1_ros.core.runs.run import RunSettings
 from vla_r1_ros.core.runs.similarity import DEFAULT_POINTS
 
 __all__ = ["register"]
+
+DEFAULTS = RunSettings()
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -44,7 +47,6 @@ def _positive_or_off(text: str) -> float | None:
 
 def _cmd_compare_runs(args: argparse.Namespace, out: IO[str]) -> int:
     try:
-        from vla_r1_ros.core.runs.run import RunSettings
         from vla_r1_ros.experiments.analysis import analyse
         from vla_r1_ros.experiments.bag_reader import find_bags
         from vla_r1_ros.experiments.kinematics import DEFAULT_PANDA_LINK, ToolKinematics, default_panda_urdf
@@ -62,7 +64,14 @@ def _cmd_compare_runs(args: argparse.Namespace, out: IO[str]) -> int:
         kinematics = ToolKinematics(urdf, args.link or DEFAULT_PANDA_LINK)
     except (ValueError, FileNotFoundError) as err:
         return _fail(str(err))
-    settings = RunSettings(table_height=args.table_height, rate_hz=args.rate_hz, lowpass_hz=args.lowpass_hz)
+    if not 0.0 <= args.movement_threshold < 1.0:
+        return _fail(f"--movement-threshold must be within [0, 1), got {args.movement_threshold}")
+    settings = RunSettings(
+        table_height=args.table_height,
+        rate_hz=args.rate_hz,
+        lowpass_hz=args.lowpass_hz,
+        movement_threshold=args.movement_threshold,
+    )
     print(f"vla-r1 {NAME}: {len(bags)} bag(s), tool {kinematics.link} of {urdf}", file=sys.stderr)
     study = analyse(bags, kinematics, settings, labels, tlx, args.points, args.joint_states_topic)
     for failure in study.failures:
@@ -100,9 +109,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--tlx", help="CSV: run_id, mental, physical, temporal, performance, effort, frustration")
     parser.add_argument("--urdf", help="the arm's URDF (default: pybullet_data's Franka Panda)")
     parser.add_argument("--link", help="the tool's link (default for the Panda: panda_grasptarget, its TCP)")
-    parser.add_argument("--table-height", type=float, default=0.0, help="table top z in the URDF's root frame (m)")
     parser.add_argument(
-        "--lowpass-hz", type=_positive_or_off, default=10.0, help="low-pass the tool path before speeds (0: off)"
+        "--table-height", type=float, default=DEFAULTS.table_height, help="table top z in the URDF's root frame (m)"
+    )
+    parser.add_argument(
+        "--lowpass-hz",
+        type=_positive_or_off,
+        default=DEFAULTS.lowpass_hz,
+        help=f"low-pass tool and joint paths before lengths and rates (default {DEFAULTS.lowpass_hz}; 0: off)",
+    )
+    parser.add_argument(
+        "--movement-threshold",
+        type=float,
+        default=DEFAULTS.movement_threshold,
+        help=f"smoothness over the speeds above this fraction of the peak ({DEFAULTS.movement_threshold})",
     )
     parser.add_argument("--rate-hz", type=float, default=None, help="speed-profile rate (default: the recorder's)")
     parser.add_argument(
