@@ -62,6 +62,7 @@ def test_score_writes_only_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_predict_prints_only_its_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: Any) -> None:
     cv2 = pytest.importorskip("cv2")
     import numpy as np
+
     import vla_r1_ros.model.backends as backends
     from vla_r1_ros.cli import main
 

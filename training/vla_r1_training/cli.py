@@ -17,6 +17,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -154,15 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command in ("sft", "grpo"):
-        try:
-            config = load_config(args.config, args.overrides)
-        except (OSError, ValueError) as err:
-            print(f"vla-r1-train: {err}", file=sys.stderr)
-            return 2
-        return _train(config, args)
-    # The other commands print a result (JSON) that programs read: nothing else may reach stdout.
-    with result_stdout() as out:
+    training = args.command in ("sft", "grpo")
+    # show, compare and eval print a result (JSON) that programs read: nothing else may reach stdout.
+    with contextlib.nullcontext(sys.stdout) if training else result_stdout() as out:
         if args.command == "compare":
             return _compare(args, out)
         try:
@@ -170,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as err:
             print(f"vla-r1-train: {err}", file=sys.stderr)
             return 2
+        if training:
+            return _train(config, args)
         if args.command == "show":
             print(describe() if args.help_config else json.dumps(_resolved(config), indent=2, default=str), file=out)
             return 0

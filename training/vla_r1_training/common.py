@@ -76,9 +76,9 @@ def whole_model_init(training_args: Any) -> Iterator[None]:
     if plugin is None:
         yield
         return
-    from transformers.integrations import unset_hf_deepspeed_config
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
-    unset_hf_deepspeed_config()
+    unset_hf_deepspeed_config()  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
@@ -309,7 +309,7 @@ def train_and_save(trainer: Any, processor: Any, resume: str | bool | None) -> P
     if resume:
         load_checkpoint_weights_by_name(trainer)
         planned = planned_steps(trainer)
-        step = finished_step(resume, planned)
+        step = finished_step(str(resume), planned)
         if step is not None:
             if trainer.is_world_process_zero():
                 log.warning("%s: the run already finished (step %d of %d); nothing to train", resume, step, planned)
