@@ -7,8 +7,8 @@ the same tokens), within LOSS_TOLERANCE nats. Measured here: 6.3239 / 5.9131 / 5
 2 / 4 / 6 on two processes, 6.3239 / 5.9131 / 5.4590 on one; ZeRO-3 gives the two-process numbers.
 
 Every launch opens sockets, so the tests run only inside a loopback-only network namespace (as
-scripts/run_tests.sh runs them). About 90 s on 2 cores, plus ~30 s the first time DeepSpeed
-JIT-builds its CPU communication op on a machine.
+scripts/run_tests.sh runs them). Six launches: 85 s on an idle 2-core machine (125 s while other
+tests load it), plus ~30 s the first time DeepSpeed JIT-builds its CPU communication op on a machine.
 """
 
 from __future__ import annotations
