@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +86,20 @@ def _cases() -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def checkouts(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, tuple[Path, list[str]]]:
+def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Path, tuple[Path, list[str]]]]:
     """One fresh copy per README, with the shell lines its earlier blocks carried over."""
     made = {}
     for readme in READMES:
         destination = tmp_path_factory.mktemp(readme.parent.name or "root") / "vla_r1_ros"
         made[readme] = (fresh_copy(destination), [])
-    return made
+    yield made
+    # Setup in a copy points the shared venv's editable install (the vla-r1 commands) at that
+    # copy; point it back at this checkout before the copies are deleted.
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.mark.parametrize(("readme", "index"), _cases())

@@ -49,7 +49,7 @@ def test_oracle_episodes_succeed(sim: tuple[PandaWorld, SimMotionBackend], seed:
     assert record.failure == "" and record.box_iou == 1.0
     assert record.target_rise >= 0.05 and record.held == (record.target,)
     assert record.max_other_shift <= 0.01 and record.sim_time <= 60.0
-    assert {"render", "predict", "lift", "plan", "check", "execute", "hold", "total"} <= set(record.timings)
+    assert {"render", "predict", "lift", "planning", "executing", "hold", "total"} <= set(record.timings)
     json.dumps(record.to_json())
 
 
@@ -89,7 +89,7 @@ def test_a_box_on_the_bare_table_is_refused_by_the_safety_filter(sim: tuple[Pand
 
 def test_plan_checks_refuse_a_stale_prediction(sim: tuple[PandaWorld, SimMotionBackend]) -> None:
     world, backend = sim
-    settings = PickSettings(checks=PlanCheckLimits(max_prediction_age=1e-9))
+    settings = PickSettings(executor=replace(PickSettings().executor, checks=PlanCheckLimits(max_prediction_age=1e-9)))
     record = run_pick_episode(world, backend, OracleBackend(world), 0, settings, scene=_two_objects())
     assert record.failure == PickFailure.PLAN_REFUSED.value and "prediction_age" in record.detail
 
@@ -121,7 +121,7 @@ def test_closing_on_nothing_is_a_missed_grasp(sim: tuple[PandaWorld, SimMotionBa
 
 def test_a_weak_grip_slips(sim: tuple[PandaWorld, SimMotionBackend]) -> None:
     world, backend = sim
-    weak = PickSettings(gripper_max_effort=0.2)
+    weak = PickSettings(executor=replace(PickSettings().executor, gripper_max_effort=0.2))
     record = run_pick_episode(world, backend, OracleBackend(world), 0, weak, scene=_two_objects())
     assert record.failure == PickFailure.GRASP_SLIPPED.value, record.detail
     assert record.target_rise < 0.05
@@ -135,7 +135,7 @@ def test_with_the_safety_layers_relaxed_the_arm_hits_the_table_and_it_is_reporte
     below_table = SafetyLimits(min_height_above_table=-0.05)
     settings = PickSettings(
         lift=LiftSettings(LiftingConfig(grasp_depth=0.03), TrajectoryConfig(approach_height=0.1), below_table),
-        checks=PlanCheckLimits(safety=below_table),
+        executor=replace(PickSettings().executor, checks=PlanCheckLimits(safety=below_table)),
     )
     # A box on the bare table at the image centre: the grasp 3 cm below the table top.
     record = run_pick_episode(world, backend, _scripted(Box2D(0.5, 0.5, 0.05, 0.05)), 0, settings, scene=scene)

@@ -51,28 +51,25 @@ def _rotation_angle(q0: np.ndarray, q1: np.ndarray) -> float:
     return float(2.0 * np.arccos(min(1.0, abs(float(q0 @ q1)))))
 
 
-class SimMotionBackend:
-    """:class:`~vla_r1_ros.core.execution.MotionBackend` for a :class:`PandaWorld`."""
+class PandaCartesianPlanner:
+    """Cartesian paths for the Panda with pybullet's IK, as MoveIt's compute_cartesian_path plans them.
+
+    Plans only (its own pybullet client: planning never moves an arm); the simulated world runs
+    the plans (:class:`SimMotionBackend`), and so can a ros2_control joint trajectory controller.
+    """
 
     def __init__(
         self,
-        world: PandaWorld,
         kinematics: PandaKinematics | None = None,
         tcp_offset: Sequence[float] = PYBULLET_TCP_OFFSET,
         joint_limits: JointLimits = PANDA_ARM_LIMITS,
-        controller: ControllerSettings | None = None,
-        start_tolerance: float = 0.01,
         ik_tolerance: IKTolerance = IKTolerance(),
     ) -> None:
-        self.world = world
         self.kinematics = kinematics or PandaKinematics()
         self.tcp_offset = tuple(float(v) for v in tcp_offset)
         self._tcp = tcp_offset_matrix(self.tcp_offset)
         self.joint_limits = joint_limits
-        self.controller = controller or ControllerSettings()
-        self.start_tolerance = start_tolerance
         self.ik_tolerance = ik_tolerance
-        self._stop = threading.Event()
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -82,6 +79,10 @@ class SimMotionBackend:
         """4x4 TCP pose at arm joint positions ``q`` (the planner's FK)."""
         hand: np.ndarray = self.kinematics.fk(q, HAND_LINK).matrix() @ self._tcp
         return hand
+
+    def tcp_orientation(self, q: np.ndarray) -> np.ndarray:
+        """The TCP's quaternion (x y z w) at ``q``: lets the executor try the nearer equivalent grasp first."""
+        return np.asarray(quaternion_from_matrix(self.tcp_pose(q)[:3, :3]))
 
     def plan_cartesian(self, waypoints: Poses, start: np.ndarray, settings: CartesianSettings) -> CartesianPlan:
         start_q = np.asarray(start, dtype=float)
@@ -135,6 +136,26 @@ class SimMotionBackend:
         if jump > settings.max_joint_step:
             return q, f"joint jump of {jump:.3f} rad (more than max_joint_step {settings.max_joint_step})"
         return q, ""
+
+
+class SimMotionBackend(PandaCartesianPlanner):
+    """:class:`~vla_r1_ros.core.execution.MotionBackend` for a :class:`PandaWorld` in this process."""
+
+    def __init__(
+        self,
+        world: PandaWorld,
+        kinematics: PandaKinematics | None = None,
+        tcp_offset: Sequence[float] = PYBULLET_TCP_OFFSET,
+        joint_limits: JointLimits = PANDA_ARM_LIMITS,
+        controller: ControllerSettings | None = None,
+        start_tolerance: float = 0.01,
+        ik_tolerance: IKTolerance = IKTolerance(),
+    ) -> None:
+        super().__init__(kinematics, tcp_offset, joint_limits, ik_tolerance)
+        self.world = world
+        self.controller = controller or ControllerSettings()
+        self.start_tolerance = start_tolerance
+        self._stop = threading.Event()
 
     def execute(self, plan: CartesianPlan, should_stop: Callable[[], bool] | None = None) -> ExecutionResult:
         current = self.world.arm_positions()

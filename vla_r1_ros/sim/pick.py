@@ -17,18 +17,24 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from vla_r1_ros.core.execution.plan_checks import PlanCheckLimits, PlanRule, check_plan
-from vla_r1_ros.core.execution.symmetry import equivalent_grasps
-from vla_r1_ros.core.execution.types import CartesianSettings, Poses
+from vla_r1_ros.core.execution.executor import (
+    Approval,
+    ExecuteRequest,
+    ExecutionReport,
+    ExecutorSettings,
+    Outcome,
+    execute_waypoints,
+)
+from vla_r1_ros.core.execution.plan_checks import PlanRule
+from vla_r1_ros.core.execution.types import CartesianPlan, Poses
 from vla_r1_ros.core.geometry import LiftingConfig, SafetyLimits, TrajectoryConfig
-from vla_r1_ros.core.geometry.transforms import quaternion_from_matrix
 from vla_r1_ros.core.metrics import box_iou_giou
 from vla_r1_ros.core.protocol import Task, format_answer
 from vla_r1_ros.core.reasoning import LiftSettings, TaskOutcome, lift_answers
@@ -110,18 +116,19 @@ def _default_lift() -> LiftSettings:
     return LiftSettings(LiftingConfig(grasp_depth=0.02), TrajectoryConfig(approach_height=0.1), SafetyLimits())
 
 
+def _default_executor() -> ExecutorSettings:
+    # Simulation only: nothing to approve, and the motion is the point.
+    return ExecutorSettings(dry_run=False, require_approval=False)
+
+
 @dataclass(frozen=True)
 class PickSettings:
-    """How an episode runs and is judged. Lengths in metres, efforts in N, times in simulated seconds;
-    the gripper positions are the finger joint's (0.04: open, 0: closed)."""
+    """How an episode runs and is judged. ``executor`` is the waypoint executor's settings (the
+    same checks, scalings, gripper and lift the ROS executor uses); lengths in metres, times in
+    simulated seconds."""
 
     lift: LiftSettings = field(default_factory=_default_lift)
-    cartesian: CartesianSettings = field(default_factory=CartesianSettings)
-    checks: PlanCheckLimits = field(default_factory=PlanCheckLimits)
-    gripper_open: float = 0.04
-    gripper_close: float = 0.0
-    gripper_max_effort: float = 20.0
-    lift_height: float = 0.10
+    executor: ExecutorSettings = field(default_factory=_default_executor)
     hold_time: float = 1.0
     min_rise: float = 0.05
     max_disturbance: float = 0.01
@@ -182,33 +189,37 @@ class _Episode:
         self.record.timings["total"] = sum(self.record.timings.values())
         return self.record
 
-    def move_along(self, candidates: Sequence[Poses], prediction_age: float | None) -> tuple[PickFailure, str] | None:
-        """Plan and check each candidate TCP path from the current state, execute the first that
-        passes; the failure (the first candidate's when none passes), or None."""
-        settings, start = self.settings, self.world.arm_positions()
-        refusals = []
-        for waypoints in candidates:
-            with self.stage("plan"):
-                plan = self.backend.plan_cartesian(waypoints, start, settings.cartesian)
-            with self.stage("check"):
-                checked = check_plan(
-                    plan, waypoints.positions, start, self.backend.joint_limits, settings.checks, prediction_age
-                )
-            if checked.accepted:
-                break
-            refusals.append(checked)
-        else:
-            planner = refusals[0].rules & {PlanRule.EMPTY, PlanRule.FRACTION}
-            reasons = " | other grasp: ".join(refused.message() for refused in refusals)
-            return (PickFailure.PLANNING_FAILED if planner else PickFailure.PLAN_REFUSED), reasons
-        with self.stage("execute"):
-            result = self.backend.execute(plan)
-        if not result.ok:
-            touched = f"; arm links touched the table: {sorted(self.world.table_contacts)}"
-            if self.world.table_contacts:  # the more important news: the arm hit the table
-                return PickFailure.TABLE_CONTACT, f"{result.outcome.value}: {result.message}{touched}"
-            return PickFailure.EXECUTION_FAILED, f"{result.outcome.value}: {result.message}"
-        return None
+
+
+class _NoOperator:
+    """Executor hooks of an unattended episode: phases are timed, nothing to approve or cancel."""
+
+    def __init__(self, episode: _Episode) -> None:
+        self.episode = episode
+
+    def phase(self, name: str, detail: str = "") -> None:
+        pass
+
+    def preview(self, plan: CartesianPlan, waypoints: Poses) -> None:
+        pass
+
+    def await_approval(self, plan: CartesianPlan, timeout_s: float) -> Approval:
+        return Approval.APPROVED
+
+    def cancelled(self) -> bool:
+        return False
+
+
+def _execution_failure(report: ExecutionReport, world: PandaWorld) -> tuple[PickFailure, str]:
+    if world.table_contacts:  # the more important news: the arm hit the table
+        touched = sorted(world.table_contacts)
+        return PickFailure.TABLE_CONTACT, f"{report.reason}; arm links touched the table: {touched}"
+    if report.outcome is Outcome.REJECTED_BY_SAFETY:
+        return PickFailure.SAFETY_REFUSED, report.reason
+    if report.outcome is Outcome.PLANNING_FAILED:
+        planner = report.checks is not None and report.checks.rules <= {PlanRule.EMPTY, PlanRule.FRACTION}
+        return (PickFailure.PLANNING_FAILED if planner else PickFailure.PLAN_REFUSED), report.reason
+    return PickFailure.EXECUTION_FAILED, report.reason
 
 
 def _lift_failure(outcome: TaskOutcome) -> tuple[PickFailure, str]:
@@ -254,23 +265,22 @@ def run_pick_episode(
         record.lift_error = float(np.linalg.norm(outcome.target.position - truth.top_center))
     if not outcome.ok or outcome.path is None:
         return episode.fail(*_lift_failure(outcome))
-    hand = quaternion_from_matrix(backend.tcp_pose(world.arm_positions())[:3, :3])
-    grasps = equivalent_grasps(Poses(outcome.path.positions, outcome.path.orientations), hand)
 
-    # 3. Open, approach, close, lift.
-    with episode.stage("execute"):
-        backend.gripper(settings.gripper_open, settings.gripper_max_effort)
-    failed = episode.move_along(grasps, time.monotonic() - captured)
-    if failed:
-        return episode.fail(*failed)
-    with episode.stage("execute"):
-        closed = backend.gripper(settings.gripper_close, settings.gripper_max_effort)
-    record.closed_at = closed.position
-    grasp = backend.tcp_pose(world.arm_positions())  # straight up from where the hand is, turned as it is
-    lifted = Poses.single(grasp[:3, 3] + [0.0, 0.0, settings.lift_height], quaternion_from_matrix(grasp[:3, :3]))
-    failed = episode.move_along([lifted], None)
-    if failed:
-        return episode.fail(*failed)
+    # 3. Open, approach, close, lift: the waypoint executor, as the ROS executor node runs it.
+    request = ExecuteRequest(
+        Poses(outcome.path.positions, outcome.path.orientations),
+        grasp_at_end=True,
+        prediction_age=time.monotonic() - captured,
+    )
+    report = execute_waypoints(
+        request, backend, backend.joint_limits, world.arm_positions(), settings.executor, _NoOperator(episode)
+    )
+    for stage, seconds in report.timings.items():  # planning (with its checks) and executing
+        if stage != "total":
+            record.timings[stage] = seconds
+    record.closed_at = report.gripper_position
+    if report.outcome is not Outcome.SUCCEEDED:
+        return episode.fail(*_execution_failure(report, world))
 
     # 4. Hold, then judge.
     with episode.stage("hold"):

@@ -6,6 +6,15 @@ and the simulated arm build on these; a motion backend implements :class:`Motion
 
 from vla_r1_ros.core.execution.backend import MotionBackend
 from vla_r1_ros.core.execution.densify import DensePath, covered_fraction, densify_path
+from vla_r1_ros.core.execution.executor import (
+    Approval,
+    ExecuteRequest,
+    ExecutionReport,
+    ExecutorHooks,
+    ExecutorSettings,
+    Outcome,
+    execute_waypoints,
+)
 from vla_r1_ros.core.execution.limits import PANDA_ARM_JOINTS, PANDA_ARM_LIMITS, PANDA_FINGER_JOINTS
 from vla_r1_ros.core.execution.plan_checks import (
     PlanCheckLimits,
@@ -34,6 +43,13 @@ from vla_r1_ros.core.execution.types import (
 )
 
 __all__ = [
+    "Approval",
+    "ExecuteRequest",
+    "ExecutionReport",
+    "ExecutorHooks",
+    "ExecutorSettings",
+    "Outcome",
+    "execute_waypoints",
     "MotionBackend",
     "DensePath",
     "covered_fraction",

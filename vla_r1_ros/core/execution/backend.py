@@ -2,6 +2,8 @@
 
 Kept small on purpose: plan a Cartesian path, run a plan, move the gripper, stop. Everything
 else (checks, approval, scaling) is the executor's, so every backend is held to the same rules.
+A backend that can also say where the hand points (``tcp_orientation(joint_positions)`` -> x y z
+w) lets the executor try the nearer of a grasp's two equivalent orientations first.
 """
 
 from __future__ import annotations
