@@ -10,9 +10,10 @@ from visualization_msgs.msg import Marker, MarkerArray
 from vla_r1_ros.core.geometry import Target3D, WaypointPath
 from vla_r1_ros.core.geometry.transforms import quaternion_from_matrix
 
-__all__ = ["prediction_markers", "MARKER_NAMESPACE"]
+__all__ = ["prediction_markers", "execution_markers", "MARKER_NAMESPACE", "EXECUTION_NAMESPACE"]
 
 MARKER_NAMESPACE = "vla_r1"
+EXECUTION_NAMESPACE = "vla_r1_execution"
 _TEXT_CHARACTERS = 240  # RViz text markers become unreadable beyond a few lines
 
 _BOX_COLOUR = ColorRGBA(r=1.0, g=0.85, b=0.1, a=0.45)
@@ -20,6 +21,14 @@ _GRASP_COLOUR = ColorRGBA(r=0.9, g=0.1, b=0.1, a=1.0)
 _PATH_COLOUR = ColorRGBA(r=0.1, g=0.8, b=0.9, a=1.0)
 _WAYPOINT_COLOUR = ColorRGBA(r=0.1, g=0.4, b=1.0, a=1.0)
 _TEXT_COLOUR = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+_REQUESTED_COLOUR = ColorRGBA(r=0.2, g=0.4, b=1.0, a=0.8)
+# The planned tool path by state: waiting for approval, moving, done, refused.
+_PLAN_COLOURS = {
+    "awaiting_approval": ColorRGBA(r=1.0, g=0.75, b=0.0, a=1.0),
+    "executing": ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0),
+    "succeeded": ColorRGBA(r=0.1, g=0.6, b=0.1, a=1.0),
+    "refused": ColorRGBA(r=0.9, g=0.1, b=0.1, a=1.0),
+}
 
 
 def _pose(position: np.ndarray, rotation: np.ndarray | None = None, quaternion: np.ndarray | None = None) -> Pose:
@@ -73,4 +82,22 @@ def prediction_markers(
         shown = reasoning if len(reasoning) <= _TEXT_CHARACTERS else reasoning[: _TEXT_CHARACTERS - 1] + "…"
         text.text, text.scale.z = shown, 0.025
         markers.append(text)
+    return MarkerArray(markers=markers)
+
+
+def _line(header: Header, marker_id: int, points: np.ndarray, colour: ColorRGBA, width: float) -> Marker:
+    line = _marker(header, marker_id, Marker.LINE_STRIP, colour)
+    line.ns = EXECUTION_NAMESPACE
+    line.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(points, dtype=float)]
+    line.scale.x = width
+    return line
+
+
+def execution_markers(header: Header, requested: np.ndarray, planned: np.ndarray | None, state: str) -> MarkerArray:
+    """The requested waypoints (blue) against the planned tool path, coloured by ``state``
+    (awaiting_approval, executing, succeeded, refused)."""
+    markers = [Marker(header=header, ns=EXECUTION_NAMESPACE, action=Marker.DELETEALL)]
+    markers.append(_line(header, 1, requested, _REQUESTED_COLOUR, 0.003))
+    if planned is not None and len(planned) > 1:
+        markers.append(_line(header, 2, planned, _PLAN_COLOURS.get(state, _PLAN_COLOURS["refused"]), 0.006))
     return MarkerArray(markers=markers)

@@ -32,7 +32,6 @@ import rclpy
 import rclpy.utilities
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Path
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -76,6 +75,7 @@ from vla_r1_ros.msg import Prediction as PredictionMsg
 from vla_r1_ros.ros.conversions import prediction_msg, set_lifted_target, waypoints_path
 from vla_r1_ros.ros.images import ImageEncodingError, image_to_rgb, rgb_to_image_fields
 from vla_r1_ros.ros.markers import prediction_markers
+from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, INT, STRING, ParameterTable, declare_table
 from vla_r1_ros.ros.tf_adapter import (
     StaticTransformSource,
     Tf2TransformSource,
@@ -122,20 +122,10 @@ class NodeSettings:
     lift: LiftSettings
 
 
-def _descriptor(description: str, kind: int, read_only: bool = True) -> ParameterDescriptor:
-    return ParameterDescriptor(description=description, type=kind, read_only=read_only)
-
-
-_STRING, _DOUBLE, _INT, _BOOL = (
-    ParameterType.PARAMETER_STRING,
-    ParameterType.PARAMETER_DOUBLE,
-    ParameterType.PARAMETER_INTEGER,
-    ParameterType.PARAMETER_BOOL,
-)
-_DOUBLES = ParameterType.PARAMETER_DOUBLE_ARRAY
+_STRING, _DOUBLE, _INT, _BOOL, _DOUBLES = STRING, DOUBLE, INT, BOOL, DOUBLES
 
 # name: (default, type, description)
-PARAMETERS: dict[str, tuple[Any, int, str]] = {
+PARAMETERS: ParameterTable = {
     "model": (
         "GigaAI-Research/vla-r1",
         _STRING,
@@ -194,9 +184,7 @@ PARAMETERS: dict[str, tuple[Any, int, str]] = {
 
 def declare_settings(node: Node) -> NodeSettings:
     """Declare every parameter with a descriptor and return them validated."""
-    for name, (default, kind, description) in PARAMETERS.items():
-        node.declare_parameter(name, default, _descriptor(description, kind))
-    value = {name: node.get_parameter(name).value for name in PARAMETERS}
+    value = declare_table(node, PARAMETERS)
     namespace = str(value["camera_namespace"]).strip("/")
 
     def topic(name: str) -> str:

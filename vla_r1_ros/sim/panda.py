@@ -14,7 +14,7 @@ and gripper commands through :meth:`command_arm` and :meth:`command_fingers`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,6 +105,9 @@ class PandaWorld(PybulletClient):
         self._steps = 0
         self.table_contacts: set[str] = set()  # arm links that touched the table since the last reset
         self.last_frame: RenderedScene | None = None  # the latest render (what an oracle may look up)
+        # Called after every physics step (a ROS node publishes joint states and camera frames from
+        # here while a trajectory plays); called on the thread that steps the world.
+        self.step_listeners: list[Callable[[PandaWorld], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -221,7 +224,9 @@ class PandaWorld(PybulletClient):
             for contact in p.getContactPoints(self.robot, self.table, physicsClientId=cid):
                 if contact[3] >= 0:  # link -1 is panda_link0, the base bolted to the table
                     self.table_contacts.add(self._link_name(contact[3]))
-        self.time = self._steps * self.settings.time_step
+            self.time = self._steps * self.settings.time_step
+            for listener in self.step_listeners:
+                listener(self)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -247,6 +252,27 @@ class PandaWorld(PybulletClient):
         pose[:3, :3] = matrix_from_quaternion(np.array(state[5]))
         pose[:3, 3] = state[4]
         return pose
+
+    def link_transforms(self) -> list[tuple[str, str, np.ndarray]]:
+        """(parent link, child link, 4x4 T_parent_child) for every joint of the arm: what
+        robot_state_publisher puts on /tf. The root is ``panda_link0`` at the world origin."""
+        p, cid = self._p, self._client
+        count = p.getNumJoints(self.robot, physicsClientId=cid)
+        states = p.getLinkStates(self.robot, list(range(count)), computeForwardKinematics=True, physicsClientId=cid)
+        world = {-1: np.eye(4)}
+        for link, state in enumerate(states):
+            pose = np.eye(4)
+            pose[:3, :3] = matrix_from_quaternion(np.array(state[5]))
+            pose[:3, 3] = state[4]
+            world[link] = pose
+        names = {-1: p.getBodyInfo(self.robot, physicsClientId=cid)[0].decode()}
+        out = []
+        for joint in range(count):
+            info = p.getJointInfo(self.robot, joint, physicsClientId=cid)
+            names[joint] = info[12].decode()
+            parent = int(info[16])
+            out.append((names[parent], names[joint], np.linalg.inv(world[parent]) @ world[joint]))
+        return out
 
     def object_names(self) -> tuple[str, ...]:
         return tuple(self._objects)

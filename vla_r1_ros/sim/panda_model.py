@@ -25,6 +25,7 @@ __all__ = [
     "READY_POSITIONS",
     "JOINT_NAMES",
     "load_panda",
+    "panda_urdf_text",
     "PybulletClient",
 ]
 
@@ -55,6 +56,16 @@ def load_panda(pybullet: Any, client: int, base_position: tuple[float, float, fl
     if tuple(names) != JOINT_NAMES:
         raise RuntimeError(f"unexpected Panda model: joints {names}, expected {JOINT_NAMES}")
     return body
+
+
+def panda_urdf_text() -> str:
+    """The URDF the simulated Panda is built from (published as /robot_description)."""
+    import os
+
+    import pybullet_data
+
+    with open(os.path.join(pybullet_data.getDataPath(), PANDA_URDF), encoding="utf-8") as urdf:
+        return urdf.read()
 
 
 _Owner = TypeVar("_Owner", bound="PybulletClient")

@@ -13,7 +13,14 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from vla_r1_ros.core.execution.types import CartesianPlan, CartesianSettings, ExecutionResult, GripperResult, Poses
+from vla_r1_ros.core.execution.types import (
+    CartesianPlan,
+    CartesianSettings,
+    ExecutionResult,
+    GripperResult,
+    JointLimits,
+    Poses,
+)
 
 __all__ = ["MotionBackend"]
 
@@ -25,6 +32,11 @@ class MotionBackend(Protocol):
     @property
     def joint_names(self) -> tuple[str, ...]:
         """The planning group's joints, in the order of plans and start states."""
+        ...
+
+    @property
+    def joint_limits(self) -> JointLimits:
+        """Those joints' limits (the plan checks hold plans to them)."""
         ...
 
     def plan_cartesian(self, waypoints: Poses, start: np.ndarray, settings: CartesianSettings) -> CartesianPlan:

@@ -1,0 +1,134 @@
+"""A client for users' scripts, in the style of nav2_simple_commander: ask VLA-R1, execute, pick.
+
+    from vla_r1_ros.ros.commander import VlaR1Commander
+
+    rclpy.init()
+    robot = VlaR1Commander()
+    answer = robot.reason("pick up the red block")          # vla_r1_ros/action/Reason's result
+    outcome = robot.execute(answer.predictions[0].waypoints, grasp_at_end=True)
+    robot.destroy_node()
+
+``ros2 run vla_r1_ros pick "pick up the red block"`` is :func:`main`: both actions in a row,
+the outcome printed, exit code 0 on success. Every wait has a timeout; a missing server, a
+refused goal or a timeout raises :class:`CommanderError` with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import rclpy
+import rclpy.utilities
+from nav_msgs.msg import Path
+from rclpy.action.client import ActionClient
+from rclpy.node import Node
+
+from vla_r1_ros.action import ExecuteWaypoints, Reason
+
+__all__ = ["CommanderError", "VlaR1Commander", "OUTCOME_NAMES", "main"]
+
+OUTCOME_NAMES = {
+    getattr(ExecuteWaypoints.Result, name): name.removeprefix("OUTCOME_").lower()
+    for name in dir(ExecuteWaypoints.Result)
+    if name.startswith("OUTCOME_")
+}
+
+
+class CommanderError(RuntimeError):
+    """A goal could not be sent or did not end in time; the message says which and why."""
+
+
+class VlaR1Commander(Node):
+    """Sends goals to ``vla_r1_node`` and ``vla_r1_executor`` and waits for their results."""
+
+    def __init__(
+        self,
+        reason_action: str = "/vla_r1_node/reason",
+        execute_action: str = "/vla_r1_executor/execute",
+        node_name: str = "vla_r1_commander",
+        **node_options: Any,
+    ) -> None:
+        super().__init__(node_name, **node_options)
+        self._reason = ActionClient(self, Reason, reason_action)
+        self._execute = ActionClient(self, ExecuteWaypoints, execute_action)
+        self._names = {id(self._reason): reason_action, id(self._execute): execute_action}
+        self.feedback: list[Any] = []
+
+    def reason(self, instruction: str, task: str = "affordance", timeout_s: float = 120.0) -> Any:
+        """Ask VLA-R1 about the newest camera frame; the Reason result (success, message, predictions)."""
+        return self._run(self._reason, Reason.Goal(instruction=instruction, task=task), timeout_s)
+
+    def execute(
+        self,
+        waypoints: Path,
+        grasp_at_end: bool = False,
+        dry_run: bool = False,
+        velocity_scaling: float = 0.0,
+        timeout_s: float = 300.0,
+    ) -> Any:
+        """Run waypoints through the executor (its checks, approval and backend); the ExecuteWaypoints result."""
+        goal = ExecuteWaypoints.Goal(waypoints=waypoints, grasp_at_end=grasp_at_end, dry_run=dry_run)
+        goal.velocity_scaling = goal.acceleration_scaling = float(velocity_scaling)
+        return self._run(self._execute, goal, timeout_s)
+
+    def pick(self, instruction: str, dry_run: bool = False, timeout_s: float = 300.0) -> tuple[Any, Any | None]:
+        """Reason about an affordance, then grasp it: (Reason result, ExecuteWaypoints result or None)."""
+        answer = self.reason(instruction, "affordance", timeout_s)
+        lifted = [p for p in answer.predictions if p.has_affordance and p.waypoints.poses]
+        if not answer.success or not lifted:
+            return answer, None
+        return answer, self.execute(lifted[0].waypoints, grasp_at_end=True, dry_run=dry_run, timeout_s=timeout_s)
+
+    def _run(self, client: ActionClient, goal: Any, timeout_s: float) -> Any:
+        name = self._names[id(client)]
+        if not client.wait_for_server(timeout_sec=min(timeout_s, 30.0)):
+            raise CommanderError(f"no action server {name}: is the node running (ros2 action list)?")
+        sent = client.send_goal_async(goal, feedback_callback=lambda message: self.feedback.append(message.feedback))
+        rclpy.spin_until_future_complete(self, sent, timeout_sec=30.0)
+        if not sent.done() or not sent.result().accepted:
+            raise CommanderError(f"{name} did not accept the goal")
+        result = sent.result().get_result_async()
+        rclpy.spin_until_future_complete(self, result, timeout_sec=timeout_s)
+        if not result.done():
+            sent.result().cancel_goal_async()
+            raise CommanderError(f"{name} gave no result within {timeout_s:.0f} s; the goal was cancelled")
+        return result.result().result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ros2 run vla_r1_ros pick "pick up the red block"``: reason, execute, print, exit 0 on success."""
+    parser = argparse.ArgumentParser(prog="pick", description=main.__doc__)
+    parser.add_argument("instruction", help='what to pick, e.g. "pick up the red block"')
+    parser.add_argument("--dry-run", action="store_true", help="check and plan, never move")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds for each of the two goals")
+    args = parser.parse_args(rclpy.utilities.remove_ros_args(sys.argv if argv is None else ["pick", *argv])[1:])
+    rclpy.init()
+    robot = VlaR1Commander(node_name="vla_r1_pick")
+    try:
+        answer, outcome = robot.pick(args.instruction, args.dry_run, args.timeout)
+    except CommanderError as err:
+        print(f"pick: {err}", file=sys.stderr)
+        return 2
+    finally:
+        robot.destroy_node()
+        if rclpy.utilities.ok():
+            rclpy.shutdown()
+    reasoning = " / ".join(p.reasoning for p in answer.predictions if p.reasoning)
+    print(f"reasoning: {reasoning}")
+    if outcome is None:
+        print(f"outcome: no grasp to execute: {answer.message or 'the answer was not lifted'}")
+        return 1
+    name = OUTCOME_NAMES.get(outcome.outcome, str(outcome.outcome))
+    print(f"outcome: {name}" + (f": {outcome.reason}" if outcome.reason else ""))
+    print(f"waypoints reached: {outcome.waypoints_reached}, planned fraction {outcome.planned_fraction:.2f}")
+    return (
+        0
+        if outcome.outcome in (ExecuteWaypoints.Result.OUTCOME_SUCCEEDED, ExecuteWaypoints.Result.OUTCOME_DRY_RUN_OK)
+        else 1
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
