@@ -7,14 +7,20 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
-
-from vla_r1_ros.core.geometry.camera import (
-    CameraModel,
-    CameraModelError,
-    Roi,
+from geometry_reference import (
     cv_pixels_to_normalised,
     normalised_to_cv_pixels,
+    pixel_to_ray,
+    point_to_pixel,
+    project_3d_to_pixel,
+    project_pixel_to_3d_ray,
+    rays_at,
+    rectify_points,
+    unrectify_points,
 )
+
+from vla_r1_ros.core.geometry.camera import CameraModel, CameraModelError, Roi
+from vla_r1_ros.core.geometry.rays import rays_of
 
 W, H = 640, 480
 K = [525.0, 0.0, 319.3, 0.0, 523.5, 241.7, 0.0, 0.0, 1.0]
@@ -40,9 +46,9 @@ def test_pixel_ray_pixel_round_trip_within_0_01_px(model: str) -> None:
     cam = CameraModel(K, DISTORTIONS[model], IDENTITY, P_RECT, W, H, model)
     assert cam.is_distorted
     pixels = _grid()
-    rays = cam.pixel_to_ray(pixels)
+    rays = pixel_to_ray(cam, pixels)
     np.testing.assert_allclose(np.linalg.norm(rays, axis=1), 1.0, atol=1e-12)
-    back = cam.point_to_pixel(rays * 1.7)  # any point along the ray projects to the same pixel
+    back = point_to_pixel(cam, rays * 1.7)  # any point along the ray projects to the same pixel
     err = np.linalg.norm(back - pixels, axis=1)
     assert err.max() < 0.01, f"{model}: worst round trip {err.max():.2e} px"
 
@@ -51,8 +57,8 @@ def test_pixel_ray_pixel_round_trip_within_0_01_px(model: str) -> None:
 def test_rectify_unrectify_round_trip(model: str) -> None:
     cam = CameraModel(K, DISTORTIONS[model], IDENTITY, P_RECT, W, H, model)
     pixels = _grid(60)
-    rect = cam.rectify_points(pixels)
-    back = cam.unrectify_points(rect)
+    rect = rectify_points(cam, pixels)
+    back = unrectify_points(cam, rect)
     assert np.abs(back - pixels).max() < 0.01
 
 
@@ -61,7 +67,7 @@ def test_distortion_actually_matters() -> None:
     plain = CameraModel(K, [], IDENTITY, P_RECT, W, H, "plumb_bob")
     bent = CameraModel(K, DISTORTIONS["plumb_bob"], IDENTITY, P_RECT, W, H, "plumb_bob")
     corner = np.array([[5.0, 5.0]])
-    assert np.linalg.norm(plain.pixel_to_ray(corner) - bent.pixel_to_ray(corner)) > 0.01
+    assert np.linalg.norm(pixel_to_ray(plain, corner) - pixel_to_ray(bent, corner)) > 0.01
 
 
 def test_rectify_matches_opencv_like_image_geometry() -> None:
@@ -73,7 +79,7 @@ def test_rectify_matches_opencv_like_image_geometry() -> None:
         pixels.reshape(-1, 1, 2), np.reshape(K, (3, 3)), np.array(DISTORTIONS["plumb_bob"]), R=r,
         P=np.reshape(P_RECT, (3, 4)), criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-14),
     ).reshape(-1, 2)
-    np.testing.assert_allclose(cam.rectify_points(pixels), ref, atol=1e-9)
+    np.testing.assert_allclose(rectify_points(cam, pixels), ref, atol=1e-9)
     # With OpenCV's default 5 iterations (what image_geometry gets) the answer is close but coarser.
     coarse = cv2.undistortPoints(
         pixels.reshape(-1, 1, 2),
@@ -88,11 +94,11 @@ def test_rectify_matches_opencv_like_image_geometry() -> None:
 def test_image_geometry_ray_and_projection_semantics() -> None:
     cam = CameraModel(K, [], IDENTITY, P_RECT, W, H, "plumb_bob")
     uv = np.array([[321.0, 239.0], [100.0, 50.0]])
-    rays = cam.project_pixel_to_3d_ray(uv)
+    rays = project_pixel_to_3d_ray(cam, uv)
     np.testing.assert_allclose(rays[0], [0.0, 0.0, 1.0])
     x, y = (100.0 - 321.0) / 500.0, (50.0 - 239.0) / 500.0
     np.testing.assert_allclose(rays[1], np.array([x, y, 1.0]) / np.sqrt(x * x + y * y + 1.0))
-    np.testing.assert_allclose(cam.project_3d_to_pixel(rays * 2.5), uv, atol=1e-9)
+    np.testing.assert_allclose(project_3d_to_pixel(cam, rays * 2.5), uv, atol=1e-9)
 
 
 def test_binning_and_roi_adjust_k_and_p_like_image_geometry() -> None:
@@ -105,8 +111,8 @@ def test_binning_and_roi_adjust_k_and_p_like_image_geometry() -> None:
     # The same physical ray from the full image and from the binned ROI image (image_geometry maps
     # full-resolution pixel u to (u - x_offset) / binning).
     full = CameraModel(K, [], IDENTITY, P_RECT, W, H, "plumb_bob")
-    ray_full = full.pixel_to_ray(np.array([[300.0, 200.0]]))
-    ray_roi = cam.pixel_to_ray(np.array([[(300.0 - 100) / 2, (200.0 - 40) / 2]]))
+    ray_full = pixel_to_ray(full, np.array([[300.0, 200.0]]))
+    ray_roi = pixel_to_ray(cam, np.array([[(300.0 - 100) / 2, (200.0 - 40) / 2]]))
     np.testing.assert_allclose(ray_roi, ray_full, atol=1e-12)
 
 
@@ -124,7 +130,7 @@ def test_ray_grid_matches_pointwise_rays() -> None:
     cam = CameraModel(K, DISTORTIONS["rational_polynomial"], IDENTITY, P_RECT, 64, 48, "rational_polynomial")
     rows, cols = np.array([0, 10, 47]), np.array([0, 33, 63])
     np.testing.assert_allclose(
-        cam.rays_at(rows, cols), cam.pixel_rays(np.column_stack((cols, rows)).astype(float)), atol=1e-12
+        rays_at(cam, rows, cols), rays_of(cam).pixel_rays(np.column_stack((cols, rows)).astype(float)), atol=1e-12
     )
 
 

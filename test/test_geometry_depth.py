@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from geometry_reference import normalised_to_cv_pixels, pixel_to_ray
 
 from vla_r1_ros.core.geometry.camera import CameraModel
 from vla_r1_ros.core.geometry.depth import (
@@ -94,11 +95,9 @@ def test_scaled_depth_with_consistent_intrinsics_is_mapped() -> None:
     reg = register_depth(DepthImage(np.ones((240, 320)), "color_optical"), _cam(640, 480), depth_cam)
     assert reg.camera is depth_cam
     # The same normalised point gives the same ray through either camera.
-    from vla_r1_ros.core.geometry.camera import normalised_to_cv_pixels
-
     pt = np.array([[0.3, 0.7]])
-    ray_c = _cam(640, 480).pixel_to_ray(normalised_to_cv_pixels(pt, 640, 480))
-    ray_d = depth_cam.pixel_to_ray(normalised_to_cv_pixels(pt, 320, 240))
+    ray_c = pixel_to_ray(_cam(640, 480), normalised_to_cv_pixels(pt, 640, 480))
+    ray_d = pixel_to_ray(depth_cam, normalised_to_cv_pixels(pt, 320, 240))
     np.testing.assert_allclose(ray_c, ray_d, atol=1e-12)
 
 

@@ -14,11 +14,32 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from geometry_reference import height_query, raise_to_clearance, smooth_polyline, valid_fraction
 
-from vla_r1_ros.core.geometry import _compiled as compiled
-from vla_r1_ros.core.geometry import lifting
+from vla_r1_ros.core.geometry.box_lifting import NO_DRAWS, NO_RAYS, RANSAC_RNG_SEED, ransac_draws, ransac_stream
 from vla_r1_ros.core.geometry.camera import CameraModel
+from vla_r1_ros.core.geometry.config import LiftingConfig, TrajectoryConfig
 from vla_r1_ros.core.geometry.depth import DepthImage, DepthRange, decode_depth, encode_depth
+from vla_r1_ros.core.geometry.height_map import HeightMap, disk, disk_half_widths
+from vla_r1_ros.core.geometry.kernels import box_fit, decode, height_grid, plane_fit, polyline
+from vla_r1_ros.core.geometry.kernels.height_grid import HeightTable, heights_at
+from vla_r1_ros.core.geometry.kernels.limits import pairwise_sum, within_limits
+from vla_r1_ros.core.geometry.kernels.medians import (
+    median_of,
+    nan_median_filter_at_valid,
+    nan_median_rows,
+    percentile_spans,
+    sorting_network,
+)
+from vla_r1_ros.core.geometry.kernels.transit import PathShape, transit_path, transit_rays, window_pixels
+from vla_r1_ros.core.geometry.rays import rays_of
+from vla_r1_ros.core.geometry.trajectory_lifting import (
+    NO_DEPTHS,
+    NO_POINT,
+    NO_RAY_ROWS,
+    ray_fractions,
+    smoothing_kernel,
+)
 
 RNG = np.random.default_rng(3)
 
@@ -36,7 +57,7 @@ def _dilations(grid: np.ndarray, radius_cells: float, side: int) -> tuple[np.nda
     if side % 2 != 1:
         raise ValueError(f"the fill square needs an odd side, got {side}")
     grid = np.ascontiguousarray(grid, dtype=np.float32)
-    return compiled.dilate_disk(grid, lifting._disk_half_widths(radius_cells)), compiled.dilate_square(grid, side // 2)
+    return height_grid.dilate_disk(grid, disk_half_widths(radius_cells)), height_grid.dilate_square(grid, side // 2)
 
 
 def _square(side: int) -> np.ndarray:
@@ -48,12 +69,12 @@ def _square(side: int) -> np.ndarray:
 
 def _median(values: np.ndarray) -> float:
     """Median of a non-empty 1-D array without NaN (np.median's bookkeeping costs ~20 us a call)."""
-    return float(compiled.median_of(np.array(values)))  # a copy: the selection reorders it
+    return float(median_of(np.array(values)))  # a copy: the selection reorders it
 
 
 def _spans(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """Per row of a (k, n) array: ``percentile(row, high) - percentile(row, low)`` (NumPy's linear rule)."""
-    spans: np.ndarray = compiled.spans(np.array(values, dtype=float), low, high)  # a copy, reordered
+    spans: np.ndarray = percentile_spans(np.array(values, dtype=float), low, high)  # a copy, reordered
     return spans
 
 
@@ -63,29 +84,26 @@ def _nan_median_filter_at_valid(grid: np.ndarray, valid: np.ndarray, size: int =
     Returns one median per valid pixel, in row-major order; edges count as NaN.
     """
     grid = np.ascontiguousarray(grid, dtype=np.float32)
-    medians: np.ndarray = compiled.nan_median_filter_at_valid(grid, size, lifting._sorting_network(size * size))
+    medians: np.ndarray = nan_median_filter_at_valid(grid, size, sorting_network(size * size))
     return medians
 
 
 def _segment_rows(start: Sequence[float], end: Sequence[float], spacing: float) -> np.ndarray:
-    """:func:`lifting._resample_rows` of the single segment ``start`` -> ``end`` (equal up to rounding)."""
-    segment: np.ndarray = compiled.segment_rows(lifting._rows(start), lifting._rows(end), float(spacing))
+    """:func:`polyline.resample_rows` of the single segment ``start`` -> ``end`` (equal up to rounding)."""
+    segment: np.ndarray = polyline.segment_rows(_rows(start), _rows(end), float(spacing))
     return segment
 
 
 def _nan_median_rows(values: np.ndarray) -> np.ndarray:
     """Row-wise median of depth values (n, k) ignoring NaN (NaN where a row has none), in their dtype."""
     values = np.ascontiguousarray(values)
-    medians: np.ndarray = compiled.nan_median_rows(values, lifting._sorting_network(values.shape[1]))
+    medians: np.ndarray = nan_median_rows(values, sorting_network(values.shape[1]))
     return medians
 
 
-def _raise_to_clearance(
-    points: np.ndarray, hmap: lifting.HeightMap, config: lifting.TrajectoryConfig, fixed_start: bool
-) -> np.ndarray:
-    """:func:`lifting._raise_rows` of an (N, 3) polyline."""
-    return lifting._raise_rows(np.array(points, dtype=float).T.copy(), hmap, config, fixed_start).T.copy()
-
+def _rows(points: Sequence[float] | np.ndarray) -> np.ndarray:
+    """A polyline's coordinate rows (or a point) as the C-contiguous float array the kernels take."""
+    return np.ascontiguousarray(points, dtype=float)
 
 
 def _noisy_metres(h: int = 24, w: int = 32) -> np.ndarray:
@@ -130,7 +148,7 @@ def test_lazy_windows_equal_the_decoded_frame() -> None:
         np.testing.assert_array_equal(before[1], full[rows, cols])
         np.testing.assert_array_equal(after[1], full[rows, cols])
         assert np.isnan(full[0, :4]).all()
-        assert image.valid_fraction() == pytest.approx(np.isfinite(full).mean())
+        assert valid_fraction(image) == pytest.approx(np.isfinite(full).mean())
 
 
 def test_depth_image_does_not_alias_the_callers_array() -> None:
@@ -157,16 +175,16 @@ def test_ray_window_equals_the_ray_grid(distortion: str | None) -> None:
     cam = _skewed_camera(distortion)
     for rectified in (False, True):
         rows, cols = slice(3, 40, 4), slice(1, None, 5)
-        components = cam.ray_window(rows, cols, rectified)
-        shape = cam.ray_grid[rows, cols].shape[:2]
+        components = rays_of(cam).ray_window(rows, cols, rectified)
+        shape = rays_of(cam).ray_grid[rows, cols].shape[:2]
         got = np.stack([np.broadcast_to(c, shape) for c in components], axis=-1)
-        grid = cam.rectified_ray_grid if rectified else cam.ray_grid
+        grid = rays_of(cam).rectified_ray_grid if rectified else rays_of(cam).ray_grid
         np.testing.assert_allclose(got, grid[rows, cols], rtol=0, atol=1e-12)
 
 
-def _height_map() -> lifting.HeightMap:
+def _height_map() -> HeightMap:
     grown = RNG.uniform(0.0, 0.3, (7, 9)).astype(np.float32)
-    return lifting.HeightMap((-0.2, 0.1), 0.05, grown.copy(), grown, 0.42)
+    return HeightMap((-0.2, 0.1), 0.05, grown.copy(), grown, 0.42)
 
 
 def test_height_map_query_matches_the_masked_lookup() -> None:
@@ -180,17 +198,17 @@ def test_height_map_query_matches_the_masked_lookup() -> None:
     inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
     expected[inside] = hmap.grown[iy[inside].astype(int), ix[inside].astype(int)]
     expected[~np.isfinite(pts).all(axis=1)] = np.nan
-    np.testing.assert_array_equal(hmap.query(pts), expected)
+    np.testing.assert_array_equal(height_query(hmap, pts), expected)
     assert inside.sum() > 50 and (~inside).sum() > 50
 
 
 def test_climb_envelope_matches_the_pairwise_maximum() -> None:
     hmap = _height_map()
-    config = lifting.TrajectoryConfig(max_climb_slope=0.7)
+    config = TrajectoryConfig(max_climb_slope=0.7)
     points = np.column_stack((np.linspace(-0.3, 0.5, 120), np.linspace(0.0, 0.5, 120), RNG.uniform(0, 0.2, 120)))
     for fixed_start in (False, True):
-        out = _raise_to_clearance(points, hmap, config, fixed_start)
-        need = hmap.query(points[:, :2]) + config.clearance
+        out = raise_to_clearance(points, hmap, config, fixed_start)
+        need = height_query(hmap, points[:, :2]) + config.clearance
         s = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))))
         envelope = np.max(need[None, :] - config.max_climb_slope * np.abs(s[:, None] - s[None, :]), axis=1)
         inner = slice(1 if fixed_start else 0, len(points) - 1)
@@ -228,19 +246,19 @@ def test_spans_and_median_match_numpy() -> None:
 def test_ransac_draws_are_numpys_own() -> None:
     # Includes sizes where Lemire's method rejects a draw (the generator itself is used there).
     for n in [*range(3, 3000), 2**31 - 1, 2**31 + 5, 4_000_000_001]:
-        expected = np.random.default_rng(lifting._RANSAC_RNG_SEED).integers(0, n, size=(24, 3))
-        np.testing.assert_array_equal(lifting._ransac_draws(n, 24), expected)
+        expected = np.random.default_rng(RANSAC_RNG_SEED).integers(0, n, size=(24, 3))
+        np.testing.assert_array_equal(ransac_draws(n, 24), expected)
 
 
 @pytest.mark.parametrize("radius, side", [(5.5, 33), (2.5, 9), (3.2, 7), (4.0, 21), (7.5, 41), (1.5, 3), (5.5, 9)])
 def test_footprint_dilations_equal_the_disk_and_the_square(radius: float, side: int) -> None:
     grid = np.where(RNG.random((40, 37)) < 0.2, RNG.uniform(0.0, 0.3, (40, 37)), -1e9).astype(np.float32)
     grown, filled = _dilations(grid, radius, side)
-    np.testing.assert_array_equal(grown, cv2.dilate(grid, lifting._disk(radius)))
+    np.testing.assert_array_equal(grown, cv2.dilate(grid, disk(radius)))
     np.testing.assert_array_equal(filled, cv2.dilate(grid, _square(side)))
-    disk = lifting._disk(radius)
-    yy, xx = np.mgrid[: disk.shape[0], : disk.shape[1]] - disk.shape[0] // 2
-    np.testing.assert_array_equal(disk, (xx * xx + yy * yy <= radius * radius + 1e-9).astype(np.uint8))
+    kernel = disk(radius)
+    yy, xx = np.mgrid[: kernel.shape[0], : kernel.shape[1]] - kernel.shape[0] // 2
+    np.testing.assert_array_equal(kernel, (xx * xx + yy * yy <= radius * radius + 1e-9).astype(np.uint8))
 
 
 @pytest.mark.parametrize(
@@ -251,7 +269,7 @@ def test_one_filter_smoothing_equals_the_steps(count: int, iterations: int) -> N
     expected = points.copy()
     for _ in range(iterations if count > 2 else 0):
         expected[1:-1] += 0.3 * (0.5 * (expected[:-2] + expected[2:]) - expected[1:-1])
-    got = lifting.smooth_polyline(points, iterations, 0.3)
+    got = smooth_polyline(points, iterations, 0.3)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-13)
     np.testing.assert_array_equal(got[[0, -1]], points[[0, -1]])  # the ends never move
 
@@ -260,7 +278,8 @@ def test_segment_resampling_equals_the_general_resampling() -> None:
     for _ in range(50):
         a, b = RNG.uniform(-1.0, 1.0, 3), RNG.uniform(-1.0, 1.0, 3) * RNG.choice([1.0, 1e-13])
         got = _segment_rows(a.tolist(), b.tolist(), 0.01)
-        np.testing.assert_allclose(got, lifting._resample_rows(np.column_stack((a, b)), 0.01), rtol=0, atol=1e-15)
+        resampled = polyline.resample_rows(_rows(np.column_stack((a, b))), 0.01)
+        np.testing.assert_allclose(got, resampled, rtol=0, atol=1e-15)
 
 
 def test_median_filter_at_valid_pixels_equals_nanmedian_windows() -> None:
@@ -277,10 +296,10 @@ def test_internal_height_lookups_equal_the_query() -> None:
     hmap = _height_map()
     xy = np.column_stack((RNG.uniform(-0.5, 0.6, 300), RNG.uniform(-0.2, 0.8, 300)))
     xy[:3] = [[-0.2, 0.1], [1e30, -1e30], [-0.2 + 9 * 0.05, 0.1 + 7 * 0.05]]  # a corner, far away, just off the grid
-    expected = hmap.query(xy)
+    expected = height_query(hmap, xy)
     with np.errstate(invalid="ignore"):  # 1e30 has no integer cell index (lift_trajectory silences this too)
-        np.testing.assert_array_equal(hmap._heights(xy.T), expected)
-    assert [hmap._height_at(x, y) for x, y in xy.tolist()] == expected.tolist()
+        np.testing.assert_array_equal(heights_at(hmap.table, xy.T), expected)
+    assert [hmap.height_at(x, y) for x, y in xy.tolist()] == expected.tolist()
 
 
 def test_fast_safety_acceptance_agrees_with_the_full_check() -> None:
@@ -304,21 +323,21 @@ def test_single_pixel_rays_and_ray_rows_equal_pixel_rays(distortion: str | None)
     cam = _skewed_camera(distortion)
     uv = RNG.uniform(-5.0, 70.0, (20, 2))
     for rectified in (False, True):
-        expected = cam.pixel_rays(uv, rectified)
-        np.testing.assert_allclose(cam.pixel_ray_rows(uv.T, rectified), expected.T, rtol=0, atol=1e-15)
-        got = np.array([cam.ray_through(u, v, rectified) for u, v in uv.tolist()])
+        expected = rays_of(cam).pixel_rays(uv, rectified)
+        np.testing.assert_allclose(rays_of(cam).pixel_ray_rows(uv.T, rectified), expected.T, rtol=0, atol=1e-15)
+        got = np.array([rays_of(cam).ray_through(u, v, rectified) for u, v in uv.tolist()])
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
         rows, cols = slice(3, 40, 4), slice(1, None, 5)
         np.testing.assert_array_equal(
-            cam.ray_planes(rows, cols, rectified),
-            np.moveaxis((cam.rectified_ray_grid if rectified else cam.ray_grid)[rows, cols], -1, 0)
+            rays_of(cam).ray_planes(rows, cols, rectified),
+            np.moveaxis((rays_of(cam).rectified_ray_grid if rectified else rays_of(cam).ray_grid)[rows, cols], -1, 0)
             if distortion or rectified
-            else np.stack(np.broadcast_arrays(*cam.ray_window(rows, cols, rectified))),
+            else np.stack(np.broadcast_arrays(*rays_of(cam).ray_window(rows, cols, rectified))),
         )
 
 
 # ---------------------------------------------------------------------------------------------
-# The compiled stages (core/geometry/_compiled.py): each against the plain NumPy computation
+# The compiled stages (core/geometry/kernels/): each against the plain NumPy computation
 # it replaced (written out here, as the lifting computed it before), so a compiled routine that
 # drifts from it fails
 # ---------------------------------------------------------------------------------------------
@@ -338,22 +357,22 @@ def test_quickselect_median_and_percentile_spans_match_numpy() -> None:
         for dtype in (np.float64, np.float32):
             values = RNG.normal(size=n).astype(dtype)
             values[: n // 3] = values[-1]  # ties
-            got = compiled.median_of(values.copy())
+            got = median_of(values.copy())
             assert got == float(np.median(values)), (n, dtype)  # the same pair, added in the same dtype
         rows = RNG.normal(size=(2, n))
         expected = np.percentile(rows, 99, axis=1) - np.percentile(rows, 1, axis=1)
-        np.testing.assert_allclose(compiled.spans(rows.copy(), 1.0, 99.0), expected, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(percentile_spans(rows.copy(), 1.0, 99.0), expected, rtol=0, atol=1e-12)
 
 
 def test_sorting_networks_sort() -> None:
-    network = compiled.sorting_network(9)
+    network = sorting_network(9)
     for bits in range(2**9):  # the 0-1 principle: a network that sorts every 0/1 input sorts everything
         values = [(bits >> k) & 1 for k in range(9)]
         for a, b in network:
             if values[a] > values[b]:
                 values[a], values[b] = values[b], values[a]
         assert values == sorted(values)
-    network = compiled.sorting_network(25)
+    network = sorting_network(25)
     for _ in range(300):
         values = RNG.integers(0, 5, 25).tolist()
         for a, b in network:
@@ -369,14 +388,14 @@ def test_symmetric_eigen_and_plane_fit_match_linalg() -> None:
             m = m + m.T
             if RNG.random() < 0.3:  # a plane's scatter: one tiny eigenvalue
                 m = np.cov(RNG.normal(size=(3, 40)) * [[0.05], [0.02], [1e-4]]) * scale
-            values, vectors = compiled.symmetric_eigen3(m)
+            values, vectors = plane_fit.symmetric_eigen3(m)
             expected = np.linalg.eigvalsh(m)
             np.testing.assert_allclose(values, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
             np.testing.assert_allclose(m @ vectors, vectors * values, rtol=0, atol=1e-12 * np.abs(expected).max())
             np.testing.assert_allclose(vectors.T @ vectors, np.eye(3), rtol=0, atol=1e-13)
     points = RNG.normal(size=(3, 300)) * [[0.04], [0.02], [0.001]] + [[0.1], [-0.2], [0.8]]
     mask = RNG.random(300) < 0.7
-    centroid, values, axes, offset = compiled.plane_fit(points, mask)
+    centroid, values, axes, offset = plane_fit.plane_fit(points, mask)
     chosen = points[:, mask]
     mean = chosen.mean(axis=1)
     expected_values, expected_vectors = np.linalg.eigh(np.cov(chosen, bias=True) * mask.sum())
@@ -396,9 +415,9 @@ def _reference_plane_fit(points: np.ndarray, mask: np.ndarray) -> tuple[np.ndarr
 
 
 def _reference_box_plane(
-    z: np.ndarray, rays: np.ndarray, core: tuple[slice, slice], ray: np.ndarray, config: lifting.LiftingConfig
+    z: np.ndarray, rays: np.ndarray, core: tuple[slice, slice], ray: np.ndarray, config: LiftingConfig
 ) -> dict[str, object]:
-    """What lift_box computed in NumPy before compiled.box_plane (cv2.eigen there, eigh here)."""
+    """What lift_box computed in NumPy before box_fit.box_plane (cv2.eigen there, eigh here)."""
     valid = np.isfinite(z)
     unit = rays[:, valid]
     points = unit * z[valid]
@@ -419,7 +438,7 @@ def _reference_box_plane(
         band = max(config.min_inlier_band, 3.0 * noise)
         classify = points
     seeds = classify[:, in_core]
-    draws = lifting._ransac_draws(seeds.shape[1], config.ransac_iterations)
+    draws = ransac_draws(seeds.shape[1], config.ransac_iterations)
     a, b, c = seeds[:, draws[:, 0]], seeds[:, draws[:, 1]], seeds[:, draws[:, 2]]
     normals = np.cross((b - a).T, (c - a).T).T
     norms = np.linalg.norm(normals, axis=0)
@@ -484,20 +503,20 @@ def _box_grid(noise: float) -> tuple[np.ndarray, CameraModel]:
 @pytest.mark.parametrize("noise", [0.0, 0.0005, 0.002, 0.004])
 def test_box_plane_equals_the_numpy_pipeline(noise: float) -> None:
     z, camera = _box_grid(noise)
-    config = lifting.LiftingConfig()
+    config = LiftingConfig()
     row_slice, col_slice = slice(200, 262, 2), slice(280, 334, 2)
-    table = camera.ray_window_planes(row_slice, col_slice)
-    ray = np.array(camera.ray_through(307.0, 231.0))
+    table = rays_of(camera).ray_window_planes(row_slice, col_slice)
+    ray = np.array(rays_of(camera).ray_through(307.0, 231.0))
     expected = _reference_box_plane(z, table, (slice(8, 23), slice(7, 20)), ray, config)
     args = (
         (8, 23), (7, 20), tuple(ray.tolist()), config.min_valid_points, config.min_valid_fraction,
-        config.min_inlier_band, config.smoothing_noise, lifting._ransac_stream(3 * config.ransac_iterations),
-        lifting._NO_DRAWS, lifting._sorting_network(25),
+        config.min_inlier_band, config.smoothing_noise, ransac_stream(3 * config.ransac_iterations),
+        NO_DRAWS, sorting_network(25),
     )  # fmt: skip
-    affine = compiled.box_plane(z, lifting._NO_RAYS, camera.affine_rays(), (200, 2, 280, 2), *args)
-    tabled = compiled.box_plane(z, table, (1.0, 0.0, 0.0, 1.0, 0.0), (0, 1, 0, 1), *args)
+    affine = box_fit.box_plane(z, NO_RAYS, rays_of(camera).affine_rays(), (200, 2, 280, 2), *args)
+    tabled = box_fit.box_plane(z, table, (1.0, 0.0, 0.0, 1.0, 0.0), (0, 1, 0, 1), *args)
     np.testing.assert_equal(tuple(affine), tuple(tabled))  # the in-kernel rays are the camera's, to the bit
-    assert affine.status == compiled.OK
+    assert affine.status == box_fit.OK
     assert affine.valid_points == expected["valid_points"] and affine.inlier_points == expected["inlier_points"]
     assert affine.band == pytest.approx(expected["band"], rel=1e-12)
     np.testing.assert_allclose(affine.centroid, expected["centroid"], rtol=0, atol=1e-12)
@@ -517,31 +536,31 @@ def test_box_plane_equals_the_numpy_pipeline(noise: float) -> None:
 
 def test_box_plane_reports_sparse_depth_and_missing_surfaces() -> None:
     z, camera = _box_grid(0.0)
-    config = lifting.LiftingConfig()
-    stream = lifting._ransac_stream(3 * config.ransac_iterations)
+    config = LiftingConfig()
+    stream = ransac_stream(3 * config.ransac_iterations)
 
-    def fit(grid: np.ndarray) -> compiled.BoxFit:
-        return compiled.box_plane(
-            grid, lifting._NO_RAYS, camera.affine_rays(), (200, 2, 280, 2), (8, 23), (7, 20), (0.0, 0.0, 1.0),
+    def fit(grid: np.ndarray) -> box_fit.BoxFit:
+        return box_fit.box_plane(
+            grid, NO_RAYS, rays_of(camera).affine_rays(), (200, 2, 280, 2), (8, 23), (7, 20), (0.0, 0.0, 1.0),
             config.min_valid_points, config.min_valid_fraction, config.min_inlier_band, config.smoothing_noise,
-            stream, lifting._NO_DRAWS, lifting._sorting_network(25),
+            stream, NO_DRAWS, sorting_network(25),
         )  # fmt: skip
 
     sparse = np.full_like(z, np.nan)
     sparse[:2, :5] = 0.8
-    assert (fit(sparse).status, fit(sparse).valid_points) == (compiled.TOO_SPARSE, 10)
+    assert (fit(sparse).status, fit(sparse).valid_points) == (box_fit.TOO_SPARSE, 10)
     scattered = np.full_like(z, np.nan)  # no plane anywhere (and no noise estimate: a narrow band)
     scattered[::2, ::2] = RNG.uniform(0.5, 3.0, scattered[::2, ::2].shape)
     result = fit(scattered)
-    assert result.status == compiled.NO_SURFACE and result.inlier_points < config.min_valid_points
+    assert result.status == box_fit.NO_SURFACE and result.inlier_points < config.min_valid_points
 
 
 def test_lemire_draws_are_numpys_or_ask_for_them() -> None:
-    stream = lifting._ransac_stream(72)
+    stream = ransac_stream(72)
     rejected = 0
     for n in range(3, 3000):
-        draws = compiled._lemire_draws(n, 24, stream)
-        expected = np.random.default_rng(lifting._RANSAC_RNG_SEED).integers(0, n, size=(24, 3))
+        draws = plane_fit.lemire_draws(n, 24, stream)
+        expected = np.random.default_rng(RANSAC_RNG_SEED).integers(0, n, size=(24, 3))
         if draws.size:
             np.testing.assert_array_equal(draws, expected)
         else:  # the generator rejects one of the stream's draws here: lifting asks NumPy itself
@@ -565,15 +584,15 @@ def test_compiled_depth_decoding_equals_decode(encoding: str, valid_range: Depth
     assert rule is not None
     rows, cols = slice(1, 40, 3), slice(0, None, 2)
     r, c = range(40)[rows], range(50)[cols]
-    got = compiled.decode_window(source, (r.start, r.step, len(r)), (c.start, c.step, len(c)), *rule)
+    got = decode.decode_window(source, (r.start, r.step, len(r)), (c.start, c.step, len(c)), *rule)
     np.testing.assert_array_equal(got, _decode(source[rows, cols], scale, valid_range))
     pr, pc = RNG.integers(0, 40, 300), RNG.integers(0, 50, 300)
-    np.testing.assert_array_equal(
-        compiled.decode_pixels(source, pr, pc, *rule), _decode(source[pr, pc], scale, valid_range)
-    )
+    inside, got = decode.decode_pixels(source, pr, pc, *rule)
+    assert inside
+    np.testing.assert_array_equal(got, _decode(source[pr, pc], scale, valid_range))
     image = DepthImage.from_ros(source, encoding, valid_range=valid_range or DepthRange(0.0, np.inf))
     if valid_range is not None:
-        np.testing.assert_array_equal(image._pixels_flat(pr, pc), image.metres[pr, pc])
+        np.testing.assert_array_equal(image.pixels(pr, pc), image.metres[pr, pc])
     swapped = source.astype(source.dtype.newbyteorder(">"))  # big-endian: NumPy's decoder, same values
     assert _compiled_rule(swapped, scale, valid_range) is None
 
@@ -581,7 +600,7 @@ def test_compiled_depth_decoding_equals_decode(encoding: str, valid_range: Depth
 def test_window_pixels_are_the_clamped_3x3_windows() -> None:
     uv = np.vstack((RNG.uniform(-3.0, 70.0, 40), RNG.uniform(-3.0, 50.0, 40)))
     uv[:, :3] = [[np.nan, 63.5, 0.5], [10.0, np.nan, 47.5]]  # NaN goes to the border; .5 rounds to even
-    rows, cols = compiled.window_pixels(uv, 64, 48)
+    rows, cols = window_pixels(uv, 64, 48)
     limits = np.array([63.0, 47.0])
     centres = np.fmin(np.fmax(np.rint(uv.T), 0.0), limits)
     around = np.fmin(np.fmax(centres[:, :, None] + [-1.0, 0.0, 1.0], 0.0), limits[:, None]).astype(int)
@@ -597,13 +616,13 @@ def test_gappy_cloud_equals_the_matrix_product() -> None:
     planes = _frozen(np.stack([RNG.normal(size=(12, 16)), RNG.normal(size=(12, 16)), np.ones((12, 16))]))
     rotation = np.linalg.qr(RNG.normal(size=(3, 3)))[0]
     translation = RNG.normal(size=3)
-    points, lowest, highest = compiled.gappy_cloud(z, planes, rotation, translation)
+    points, lowest, highest = height_grid.base_frame_cloud(z, planes, rotation, translation)
     expected = rotation @ (planes * z).reshape(3, -1) + translation[:, None]
     np.testing.assert_allclose(points, expected, rtol=0, atol=1e-13)
     np.testing.assert_array_equal(np.isnan(points), np.isnan(expected))
     assert (lowest, highest) == (np.fmin.reduce(points[2]), np.fmax.reduce(points[2]))
     corner = _frozen(planes[:, :2, :2].copy())
-    gaps = compiled.gappy_cloud(np.full((2, 2), np.nan, np.float32), corner, rotation, translation)
+    gaps = height_grid.base_frame_cloud(np.full((2, 2), np.nan, np.float32), corner, rotation, translation)
     assert np.isnan(gaps[1]) and np.isnan(gaps[2])
 
 
@@ -624,7 +643,7 @@ def _reference_height_grid(
     cells = ((points[:2] - np.array([[lo_x], [lo_y]])) / cell).astype(np.int64)
     raw = np.full((ny + 2, nx + 2), -1e9, np.float32)
     np.maximum.at(raw, (cells[1] + 1, cells[0] + 1), points[2].astype(np.float32))
-    grown = cv2.dilate(raw, lifting._disk(radius))
+    grown = cv2.dilate(raw, disk(radius))
     filled = cv2.dilate(raw, np.ones((side, side), np.uint8))
     grown = np.where(grown > np.float32(-5e8), grown, filled)
     grown[grown <= np.float32(-5e8)] = np.float32(fallback)
@@ -642,14 +661,14 @@ def test_height_grid_equals_the_opencv_height_map() -> None:
     bounds, cell, radius = (-0.25, -0.15, 0.45, 0.35), 0.01, 5.5
     nx, ny = 71, 51
     fallback = float(np.fmax.reduce(cloud[2]))
-    got = compiled.height_grid(cloud, *bounds, cell, nx, ny, lifting._disk_half_widths(radius), 16, fallback)
+    got = height_grid.height_grid(cloud, *bounds, cell, nx, ny, disk_half_widths(radius), 16, fallback)
     expected = _reference_height_grid(cloud, bounds, cell, nx, ny, radius, 33, fallback)
     assert got[0] == expected[0]
     for g, e in zip(got[1:], expected[1:]):
         np.testing.assert_array_equal(g, e)
-    assert compiled.height_grid(cloud, 5.0, 5.0, 6.0, 6.0, cell, 101, 101, lifting._disk_half_widths(radius), 16,
+    assert height_grid.height_grid(cloud, 5.0, 5.0, 6.0, 6.0, cell, 101, 101, disk_half_widths(radius), 16,
                                 fallback)[0] == 0  # fmt: skip
-    assert compiled.count_inside(cloud, *bounds) == expected[0]
+    assert height_grid.count_inside(cloud, *bounds) == expected[0]
 
 
 def test_resampling_follows_np_interp() -> None:
@@ -657,7 +676,7 @@ def test_resampling_follows_np_interp() -> None:
         points = np.cumsum(RNG.normal(0.0, 0.02, (3, count)), axis=1)
         if count > 3:
             points[:, 2] = points[:, 1]  # a zero-length segment (a repeated knot)
-        got = compiled.resample_rows(points, 0.01)
+        got = polyline.resample_rows(points, 0.01)
         if count < 2:
             np.testing.assert_array_equal(got, points)
             continue
@@ -667,9 +686,9 @@ def test_resampling_follows_np_interp() -> None:
         expected = np.array([np.interp(targets, s, row) for row in points])
         expected[:, [0, -1]] = points[:, [0, -1]]
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
-        np.testing.assert_allclose(compiled.arc_length_rows(points), s, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(polyline.arc_length_rows(points), s, rtol=0, atol=1e-15)
     with pytest.raises(ValueError, match="NaN"):  # as math.ceil raised on a NaN length
-        compiled.resample_rows(np.array([[0.0, np.nan], [0.0, 0.0], [0.0, 0.0]]), 0.01)
+        polyline.resample_rows(np.array([[0.0, np.nan], [0.0, 0.0], [0.0, 0.0]]), 0.01)
 
 
 def _reference_heights(
@@ -745,12 +764,13 @@ def test_transit_rays_and_path_equal_the_numpy_lifting(with_start: bool, start_a
     windows = (0.9 + RNG.normal(0.0, 0.002, (12, 9))).astype(np.float32)
     windows[3] = np.nan  # no depth: down to the lowest surface
     windows[5, :4] = np.nan
-    fractions = lifting._ray_fractions(48)
-    directions, reach, cand, bounds = compiled.transit_rays(
-        uv, camera.affine_rays(), lifting._NO_RAY_ROWS, rotation, origin, lifting._NO_DEPTHS, windows,
-        lifting._sorting_network(9), -0.01, fractions,
+    fractions = ray_fractions(48)
+    fan = transit_rays(
+        uv, rays_of(camera).affine_rays(), NO_RAY_ROWS, rotation, origin, NO_DEPTHS, windows,
+        sorting_network(9), -0.01, fractions,
     )  # fmt: skip
-    rays = camera.pixel_ray_rows(uv)
+    directions, reach, cand, bounds = fan
+    rays = rays_of(camera).pixel_ray_rows(uv)
     length = np.linalg.norm(rays, axis=0)
     expected_dirs = rotation @ (rays / length)
     with warnings.catch_warnings():  # the row without depth: NaN, as the lifting reads it
@@ -764,16 +784,17 @@ def test_transit_rays_and_path_equal_the_numpy_lifting(with_start: bool, start_a
     np.testing.assert_allclose(cand, expected_cand, rtol=0, atol=1e-6)
     ends = cand[:2][:, :, [0, -1]].reshape(2, -1)
     assert bounds == (*ends.min(axis=1).tolist(), *ends.max(axis=1).tolist())
-    model = compiled.transit_rays(uv, camera.affine_rays(), rays, rotation, origin, np.full(12, 0.9), windows[:0],
-                                  lifting._sorting_network(9), 0.0, fractions)  # fmt: skip
+    model = transit_rays(uv, rays_of(camera).affine_rays(), rays, rotation, origin, np.full(12, 0.9), windows[:0],
+                         sorting_network(9), 0.0, fractions)  # fmt: skip
     np.testing.assert_allclose(model[1], 0.9 * length, rtol=1e-15)  # the model's depths, the camera's rays
 
-    start = np.array([-0.1, -0.25, 0.35]) if with_start else lifting._NO_POINT
-    kernel = lifting._smoothing_kernel(4, 0.5)
+    start = np.array([-0.1, -0.25, 0.35]) if with_start else NO_POINT
+    kernel = smoothing_kernel(4, 0.5)
     pre, end = np.array([0.3, 0.2, 0.2]), np.array([0.3, 0.2, 0.12])
     args = (cand, origin, directions, reach, start, start_above, 14, pre, end, hmap_table, rows, cols, ox, oy, cell,
             0.05, 1.0, 0.01, kernel, 4, 0.5)  # fmt: skip
-    positions, surface, approach, finite = compiled.transit_path(*args)
+    table, shape = HeightTable(hmap_table, rows, cols, ox, oy, cell), PathShape(0.05, 1.0, 0.01, kernel, 4, 0.5)
+    positions, surface, approach, finite = transit_path(fan, origin, start, start_above, 14, pre, end, table, shape)
     expected_positions, expected_surface, expected_approach = _reference_transit(args, 4, 0.5)
     assert finite and approach == expected_approach
     np.testing.assert_allclose(positions, expected_positions, rtol=0, atol=1e-12)
@@ -784,7 +805,7 @@ def test_transit_rays_and_path_equal_the_numpy_lifting(with_start: bool, start_a
 def test_pairwise_sum_and_safety_acceptance_equal_numpy() -> None:
     for n in [*range(0, 300, 7), 1000, 4097]:
         values = RNG.random(n) * 10.0 ** RNG.uniform(-3, 3, n)
-        assert compiled._pairwise_sum(values) == np.add.reduce(values), n  # NumPy's own rounding
+        assert pairwise_sum(values) == np.add.reduce(values), n  # NumPy's own rounding
     limits = np.array([-0.8, -0.8, -0.05, 0.8, 0.8, 1.0, 0.005, 0.0, 0.0, 0.333, 0.85, 0.05, 1.0])
     verdicts = set()
     for _ in range(300):
@@ -797,7 +818,7 @@ def test_pairwise_sum_and_safety_acceptance_equal_numpy() -> None:
             and path[:, 2].min() >= limits[6] and np.sqrt(((path - limits[7:10]) ** 2).sum(axis=1).max()) <= limits[10]
             and (len(path) < 2 or (steps.max() <= limits[11] and steps.sum() <= limits[12]))
         )  # fmt: skip
-        assert compiled.within_limits(path, limits) == expected
+        assert within_limits(path, limits) == expected
         verdicts.add(expected)
         if np.sqrt(((path - limits[7:10]) ** 2).sum(axis=1).max()) > limits[10]:
             verdicts.add("out of reach")
@@ -806,20 +827,21 @@ def test_pairwise_sum_and_safety_acceptance_equal_numpy() -> None:
 
 def test_in_kernel_rays_equal_the_cameras_own_with_skew() -> None:
     camera = _skewed_camera(None)
-    assert camera.affine_rays() is not None and camera.affine_rays()[1] != 0.0
-    assert _skewed_camera("plumb_bob").affine_rays() is None and camera.affine_rays(rectified=True) is None
+    rays = rays_of(camera)
+    assert rays.affine_rays() is not None and rays.affine_rays()[1] != 0.0
+    assert rays_of(_skewed_camera("plumb_bob")).affine_rays() is None and rays.affine_rays(rectified=True) is None
     uv = np.vstack((RNG.uniform(0.0, 63.0, 10), RNG.uniform(0.0, 47.0, 10)))
-    common = (np.eye(3), np.zeros(3), np.full(10, 0.8), np.empty((0, 9), np.float32), lifting._sorting_network(9), 0.0,
-              lifting._ray_fractions(8))  # fmt: skip
-    own = compiled.transit_rays(uv, (1.0, 0.0, 0.0, 1.0, 0.0), camera.pixel_ray_rows(uv), *common)
-    affine = compiled.transit_rays(uv, camera.affine_rays(), lifting._NO_RAY_ROWS, *common)
+    common = (np.eye(3), np.zeros(3), np.full(10, 0.8), np.empty((0, 9), np.float32), sorting_network(9), 0.0,
+              ray_fractions(8))  # fmt: skip
+    own = transit_rays(uv, (1.0, 0.0, 0.0, 1.0, 0.0), rays.pixel_ray_rows(uv), *common)
+    affine = transit_rays(uv, rays.affine_rays(), NO_RAY_ROWS, *common)
     np.testing.assert_equal(own, affine)
     rows, cols = slice(2, 40, 3), slice(5, 60, 4)
-    z = (0.8 + 0.01 * RNG.random(camera.ray_window_planes(rows, cols).shape[1:])).astype(np.float32)
-    box = ((2, 9), (3, 10), (0.0, 0.0, 1.0), 20, 0.05, 0.002, 0.0015, lifting._ransac_stream(72), lifting._NO_DRAWS,
-           lifting._sorting_network(25))  # fmt: skip
-    tabled = compiled.box_plane(z, camera.ray_window_planes(rows, cols), (1.0, 0.0, 0.0, 1.0, 0.0), (0, 1, 0, 1), *box)
-    in_kernel = compiled.box_plane(z, lifting._NO_RAYS, camera.affine_rays(), (2, 3, 5, 4), *box)
+    z = (0.8 + 0.01 * RNG.random(rays.ray_window_planes(rows, cols).shape[1:])).astype(np.float32)
+    box = ((2, 9), (3, 10), (0.0, 0.0, 1.0), 20, 0.05, 0.002, 0.0015, ransac_stream(72), NO_DRAWS,
+           sorting_network(25))  # fmt: skip
+    tabled = box_fit.box_plane(z, rays.ray_window_planes(rows, cols), (1.0, 0.0, 0.0, 1.0, 0.0), (0, 1, 0, 1), *box)
+    in_kernel = box_fit.box_plane(z, NO_RAYS, rays.affine_rays(), (2, 3, 5, 4), *box)
     np.testing.assert_equal(tuple(tabled), tuple(in_kernel))
 
 

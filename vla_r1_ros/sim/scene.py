@@ -29,7 +29,7 @@ from vla_r1_ros.core.protocol import Box2D, PixelBox
 
 if TYPE_CHECKING:  # imported lazily at run time to keep sim light
     from vla_r1_ros.core.geometry.camera import CameraModel
-    from vla_r1_ros.core.geometry.lifting import DepthScene
+    from vla_r1_ros.core.geometry.scene import DepthScene
 
 __all__ = [
     "Intrinsics",
@@ -428,7 +428,7 @@ def camera_model(scene: RGBDFrame) -> CameraModel:
 def depth_scene(scene: RGBDFrame, depth: np.ndarray | None = None, base_frame: str = "world") -> DepthScene:
     """A geometry-core ``DepthScene`` for a simulated frame (optionally with a noisy depth image)."""
     from vla_r1_ros.core.geometry.depth import DepthImage, register_depth
-    from vla_r1_ros.core.geometry.lifting import DepthScene
+    from vla_r1_ros.core.geometry.scene import DepthScene
 
     image = DepthImage(scene.depth if depth is None else depth, scene.frame_id)
     return DepthScene(register_depth(image, camera_model(scene)), scene.T_world_optical, base_frame=base_frame)

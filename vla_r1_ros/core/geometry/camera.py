@@ -1,15 +1,15 @@
 """A pinhole camera model built from the fields of a ``sensor_msgs/CameraInfo``.
 
 Why not ``image_geometry``: it ships with ROS (not on PyPI), drags in ``cv_bridge`` and NumPy-1
-builds on Humble, and the pure core must run without ROS. This module reproduces its semantics
-(same K/P adjustment for binning and ROI, same ``rectify_point`` / ``project_pixel_to_3d_ray`` /
-``project_3d_to_pixel`` maths) on top of OpenCV, vectorised over many pixels, and adds what depth
-lifting needs: rays in the camera *optical* frame for raw (distorted) pixels.
+builds on Humble, and the pure core must run without ROS. This module reproduces its
+``PinholeCameraModel`` (the same K/P adjustment for binning and ROI; :meth:`CameraModel.undistort_points`
+with R and P is its ``rectifyPoint``) on top of OpenCV, vectorised over many pixels. The rays that
+depth lifting needs (optical-frame rays of raw, distorted pixels and their tables) live in
+:mod:`vla_r1_ros.core.geometry.rays`.
 
 Pixel convention: OpenCV / ROS, i.e. integer coordinates at pixel centres (K's ``cx`` is in that
 convention). The VLA-R1 protocol's normalised coordinates use corners: protocol pixel
-``x * W`` equals OpenCV pixel ``x * W - 0.5``; :func:`normalised_to_cv_pixels` does the conversion
-so that nobody else has to remember the half pixel.
+``x * W`` equals OpenCV pixel ``x * W - 0.5`` (lifting converts with that half pixel).
 """
 
 from __future__ import annotations
@@ -18,20 +18,12 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import cv2
 import numpy as np
 
-__all__ = [
-    "DistortionModel",
-    "Roi",
-    "CameraModel",
-    "CameraModelError",
-    "normalised_to_cv_pixels",
-    "cv_pixels_to_normalised",
-]
+__all__ = ["DistortionModel", "Roi", "CameraModel", "CameraModelError", "focal_scale_consistent"]
 
 # Iterative undistortion runs to convergence (OpenCV's default is 5 iterations, which leaves
 # up to ~0.1 px of error for strong lenses; image_geometry inherits that default).
@@ -73,18 +65,6 @@ class Roi:
         return self.x_offset == 0 and self.y_offset == 0 and self.width == 0 and self.height == 0
 
 
-def normalised_to_cv_pixels(points: np.ndarray, width: int, height: int) -> np.ndarray:
-    """VLA-R1 normalised (x, y) (corner convention) -> OpenCV pixel (u, v) of a W x H image."""
-    pts = np.asarray(points, dtype=float).reshape(-1, 2)
-    return np.column_stack((pts[:, 0] * width - 0.5, pts[:, 1] * height - 0.5))
-
-
-def cv_pixels_to_normalised(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Inverse of :func:`normalised_to_cv_pixels`."""
-    px = np.asarray(pixels, dtype=float).reshape(-1, 2)
-    return np.column_stack(((px[:, 0] + 0.5) / width, (px[:, 1] + 0.5) / height))
-
-
 def _matrix(values: Sequence[float] | np.ndarray, rows: int, cols: int, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=float).reshape(-1)
     if array.size != rows * cols:
@@ -100,7 +80,7 @@ class CameraModel:
     ``K``, ``P`` are adjusted for ROI and binning exactly as image_geometry does (offset the
     principal point by the ROI, then scale by 1/binning), so they describe the image that actually
     arrives (``width`` x ``height``). ``full_K`` / ``full_P`` keep the published values.
-    Instances are immutable; derived per-pixel tables are computed once and cached.
+    Instances are immutable (lifting caches ray tables per camera: see ``rays.rays_of``).
     """
 
     def __init__(
@@ -120,78 +100,14 @@ class CameraModel:
         if int(width) <= 0 or int(height) <= 0:
             raise CameraModelError(f"CameraInfo size must be positive, got {width}x{height}")
         self.full_width, self.full_height = int(width), int(height)
-        full_k = _matrix(k, 3, 3, "K")
-        if full_k[0, 0] <= 0 or full_k[1, 1] <= 0 or full_k[2, 2] != 1.0:
-            raise CameraModelError(f"CameraInfo K is not a calibrated camera matrix: {full_k.tolist()}")
-        r_mat = _matrix(r, 3, 3, "R")
-        if not np.any(r_mat):  # some drivers publish zeros for a monocular camera
-            r_mat = np.eye(3)
-        if np.abs(r_mat.T @ r_mat - np.eye(3)).max() > 1e-6 or np.linalg.det(r_mat) < 0:
-            raise CameraModelError("CameraInfo R is not a rotation matrix")
-        full_p = _matrix(p, 3, 4, "P")
-        if not np.any(full_p):  # uncalibrated rectification: behave like image_proc (P = [K | 0])
-            full_p = np.hstack((full_k, np.zeros((3, 1))))
-        if full_p[0, 0] <= 0 or full_p[1, 1] <= 0:
-            raise CameraModelError(f"CameraInfo P has a non-positive focal length: {full_p.tolist()}")
-
-        d_arr = np.asarray(d, dtype=float).reshape(-1)
-        if not np.all(np.isfinite(d_arr)):
-            raise CameraModelError("CameraInfo D holds a non-finite number")
-        name = (distortion_model or "").strip().lower()
-        if d_arr.size == 0 or not np.any(d_arr):
-            model: DistortionModel | None = None  # nothing to undo, whatever the name says
-            try:
-                model = DistortionModel(name) if name else None
-            except ValueError:
-                model = None
-        else:
-            try:
-                model = DistortionModel(name)
-            except ValueError:
-                valid = ", ".join(m.value for m in DistortionModel)
-                raise CameraModelError(
-                    f"unsupported distortion model {distortion_model!r} with non-zero D; expected one of: {valid}"
-                ) from None
-            if d_arr.size not in _ALLOWED_D_LENGTHS[model]:
-                raise CameraModelError(
-                    f"distortion model {model.value} takes {_ALLOWED_D_LENGTHS[model]} coefficients, got {d_arr.size}"
-                )
-        self.distortion_model = model
-        self.D = d_arr
-        self._distorted = bool(d_arr.size and np.any(d_arr))
-
+        full_k, r_mat, full_p = _calibration(k, r, p)
+        self.distortion_model, self.D = _distortion(d, distortion_model)
+        self._distorted = bool(self.D.size and np.any(self.D))
         self.binning_x, self.binning_y = max(1, int(binning_x)), max(1, int(binning_y))
-        roi = roi or Roi()
-        if roi.is_full:
-            roi = Roi(0, 0, self.full_width, self.full_height)
-        if roi.x_offset < 0 or roi.y_offset < 0 or roi.width <= 0 or roi.height <= 0 or (
-            roi.x_offset + roi.width > self.full_width or roi.y_offset + roi.height > self.full_height
-        ):
-            raise CameraModelError(f"ROI {roi} does not fit a {self.full_width}x{self.full_height} sensor")
-        self.roi = roi
-        self.width = roi.width // self.binning_x
-        self.height = roi.height // self.binning_y
-
-        # image_geometry: shift the principal point by the ROI, then scale by 1/binning.
-        k_adj, p_adj = full_k.copy(), full_p.copy()
-        k_adj[0, 2] -= roi.x_offset
-        k_adj[1, 2] -= roi.y_offset
-        p_adj[0, 2] -= roi.x_offset
-        p_adj[1, 2] -= roi.y_offset
-        if self.binning_x > 1:
-            sx = 1.0 / self.binning_x
-            k_adj[0, 0] *= sx
-            k_adj[0, 2] *= sx
-            p_adj[0, 0] *= sx
-            p_adj[0, 2] *= sx
-            p_adj[0, 3] *= sx
-        if self.binning_y > 1:
-            sy = 1.0 / self.binning_y
-            k_adj[1, 1] *= sy
-            k_adj[1, 2] *= sy
-            p_adj[1, 1] *= sy
-            p_adj[1, 2] *= sy
-            p_adj[1, 3] *= sy
+        self.roi = _checked_roi(roi or Roi(), self.full_width, self.full_height)
+        self.width = self.roi.width // self.binning_x
+        self.height = self.roi.height // self.binning_y
+        k_adj, p_adj = _adjusted(full_k, full_p, self.roi, self.binning_x, self.binning_y)
         self.full_K, self.full_P, self.K, self.R, self.P = full_k, full_p, k_adj, r_mat, p_adj
         for array in (self.full_K, self.full_P, self.K, self.R, self.P, self.D):
             array.flags.writeable = False
@@ -247,15 +163,8 @@ class CameraModel:
         return float(self.P[1, 2])
 
     @property
-    def Tx(self) -> float:
-        return float(self.P[0, 3])
-
-    @property
-    def Ty(self) -> float:
-        return float(self.P[1, 3])
-
-    @property
     def is_distorted(self) -> bool:
+        """Whether D holds a non-zero coefficient (raw pixels then need undistorting)."""
         return self._distorted
 
     def __repr__(self) -> str:
@@ -267,206 +176,24 @@ class CameraModel:
 
     # ------------------------------------------------------------------ image_geometry semantics
 
-    def rectify_points(self, uv_raw: np.ndarray) -> np.ndarray:
-        """Raw (distorted) pixels -> rectified pixels, as ``image_geometry`` ``rectify_point``."""
-        return self._undistort(uv_raw, self.R, self.P)
+    def undistort_points(
+        self, uv_raw: np.ndarray, R: np.ndarray | None = None, P: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Raw (distorted) pixels (N, 2) -> undistorted points (N, 2), as ``cv2.undistortPoints``.
 
-    def unrectify_points(self, uv_rect: np.ndarray) -> np.ndarray:
-        """Rectified pixels -> raw pixels, as ``image_geometry`` ``unrectifyPoint``."""
-        rays = self.project_pixel_to_3d_ray(uv_rect)
-        points = rays @ self.R  # R^T applied to each ray: rectified frame -> camera frame
-        return self._project_camera_points(points)
-
-    def project_pixel_to_3d_ray(self, uv_rect: np.ndarray) -> np.ndarray:
-        """Unit rays (N, 3) in the rectified frame through rectified pixels (image_geometry maths)."""
-        uv = _as_points(uv_rect)
-        x = (uv[:, 0] - self.cx) / self.fx
-        y = (uv[:, 1] - self.cy) / self.fy
-        rays = np.column_stack((x, y, np.ones_like(x)))
-        unit: np.ndarray = rays / np.linalg.norm(rays, axis=1, keepdims=True)
-        return unit
-
-    def project_3d_to_pixel(self, points: np.ndarray) -> np.ndarray:
-        """Rectified-frame points (N, 3) -> rectified pixels through P (NaN where w == 0)."""
-        pts = np.asarray(points, dtype=float).reshape(-1, 3)
-        homog = np.column_stack((pts, np.ones(len(pts)))) @ self.P.T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            uv: np.ndarray = homog[:, :2] / homog[:, 2:3]
-        uv[homog[:, 2] == 0] = np.nan
-        return uv
-
-    # ------------------------------------------------------------------ optical-frame geometry
-
-    def pixel_rays(self, uv: np.ndarray, rectified: bool = False) -> np.ndarray:
-        """Depth-scaled rays (N, 3) in the camera optical frame: point = ray * depth.
-
-        ``rectified`` says which image the pixels belong to: the raw one (undistorted with K, D)
-        or the rectified one (through P, then R^T back into the camera frame). For a raw image
-        the ray's z component is 1, so multiplying by a z-depth gives the 3-D point.
+        Without R and P: normalised image coordinates (x, y of the ray with z = 1). With this
+        camera's R and P: rectified pixels, i.e. image_geometry's ``rectifyPoint``.
         """
-        uv_arr = _as_points(uv)
-        if rectified:
-            x = (uv_arr[:, 0] - self.cx) / self.fx
-            y = (uv_arr[:, 1] - self.cy) / self.fy
-            rays = np.column_stack((x, y, np.ones_like(x)))
-            return rays if _is_identity(self.R) else rays @ self.R
-        if not self._distorted:
-            x = (uv_arr[:, 0] - self.K[0, 2]) / self.K[0, 0]
-            y = (uv_arr[:, 1] - self.K[1, 2]) / self.K[1, 1]
-            if self.K[0, 1] != 0.0:
-                x = x - self.K[0, 1] * y / self.K[0, 0]
-            return np.column_stack((x, y, np.ones_like(x)))
-        xy = self._undistort(uv_arr, None, None)
-        return np.column_stack((xy, np.ones(len(xy))))
-
-    def ray_through(self, u: float, v: float, rectified: bool = False) -> tuple[float, float, float]:
-        """:meth:`pixel_rays` of one pixel, as three floats.
-
-        Why: lifting needs rays through a handful of single pixels, and for a distortion-free
-        raw image that is three divisions, a hundredth of the cost of the array path (which the
-        other cases still take).
-        """
-        if rectified or self._distorted:
-            x, y, z = self.pixel_rays(np.array([[u, v]]), rectified)[0].tolist()
-            return x, y, z
-        (fx, skew, cx), (_, fy, cy), _ = self._k_rows
-        y = (v - cy) / fy
-        x = (u - cx) / fx
-        if skew != 0.0:
-            x = x - skew * y / fx
-        return x, y, 1.0
-
-    def pixel_ray_rows(self, uv: np.ndarray, rectified: bool = False) -> np.ndarray:
-        """:meth:`pixel_rays` of pixels given as rows (2, N): u, v; the rays as rows (3, N)."""
-        if rectified or self._distorted:
-            return self.pixel_rays(uv.T, rectified).T.copy()
-        (fx, skew, cx), (_, fy, cy), _ = self._k_rows
-        rays = np.empty((3, uv.shape[1]))
-        np.subtract(uv, [[cx], [cy]], out=rays[:2])
-        rays[0] /= fx
-        rays[1] /= fy
-        if skew != 0.0:
-            rays[0] -= skew * rays[1] / fx
-        rays[2] = 1.0
-        return rays
-
-    @cached_property
-    def _k_rows(self) -> list[list[float]]:
-        return self.K.tolist()  # type: ignore[no-any-return]
-
-    def pixel_to_ray(self, uv: np.ndarray, rectified: bool = False) -> np.ndarray:
-        """Unit rays (N, 3) in the camera optical frame through pixels of the raw/rectified image."""
-        rays = self.pixel_rays(uv, rectified)
-        unit: np.ndarray = rays / np.linalg.norm(rays, axis=1, keepdims=True)
-        return unit
-
-    def point_to_pixel(self, points: np.ndarray, rectified: bool = False) -> np.ndarray:
-        """Optical-frame points (N, 3) -> pixels of the raw (distorted) or rectified image."""
-        pts = np.asarray(points, dtype=float).reshape(-1, 3)
-        if rectified:
-            return self.project_3d_to_pixel(pts @ self.R.T)
-        return self._project_camera_points(pts)
-
-    @cached_property
-    def ray_grid(self) -> np.ndarray:
-        """Depth-scaled rays for every pixel of the raw image, (H, W, 3), computed once.
-
-        Undistorting every pixel costs tens of milliseconds; doing it once per camera keeps depth
-        lifting well under a millisecond per request.
-        """
-        cols, rows = np.meshgrid(np.arange(self.width, dtype=float), np.arange(self.height, dtype=float))
-        rays = self.pixel_rays(np.column_stack((cols.ravel(), rows.ravel())), rectified=False)
-        grid = rays.reshape(self.height, self.width, 3)
-        grid.flags.writeable = False
-        return grid
-
-    @cached_property
-    def rectified_ray_grid(self) -> np.ndarray:
-        """Like :attr:`ray_grid` for the rectified image."""
-        cols, rows = np.meshgrid(np.arange(self.width, dtype=float), np.arange(self.height, dtype=float))
-        rays = self.pixel_rays(np.column_stack((cols.ravel(), rows.ravel())), rectified=True)
-        grid = rays.reshape(self.height, self.width, 3)
-        grid.flags.writeable = False
-        return grid
-
-    def rays_at(self, rows: np.ndarray, cols: np.ndarray, rectified: bool = False) -> np.ndarray:
-        """Depth-scaled rays at integer pixel indices (fast path for lifting)."""
-        if not rectified and not self._distorted:
-            x = (cols - self.K[0, 2]) / self.K[0, 0]
-            y = (rows - self.K[1, 2]) / self.K[1, 1]
-            if self.K[0, 1] != 0.0:
-                x = x - self.K[0, 1] * y / self.K[0, 0]
-            return np.stack((x, y, np.ones(np.shape(x))), axis=-1)
-        grid = self.rectified_ray_grid if rectified else self.ray_grid
-        rays: np.ndarray = grid[rows, cols]
-        return rays
-
-    def ray_window(
-        self, rows: slice, cols: slice, rectified: bool = False
-    ) -> tuple[np.ndarray | float, np.ndarray | float, np.ndarray | float]:
-        """Depth-scaled rays of a (possibly strided) pixel sub-grid, as three components.
-
-        Each component broadcasts to the window's (h, w) shape; together they equal
-        ``ray_grid[rows, cols]``. Why components: lifting works on coordinate planes (x, y, z
-        arrays), and a distortion-free raw image needs no table at all (a ray is affine in the
-        pixel: x depends on the column, y on the row, z is 1), so small windows never pay for
-        building or reading the full-frame table.
-        """
-        if rectified or self._distorted:
-            grid = self.rectified_ray_grid if rectified else self.ray_grid
-            window = grid[rows, cols]
-            return window[:, :, 0], window[:, :, 1], window[:, :, 2]
-        k = self.K
-        cols_px = np.arange(self.width, dtype=float)[cols]
-        rows_px = np.arange(self.height, dtype=float)[rows]
-        y = (rows_px - k[1, 2]) / k[1, 1]
-        x = (cols_px - k[0, 2]) / k[0, 0]
-        if k[0, 1] != 0.0:
-            x = x[None, :] - (k[0, 1] * y / k[0, 0])[:, None]
-        return x, y[:, None], 1.0
-
-    def ray_planes(self, rows: slice, cols: slice, rectified: bool = False) -> np.ndarray:
-        """:meth:`ray_window` as one read-only (3, h, w) array, cached per window.
-
-        Why a cache: the depth-frame point cloud is read on the same strided grid for every
-        frame (its stride depends only on the configuration), and multiplying a ready table by
-        the depth is one operation instead of one per component. The camera is immutable, so
-        the table stays valid for as long as the camera does.
-        """
-        key = (rows.start, rows.stop, rows.step, cols.start, cols.stop, cols.step, rectified)
-        cache = self._ray_plane_cache
-        planes = cache.get(key)
-        if planes is None:
-            planes = self.ray_window_planes(rows, cols, rectified)
-            planes.flags.writeable = False
-            if len(cache) >= 8:  # a handful of configurations at most; never grow without bound
-                cache.clear()
-            cache[key] = planes
-        return planes
-
-    def affine_rays(self, rectified: bool = False) -> tuple[float, float, float, float, float] | None:
-        """(fx, skew, cx, fy, cy) when rays are affine in the pixel (a distortion-free raw image), else None.
-
-        Then :meth:`ray_window`'s rays are ``y = (v - cy) / fy``, ``x = (u - cx) / fx - skew * y / fx``,
-        ``z = 1``: compiled lifting computes them itself instead of reading a table.
-        """
-        if rectified or self._distorted:
-            return None
-        (fx, skew, cx), (_, fy, cy), _ = self._k_rows
-        return float(fx), float(skew), float(cx), float(fy), float(cy)
-
-    def ray_window_planes(self, rows: slice, cols: slice, rectified: bool = False) -> np.ndarray:
-        """:meth:`ray_window` as a new C-contiguous (3, h, w) array (not cached: a box's window changes per request)."""
-        components = self.ray_window(rows, cols, rectified)
-        shape = (len(range(self.height)[rows]), len(range(self.width)[cols]))
-        planes = np.empty((3, *shape))
-        for plane, component in zip(planes, components):
-            plane[...] = component
-        return planes
-
-    @cached_property
-    def _ray_plane_cache(self) -> dict[tuple[int | None, ...], np.ndarray]:
-        return {}
+        pts = _as_points(uv_raw)
+        if len(pts) == 0:
+            return np.zeros((0, 2))
+        src = pts.reshape(-1, 1, 2)
+        d = self.D if self._distorted else np.zeros(5)
+        if self.distortion_model is DistortionModel.EQUIDISTANT and self._distorted:
+            out = cv2.fisheye.undistortPoints(src, self.K, d, R=R, P=P, criteria=_UNDISTORT_CRITERIA)
+        else:
+            out = cv2.undistortPoints(src, self.K, d, R=R, P=P, criteria=_UNDISTORT_CRITERIA)
+        return out.reshape(-1, 2)
 
     def same_intrinsics(self, other: CameraModel, tolerance: float = 1e-6) -> bool:
         """True when both describe the same image geometry (size, K, D, R, P)."""
@@ -480,40 +207,91 @@ class CameraModel:
             )
         )
 
-    # ------------------------------------------------------------------ internals
 
-    def _undistort(self, uv: np.ndarray, r: np.ndarray | None, p: np.ndarray | None) -> np.ndarray:
-        pts = _as_points(uv)
-        if len(pts) == 0:
-            return np.zeros((0, 2))
-        src = pts.reshape(-1, 1, 2)
-        d = self.D if self._distorted else np.zeros(5)
-        if self.distortion_model is DistortionModel.EQUIDISTANT and self._distorted:
-            out = cv2.fisheye.undistortPoints(src, self.K, d, R=r, P=p, criteria=_UNDISTORT_CRITERIA)
-        else:
-            out = cv2.undistortPoints(src, self.K, d, R=r, P=p, criteria=_UNDISTORT_CRITERIA)
-        return out.reshape(-1, 2)
+def _calibration(
+    k: Sequence[float] | np.ndarray, r: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CameraInfo's K, R and P as matrices, checked; zeros for R or P mean what drivers mean by them."""
+    full_k = _matrix(k, 3, 3, "K")
+    if full_k[0, 0] <= 0 or full_k[1, 1] <= 0 or full_k[2, 2] != 1.0:
+        raise CameraModelError(f"CameraInfo K is not a calibrated camera matrix: {full_k.tolist()}")
+    r_mat = _matrix(r, 3, 3, "R")
+    if not np.any(r_mat):  # some drivers publish zeros for a monocular camera
+        r_mat = np.eye(3)
+    if np.abs(r_mat.T @ r_mat - np.eye(3)).max() > 1e-6 or np.linalg.det(r_mat) < 0:
+        raise CameraModelError("CameraInfo R is not a rotation matrix")
+    full_p = _matrix(p, 3, 4, "P")
+    if not np.any(full_p):  # uncalibrated rectification: behave like image_proc (P = [K | 0])
+        full_p = np.hstack((full_k, np.zeros((3, 1))))
+    if full_p[0, 0] <= 0 or full_p[1, 1] <= 0:
+        raise CameraModelError(f"CameraInfo P has a non-positive focal length: {full_p.tolist()}")
+    return full_k, r_mat, full_p
 
-    def _project_camera_points(self, points: np.ndarray) -> np.ndarray:
-        pts = np.asarray(points, dtype=float).reshape(-1, 3)
-        if len(pts) == 0:
-            return np.zeros((0, 2))
-        zero = np.zeros(3)
-        if self.distortion_model is DistortionModel.EQUIDISTANT and self._distorted:
-            out, _ = cv2.fisheye.projectPoints(pts.reshape(-1, 1, 3), zero, zero, self.K, self.D)
-        else:
-            out, _ = cv2.projectPoints(pts, zero, zero, self.K, self.D if self._distorted else np.zeros(5))
-        uv = out.reshape(-1, 2)
-        uv[pts[:, 2] <= 0] = np.nan  # behind the camera: no pixel
-        return uv
+
+def _distortion(d: Sequence[float] | np.ndarray, distortion_model: str) -> tuple[DistortionModel | None, np.ndarray]:
+    """The distortion model and coefficients, checked; an all-zero D needs no model, whatever its name."""
+    d_arr = np.asarray(d, dtype=float).reshape(-1)
+    if not np.all(np.isfinite(d_arr)):
+        raise CameraModelError("CameraInfo D holds a non-finite number")
+    name = (distortion_model or "").strip().lower()
+    if d_arr.size == 0 or not np.any(d_arr):
+        try:
+            return (DistortionModel(name) if name else None), d_arr
+        except ValueError:
+            return None, d_arr
+    try:
+        model = DistortionModel(name)
+    except ValueError:
+        valid = ", ".join(m.value for m in DistortionModel)
+        raise CameraModelError(
+            f"unsupported distortion model {distortion_model!r} with non-zero D; expected one of: {valid}"
+        ) from None
+    if d_arr.size not in _ALLOWED_D_LENGTHS[model]:
+        raise CameraModelError(
+            f"distortion model {model.value} takes {_ALLOWED_D_LENGTHS[model]} coefficients, got {d_arr.size}"
+        )
+    return model, d_arr
+
+
+def _checked_roi(roi: Roi, full_width: int, full_height: int) -> Roi:
+    """The ROI as a window of the sensor (an all-zero ROI is the full sensor)."""
+    if roi.is_full:
+        roi = Roi(0, 0, full_width, full_height)
+    if roi.x_offset < 0 or roi.y_offset < 0 or roi.width <= 0 or roi.height <= 0 or (
+        roi.x_offset + roi.width > full_width or roi.y_offset + roi.height > full_height
+    ):
+        raise CameraModelError(f"ROI {roi} does not fit a {full_width}x{full_height} sensor")
+    return roi
+
+
+def _adjusted(
+    full_k: np.ndarray, full_p: np.ndarray, roi: Roi, binning_x: int, binning_y: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """K and P of the image that arrives: as image_geometry, the principal point shifted by the ROI, then 1/binning."""
+    k_adj, p_adj = full_k.copy(), full_p.copy()
+    k_adj[0, 2] -= roi.x_offset
+    k_adj[1, 2] -= roi.y_offset
+    p_adj[0, 2] -= roi.x_offset
+    p_adj[1, 2] -= roi.y_offset
+    if binning_x > 1:
+        sx = 1.0 / binning_x
+        k_adj[0, 0] *= sx
+        k_adj[0, 2] *= sx
+        p_adj[0, 0] *= sx
+        p_adj[0, 2] *= sx
+        p_adj[0, 3] *= sx
+    if binning_y > 1:
+        sy = 1.0 / binning_y
+        k_adj[1, 1] *= sy
+        k_adj[1, 2] *= sy
+        p_adj[1, 1] *= sy
+        p_adj[1, 2] *= sy
+        p_adj[1, 3] *= sy
+    return k_adj, p_adj
 
 
 def _as_points(uv: np.ndarray) -> np.ndarray:
     return np.asarray(uv, dtype=float).reshape(-1, 2)
-
-
-def _is_identity(matrix: np.ndarray) -> bool:
-    return bool(np.array_equal(matrix, np.eye(3)))
 
 
 def focal_scale_consistent(a: CameraModel, b: CameraModel, tolerance_px: float = 0.6) -> bool:

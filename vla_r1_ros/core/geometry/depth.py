@@ -18,8 +18,8 @@ from functools import cached_property
 
 import numpy as np
 
-from vla_r1_ros.core.geometry import _compiled as compiled
 from vla_r1_ros.core.geometry.camera import CameraModel, focal_scale_consistent
+from vla_r1_ros.core.geometry.kernels.decode import decode_pixels, decode_window
 
 __all__ = [
     "DepthEncodingError",
@@ -117,7 +117,7 @@ _DecodeRule = tuple[np.float32, np.float32, int, np.float32, int]
 
 
 def _compiled_rule(source: np.ndarray, scale: float | None, valid_range: DepthRange | None) -> _DecodeRule | None:
-    """:func:`_decode`'s rule as the arguments of compiled.decode_window / decode_pixels.
+    """:func:`_decode`'s rule as the arguments of the compiled decode_window / decode_pixels.
 
     None where the compiled decoder does not apply: a source in non-native byte order (a
     big-endian message) or not C-contiguous (row padding; each memory layout would be
@@ -262,27 +262,25 @@ class DepthImage:
             return self.metres[rows, cols]
         if self._rule is not None:  # one compiled pass instead of five NumPy calls
             r, c = range(self.height)[rows], range(self.width)[cols]
-            window: np.ndarray = compiled.decode_window(
+            window: np.ndarray = decode_window(
                 self._source, (r.start, r.step, len(r)), (c.start, c.step, len(c)), *self._rule
             )
             return window
         return _decode(self._source[rows, cols], self._scale, self._range)
 
     def pixels(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Metres at integer pixel indices (NumPy fancy indexing), decoding only those pixels."""
-        if "metres" in self.__dict__:
-            decoded: np.ndarray = self.metres[rows, cols]
-            return decoded
-        return _decode(self._source[rows, cols], self._scale, self._range)
+        """Metres at integer pixel indices (NumPy fancy indexing), decoding only those pixels.
 
-    def _pixels_flat(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """:meth:`pixels` for 1-D int64 index arrays of one length whose pixels lie in the image."""
+        1-D int64 index arrays of one length (what lifting reads) take one compiled pass.
+        """
+        decoded: np.ndarray
         if "metres" in self.__dict__:
-            decoded: np.ndarray = self.metres[rows, cols]
+            decoded = self.metres[rows, cols]
             return decoded
-        if self._rule is not None:
-            pixels: np.ndarray = compiled.decode_pixels(self._source, rows, cols, *self._rule)
-            return pixels
+        if self._rule is not None and _flat_indices(rows, cols):
+            inside, decoded = decode_pixels(self._source, rows, cols, *self._rule)
+            if inside:
+                return decoded
         return _decode(self._source[rows, cols], self._scale, self._range)
 
     @property
@@ -293,9 +291,19 @@ class DepthImage:
     def height(self) -> int:
         return int(self._source.shape[0])
 
-    def valid_fraction(self) -> float:
-        """Share of the whole frame with a valid reading (decodes the full frame)."""
-        return float(np.isfinite(self.metres).mean())
+
+def _flat_indices(rows: object, cols: object) -> bool:
+    """Whether ``rows`` and ``cols`` are 1-D C-contiguous int64 arrays of one length (the compiled decoder's input)."""
+    return (
+        isinstance(rows, np.ndarray)
+        and isinstance(cols, np.ndarray)
+        and rows.dtype == np.int64
+        and cols.dtype == np.int64
+        and rows.ndim == 1
+        and rows.shape == cols.shape
+        and rows.flags.c_contiguous
+        and cols.flags.c_contiguous
+    )
 
 
 @dataclass(frozen=True, eq=False)

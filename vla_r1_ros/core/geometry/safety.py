@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vla_r1_ros.core.geometry import _compiled as compiled
+from vla_r1_ros.core.geometry.kernels.limits import within_limits
 
 __all__ = ["SafetyRule", "SafetyLimits", "Violation", "SafetyResult", "check_waypoints", "shown_indices"]
 
@@ -122,7 +122,7 @@ def _passes_every_rule(pts: np.ndarray, limits: SafetyLimits) -> bool:
 
     Why: an accepted path is the common case, and it needs no per-waypoint verdicts; the
     extremes (lowest and highest coordinates, farthest point from the shoulder, longest segment)
-    decide every rule, in one compiled pass (compiled.within_limits). Each comparison is the
+    decide every rule, in one compiled pass (kernels.limits.within_limits). Each comparison is the
     per-waypoint one applied to the extreme, so this accepts exactly the paths the full check
     accepts; a path it refuses gets the full check, which names every violation.
     """
@@ -139,7 +139,7 @@ def _passes_every_rule(pts: np.ndarray, limits: SafetyLimits) -> bool:
         dtype=float,
     )
     # A writeable copy: lifting's paths are read-only, and numba would compile that as another type.
-    return bool(compiled.within_limits(np.array(pts, dtype=float), values))
+    return bool(within_limits(np.array(pts, dtype=float), values))
 
 
 def check_waypoints(waypoints: np.ndarray, limits: SafetyLimits) -> SafetyResult:

@@ -19,10 +19,9 @@ __all__ = [
     "quaternion_from_matrix",
     "matrix_from_quaternion",
     "slerp",
-    "frame_from_axes",
     "frame_rows",
     "quaternion_from_rows",
-    "cross3",
+    "pose_from_xyz_quaternion",
 ]
 
 
@@ -68,13 +67,6 @@ def _det3(m: Sequence[Sequence[float]]) -> float:
     (a, b, c), (d, e, f), (g, h, i) = m
     det: float = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
     return det
-
-
-def cross3(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Cross product of two 3-vectors (``np.cross`` spends ~20 us on shape handling for one pair)."""
-    ux, uy, uz = np.asarray(u, dtype=float).tolist()
-    vx, vy, vz = np.asarray(v, dtype=float).tolist()
-    return np.array([uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx])
 
 
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -150,18 +142,11 @@ def slerp(q0: np.ndarray, q1: np.ndarray, fractions: np.ndarray) -> np.ndarray:
     return unit
 
 
-def frame_from_axes(z_axis: np.ndarray, y_hint: np.ndarray) -> np.ndarray:
-    """Right-handed 3x3 frame with the given z axis and y as close as possible to ``y_hint``.
-
-    Falls back to any perpendicular y when the hint is parallel to z.
-    """
-    z = np.asarray(z_axis, dtype=float).tolist()
-    y = np.asarray(y_hint, dtype=float).tolist()
-    return np.array(frame_rows(z, y))
-
-
 def frame_rows(z_axis: Sequence[float], y_hint: Sequence[float]) -> list[list[float]]:
-    """:func:`frame_from_axes` on Python floats: the rows of the 3x3 frame (columns x, y, z)."""
+    """Right-handed 3x3 frame with the given z axis and y as close as possible to ``y_hint``, as rows of floats.
+
+    The frame's columns are x, y, z. Falls back to any perpendicular y when the hint is parallel to z.
+    """
     z_norm = math.sqrt(_dot(z_axis, z_axis))
     z = [c / z_norm for c in z_axis]
     along = _dot(y_hint, z)
