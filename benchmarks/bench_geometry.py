@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Per-request cost of the geometry core on a 640x480 RGB-D frame.
 
-Target (issue 3): registering the depth, lifting an affordance box, lifting a 32-point trajectory
+Target: registering the depth, lifting an affordance box, lifting a 32-point trajectory
 and running the safety filter together take a median of at most 1 ms on this machine.
 
 Every timed iteration is a new frame: the scene is rendered once with pybullet (exact K), then
@@ -10,10 +10,11 @@ pixels) are made up front and the iterations cycle through them. Each iteration 
 ``DepthImage`` (a copy of the array, as from a driver), registration, ``DepthScene``, box,
 trajectory and safety verdict; nothing computed from depth survives an iteration. Reused across
 iterations, as in the ROS node: the ``CameraModel`` (the node caches it while CameraInfo is
-unchanged; for this distortion-free camera it holds no full-frame table, only the rays of the
-strided pixel grid the height map's point cloud is read on, which depend on the configuration
-alone) and constants that depend only on the configuration (dilation kernels and their
-decomposition, ray-sample fractions, the smoothing kernel, the RANSAC draws' random stream).
+unchanged) and with it the camera's ray tables (``geometry.rays``; for this distortion-free
+camera no full-frame table, only the rays of the strided pixel grid the height map's point cloud
+is read on, which depend on the configuration alone) and constants that depend only on the
+configuration (dilation kernels and their decomposition, ray-sample fractions, the smoothing
+kernel, the RANSAC draws' random stream).
 
 The report gives wall-clock medians per stage and the median CPU time of the thread, and the
 load average when the run started: on a machine that is busy with something else both grow
@@ -27,7 +28,7 @@ iteration (it depends on what else the process allocated), and the page faults o
 130 a frame) then land in the next request's first stage.
 
 The geometry core's compiled stages (numba) are compiled, or loaded from numba's cache, by the
-untimed first pass over the frames, as the ROS node does at start-up (lifting.warm_up).
+untimed first pass over the frames, as the ROS node does at start-up (``geometry.warm_up``).
 
     python benchmarks/bench_geometry.py [--repeats 300] [--frames 8]
 """

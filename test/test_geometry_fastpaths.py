@@ -1,8 +1,9 @@
 """The speed-ups of the geometry core give what the straightforward computations give.
 
 Each fast path (lazy depth decoding, ray windows, the bordered height-map lookup, the O(N) climb
-envelope, the bit-pattern row median, the one-partition percentiles) is checked against the
-plain NumPy formulation it replaces.
+envelope, the sorting-network row median, the quickselect percentiles) and each compiled kernel
+(vla_r1_ros/core/geometry/kernels/) is checked against the plain NumPy formulation it replaces;
+the references live here and in test/geometry_reference.py.
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ def test_spans_and_median_match_numpy() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Fast paths of the per-request rewrite (issue 3's 1 ms budget): each against the plain version
+# Fast paths of the per-request budget (1 ms, benchmarks/bench_geometry.py): each against the plain version
 # ---------------------------------------------------------------------------------------------
 
 
@@ -610,7 +611,7 @@ def test_window_pixels_are_the_clamped_3x3_windows() -> None:
     np.testing.assert_array_equal(cols, expected_cols)
 
 
-def test_gappy_cloud_equals_the_matrix_product() -> None:
+def test_base_frame_cloud_equals_the_matrix_product() -> None:
     z = _noisy_metres(12, 16)
     z[~((z > 0) & np.isfinite(z))] = np.nan
     planes = _frozen(np.stack([RNG.normal(size=(12, 16)), RNG.normal(size=(12, 16)), np.ones((12, 16))]))

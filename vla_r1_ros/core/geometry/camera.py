@@ -273,20 +273,14 @@ def _adjusted(
     k_adj[1, 2] -= roi.y_offset
     p_adj[0, 2] -= roi.x_offset
     p_adj[1, 2] -= roi.y_offset
-    if binning_x > 1:
-        sx = 1.0 / binning_x
-        k_adj[0, 0] *= sx
-        k_adj[0, 2] *= sx
-        p_adj[0, 0] *= sx
-        p_adj[0, 2] *= sx
-        p_adj[0, 3] *= sx
-    if binning_y > 1:
-        sy = 1.0 / binning_y
-        k_adj[1, 1] *= sy
-        k_adj[1, 2] *= sy
-        p_adj[1, 1] *= sy
-        p_adj[1, 2] *= sy
-        p_adj[1, 3] *= sy
+    for axis, binning in ((0, binning_x), (1, binning_y)):
+        if binning > 1:
+            scale = 1.0 / binning
+            k_adj[axis, axis] *= scale
+            k_adj[axis, 2] *= scale
+            p_adj[axis, axis] *= scale
+            p_adj[axis, 2] *= scale
+            p_adj[axis, 3] *= scale
     return k_adj, p_adj
 
 

@@ -296,7 +296,7 @@ def _unit(q: Sequence[float]) -> list[float]:
 
 
 def _rows_from_quaternion(q: Sequence[float]) -> list[list[float]]:
-    """:func:`matrix_from_quaternion` on Python floats: the rows of the 3x3 rotation."""
+    """``transforms.matrix_from_quaternion`` on Python floats: the rows of the 3x3 rotation."""
     x, y, z, w = _unit(q)
     return [
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],

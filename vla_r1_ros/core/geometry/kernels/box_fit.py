@@ -65,19 +65,12 @@ def _count_finite(z: np.ndarray) -> int:
 
 @inner
 def _valid_points(
-    z: np.ndarray,
-    rays: np.ndarray,
-    intrinsics: tuple[float, float, float, float, float],
-    pixels: tuple[int, int, int, int],
-    core_rows: tuple[int, int],
-    core_cols: tuple[int, int],
-    n_valid: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The valid pixels (row-major): their rays (3, n), points (3, n) and whether they lie in the core."""
+    z: np.ndarray, n_valid: int, rays: np.ndarray, intrinsics: tuple[float, ...], pixels: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_valid`` valid pixels' rays (3, n) and points (3, n), row-major."""
     h, w = z.shape
     unit = np.empty((3, n_valid))
     points = np.empty((3, n_valid))
-    core = np.zeros(n_valid, np.bool_)
     affine = rays.shape[1] == 0
     fx, skew, cx, fy, cy = intrinsics
     row0, row_step, col0, col_step = pixels
@@ -98,9 +91,27 @@ def _valid_points(
                     unit[i, k] = rays[i, r, c]
             for i in range(3):
                 points[i, k] = unit[i, k] * np.float64(depth)
-            core[k] = core_rows[0] <= r < core_rows[1] and core_cols[0] <= c < core_cols[1]
             k += 1
-    return unit, points, core
+    return unit, points
+
+
+@inner
+def _seed_pixels(z: np.ndarray, n_valid: int, rows: tuple[int, int], cols: tuple[int, int], least: int) -> np.ndarray:
+    """Which of the ``n_valid`` valid pixels (row-major) lie in the grid's core [rows) x [cols): the RANSAC seed.
+
+    All of them when the core holds fewer than ``least``.
+    """
+    h, w = z.shape
+    core = np.zeros(n_valid, np.bool_)
+    k = 0
+    for r in range(h):
+        for c in range(w):
+            if np.isfinite(z[r, c]):
+                core[k] = rows[0] <= r < rows[1] and cols[0] <= c < cols[1]
+                k += 1
+    if count_true(core) < least:
+        core[:] = True
+    return core
 
 
 @jit
@@ -149,16 +160,22 @@ def _classification(
 
 
 @inner
+def _columns(points: np.ndarray, mask: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` columns of ``points`` (3, N) where ``mask`` is set."""
+    out = np.empty((3, count))
+    k = 0
+    for i in range(points.shape[1]):
+        if mask[i]:
+            copy_column(out, k, points, i)
+            k += 1
+    return out
+
+
+@inner
 def _membership(classify: np.ndarray, core: np.ndarray, n_core: int, band: float, draws: np.ndarray) -> np.ndarray:
     """A RANSAC seed on the core, then the membership refitted (twice at most; a refit that
     keeps the membership is a fixed point)."""
-    seeds = np.empty((3, n_core))
-    k = 0
-    for i in range(classify.shape[1]):
-        if core[i]:
-            copy_column(seeds, k, classify, i)
-            k += 1
-    nx, ny, nz, offset = ransac_plane(seeds, band, draws)
+    nx, ny, nz, offset = ransac_plane(_columns(classify, core, n_core), band, draws)
     member = within_band(classify, nx, ny, nz, offset, band)
     for _ in range(2):
         if count_true(member) < 3:
@@ -216,18 +233,6 @@ def _rms(signed: np.ndarray, inliers: np.ndarray, n_in: int) -> float:
         if inliers[i]:
             squares += signed[i] * signed[i]
     return math.sqrt(squares / n_in)
-
-
-@inner
-def _columns(points: np.ndarray, mask: np.ndarray, count: int) -> np.ndarray:
-    """The ``count`` columns of ``points`` (3, N) where ``mask`` is set."""
-    out = np.empty((3, count))
-    k = 0
-    for i in range(points.shape[1]):
-        if mask[i]:
-            copy_column(out, k, points, i)
-            k += 1
-    return out
 
 
 @inner
@@ -307,11 +312,11 @@ def box_plane(
     those pixels, or for a distortion-free raw image (rays affine in the pixel) an empty
     (3, 0, 0) array, and the rays come from ``intrinsics`` (fx, skew, cx, fy, cy) and
     ``pixels`` (first row, row step, first column, column step of the grid in the image), as
-    :meth:`CameraRays.window` computes them; ``core_rows``/``core_cols``: [start, stop)
+    :meth:`CameraRays.ray_window` computes them; ``core_rows``/``core_cols``: [start, stop)
     of the grid's central part, the RANSAC seed. ``draws``: the RANSAC triplets, or an empty
     (0, 3) array to draw them from the generator's ``stream`` (one draw per iteration and
     corner); the answer is NEED_DRAWS when that stream would reject a draw for this many core
-    points. ``network``: the :func:`sorting_network` of 25 (the 5x5 median filter's windows).
+    points. ``network``: the ``sorting_network`` of 25 (the 5x5 median filter's windows).
 
     Steps, as the NumPy version took them: the valid pixels' points; the noise estimate and,
     for a noisy sensor, classification depths from a 5x5 median filter; a RANSAC seed on the
@@ -321,11 +326,9 @@ def box_plane(
     n_valid = _count_finite(z)
     if n_valid < min_valid_points or n_valid / z.size < min_valid_fraction:
         return _failed(TOO_SPARSE, n_valid, 0, 0, 0.0)
-    unit, points, core = _valid_points(z, rays, intrinsics, pixels, core_rows, core_cols, n_valid)
+    unit, points = _valid_points(z, n_valid, rays, intrinsics, pixels)
+    core = _seed_pixels(z, n_valid, core_rows, core_cols, max(6, min_valid_points // 2))
     n_core = count_true(core)
-    if n_core < max(6, min_valid_points // 2):  # too little of the core seen: seed on the whole box
-        core[:] = True
-        n_core = n_valid
     classify, band = _classification(z, unit, points, min_inlier_band, smoothing_noise, network)
     if draws.shape[0] == 0:
         draws = lemire_draws(n_core, len(stream) // 3, stream)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from vla_r1_ros.core.geometry.kernels.height_grid import HeightTable, height_at
-from vla_r1_ros.core.geometry.kernels.jit import inner, jit, maximum, minimum, set_column
+from vla_r1_ros.core.geometry.kernels.jit import copy_column, inner, jit, maximum, minimum, set_column
 from vla_r1_ros.core.geometry.kernels.medians import nan_median_rows
 from vla_r1_ros.core.geometry.kernels.polyline import raise_rows, resample_rows, segment_rows, smooth_rows
 
@@ -141,49 +141,61 @@ def ray_samples(
 
 
 @inner
-def _clear_positions(
-    fan: RayFan,
-    origin: np.ndarray,
-    start: np.ndarray,
-    start_above: float,
-    n_points: int,
-    pre: np.ndarray,
-    table: HeightTable,
-    clearance: float,
-) -> np.ndarray:
-    """Start (when given), the first clear position along each ray, and the pre-approach, as rows (3, m).
+def _heights_above(n_mid: int, has_start: bool, start_above: float, n_points: int, clearance: float) -> np.ndarray:
+    """The height above the surface each transit point must clear.
 
-    Each transit point takes the first sample along its ray (from the surface towards the
-    camera) that clears the surface by its height; a ray that never does (camera too low) goes
-    straight up from its surface point instead. With a start, that height falls from the
-    start's height above the surface to the clearance over the trajectory's ``n_points``.
+    The clearance; with a start, that height falls from the start's height above the surface
+    to the clearance over the trajectory's ``n_points``.
+    """
+    heights = np.empty(n_mid)
+    for i in range(n_mid):
+        height = clearance
+        if has_start:
+            fraction = (i + 2.0) / n_points
+            height = maximum(clearance, clearance + (start_above - clearance) * (1.0 - fraction))
+        heights[i] = height
+    return heights
+
+
+@inner
+def _clear_positions(fan: RayFan, origin: np.ndarray, heights: np.ndarray, table: HeightTable) -> np.ndarray:
+    """The first position along each ray that clears the surface by its height, as rows (3, n).
+
+    The samples run from the surface towards the camera; a ray that never clears (camera too
+    low) goes straight up from its surface point instead.
     """
     candidates = fan.candidates
     n_mid, samples = candidates.shape[1], candidates.shape[2]
-    first = 1 if start.size == 3 else 0
-    transit = np.empty((3, n_mid + first + 1))
-    if first:
-        set_column(transit, 0, start)
-    set_column(transit, n_mid + first, pre)
+    out = np.empty((3, n_mid))
     for i in range(n_mid):
-        height = clearance
-        if first:
-            fraction = (i + first + 1.0) / n_points
-            height = maximum(clearance, clearance + (start_above - clearance) * (1.0 - fraction))
         pick = -1
         for k in range(samples):
             x, y = candidates[0, i, k], candidates[1, i, k]
-            if candidates[2, i, k] >= height_at(table, x, y) + height:
+            if candidates[2, i, k] >= height_at(table, x, y) + heights[i]:
                 pick = k
                 break
         if pick >= 0:
             for c in range(3):
-                transit[c, first + i] = candidates[c, i, pick]
+                out[c, i] = candidates[c, i, pick]
         else:
             x = origin[0] + fan.reach[i] * fan.directions[0, i]
             y = origin[1] + fan.reach[i] * fan.directions[1, i]
-            transit[0, first + i], transit[1, first + i] = x, y
-            transit[2, first + i] = height_at(table, x, y) + height
+            out[0, i], out[1, i] = x, y
+            out[2, i] = height_at(table, x, y) + heights[i]
+    return out
+
+
+@inner
+def _bracketed(start: np.ndarray, mids: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """The start (when it has 3 entries), the transit points and the pre-approach, as rows (3, m)."""
+    first = 1 if start.size == 3 else 0
+    n_mid = mids.shape[1]
+    transit = np.empty((3, n_mid + first + 1))
+    if first:
+        set_column(transit, 0, start)
+    for i in range(n_mid):
+        copy_column(transit, first + i, mids, i)
+    set_column(transit, n_mid + first, pre)
     return transit
 
 
@@ -250,11 +262,14 @@ def transit_path(
     ``fan``: the transit points' rays from ``origin`` (:func:`transit_rays`); ``start``: the
     start position (3 entries; it then stays fixed) or empty, and ``start_above`` its height
     above the surface; ``n_points``: the trajectory's length; ``pre``: the pre-approach point
-    and ``end`` the end point, reached by a straight descent. See :func:`_clear_positions` and
-    :func:`_shaped` for the steps between.
+    and ``end`` the end point, reached by a straight descent. The steps: each point's height to
+    clear, the clear positions along the rays, start and pre-approach around them, the shaping
+    (:func:`_shaped`), the descent and the surface under every position.
     """
-    transit = _clear_positions(fan, origin, start, start_above, n_points, pre, table, shape.clearance)
-    transit = _shaped(transit, table, shape, start.size == 3)
+    has_start = start.size == 3
+    heights = _heights_above(fan.reach.size, has_start, start_above, n_points, shape.clearance)
+    mids = _clear_positions(fan, origin, heights, table)
+    transit = _shaped(_bracketed(start, mids, pre), table, shape, has_start)
     positions = _with_descent(transit, end, shape.spacing)
     surface, finite = _surface_under(positions, table)
     return positions, surface, transit.shape[1] - 1, finite
