@@ -9,7 +9,7 @@ Conventions (stated in the README's "The README is tested" section):
   reason (it needs a GPU, a real camera or robot, hub weights, a ROS install, hours);
 * a ```text block right after a ```bash block lists lines its output must contain, in any order;
   ``...`` in such a line matches anything;
-* background jobs a block starts (``&``) are stopped (SIGTERM) when the block ends.
+* background jobs a block starts (``&``) are stopped when the block ends (SIGINT, as Ctrl-C).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -58,23 +59,39 @@ def newcomer_environment() -> dict[str, str]:
 
 
 def run_block(block: ShellBlock, checkout: Path, carried: list[str]) -> subprocess.CompletedProcess[str]:
-    script = "\n".join(
-        [
-            *carried,
-            "set -eo pipefail",
-            block.code,
-            # A block's background jobs end with it (a newcomer would press Ctrl-C).
-            "for job in $(jobs -p); do kill $job 2>/dev/null || true; done; wait",
-        ]
-    )
-    return subprocess.run(
+    script = "\n".join([*carried, "set -eo pipefail", block.code])
+    # Its own session: when the block ends, whatever it started in the background (and their
+    # children, e.g. the nodes `ros2 launch` starts) is stopped with it, as Ctrl-C would.
+    process = subprocess.Popen(
         ["bash", "-c", script],
         cwd=checkout,
         env=newcomer_environment(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=BLOCK_TIMEOUT_S,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=BLOCK_TIMEOUT_S)
+    finally:
+        stop_session(process.pid)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def stop_session(session: int) -> None:
+    """SIGINT, then SIGTERM, then SIGKILL to every process left in the block's session."""
+    for number, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(session, number)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(session, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
 def _cases() -> list[Any]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from control_msgs.action import FollowJointTrajectory, GripperCommand
+from control_msgs.action import FollowJointTrajectory
 from rclpy.action.client import ActionClient
 from rclpy.node import Node
 
@@ -28,7 +28,8 @@ from vla_r1_ros.core.execution.types import (
     JointLimits,
     Poses,
 )
-from vla_r1_ros.ros.motion_messages import joint_trajectory_msg, wait_for
+from vla_r1_ros.ros.action_calls import ActionCallError, GripperClient, await_goal, send_goal
+from vla_r1_ros.ros.motion_messages import joint_trajectory_msg
 
 __all__ = ["ControllerBackend"]
 
@@ -49,8 +50,8 @@ class ControllerBackend:
         self.planner = planner
         self._current = current_positions
         self._trajectory = ActionClient(node, FollowJointTrajectory, trajectory_action)
-        self._gripper = ActionClient(node, GripperCommand, gripper_action)
-        self._names = {"trajectory": trajectory_action, "gripper": gripper_action}
+        self._trajectory_action = trajectory_action
+        self._gripper = GripperClient(node, gripper_action, execution_timeout, server_timeout)
         self.execution_timeout = execution_timeout
         self.server_timeout = server_timeout
         self._active: Any = None
@@ -75,73 +76,39 @@ class ControllerBackend:
     def execute(self, plan: CartesianPlan, should_stop: Callable[[], bool] | None = None) -> ExecutionResult:
         self._stop.clear()
         goal = FollowJointTrajectory.Goal(trajectory=joint_trajectory_msg(plan))
-        handle = self._send(self._trajectory, goal, "trajectory")
-        if isinstance(handle, ExecutionResult):
-            return handle
+        try:
+            handle = send_goal(self._trajectory, self._trajectory_action, goal, self.server_timeout)
+        except ActionCallError as err:
+            return ExecutionResult(ExecutionOutcome.REJECTED, str(err), 0.0, self._positions())
         self._active = handle
-        outcome = handle.get_result_async()
 
         def stopping() -> bool:
             return self._stop.is_set() or (should_stop is not None and should_stop())
 
-        finished = wait_for(outcome, plan.duration + self.execution_timeout, stopping)
-        if not finished:
-            cancelled = stopping()
-            handle.cancel_goal_async()
-            wait_for(outcome, 5.0)
-            self._active = None
-            if cancelled:
-                return ExecutionResult(
-                    ExecutionOutcome.CANCELED, "the controller's goal was cancelled", 0.0, self._positions()
-                )
-            return ExecutionResult(
-                ExecutionOutcome.ABORTED,
-                f"no result within {plan.duration + self.execution_timeout:.1f} s (execution_timeout); goal cancelled",
-                0.0,
-                self._positions(),
-            )
+        timeout = plan.duration + self.execution_timeout
+        end = await_goal(handle, timeout, stopping)
         self._active = None
-        response = outcome.result()
-        result = response.result
-        status = {4: ExecutionOutcome.SUCCEEDED, 5: ExecutionOutcome.CANCELED}.get(
-            response.status, ExecutionOutcome.ABORTED
-        )
-        if status is ExecutionOutcome.SUCCEEDED and result.error_code != 0:
-            status = ExecutionOutcome.ABORTED
-        message = result.error_string or (
-            "" if status is ExecutionOutcome.SUCCEEDED else f"error code {result.error_code}"
-        )
-        return ExecutionResult(status, message, plan.duration, self._positions())
+        if end.stopped:
+            return ExecutionResult(
+                ExecutionOutcome.CANCELED, "the controller's goal was cancelled", 0.0, self._positions()
+            )
+        if end.timed_out:
+            reason = f"no result within {timeout:.1f} s (execution_timeout); the goal was cancelled"
+            return ExecutionResult(ExecutionOutcome.ABORTED, reason, 0.0, self._positions())
+        code = int(end.result.error_code) if end.result is not None else -1
+        if end.status == 4 and code == 0:
+            return ExecutionResult(ExecutionOutcome.SUCCEEDED, "", plan.duration, self._positions())
+        status = ExecutionOutcome.CANCELED if end.status == 5 else ExecutionOutcome.ABORTED
+        detail = end.result.error_string if end.result is not None and end.result.error_string else f"error code {code}"
+        return ExecutionResult(status, detail, plan.duration, self._positions())
 
     def gripper(self, position: float, max_effort: float) -> GripperResult:
-        goal = GripperCommand.Goal()
-        goal.command.position, goal.command.max_effort = float(position), float(max_effort)
-        handle = self._send(self._gripper, goal, "gripper")
-        if isinstance(handle, ExecutionResult):
-            raise RuntimeError(handle.message)
-        outcome = handle.get_result_async()
-        if not wait_for(outcome, self.execution_timeout):
-            raise RuntimeError(f"the gripper gave no result within {self.execution_timeout} s")
-        result = outcome.result().result
-        return GripperResult(
-            float(result.position), float(result.effort), bool(result.stalled), bool(result.reached_goal)
-        )
+        return self._gripper.move(position, max_effort)
 
     def stop(self) -> None:
         self._stop.set()
         if self._active is not None:
             self._active.cancel_goal_async()
-
-    def _send(self, client: ActionClient, goal: Any, which: str) -> Any:
-        name = self._names[which]
-        if not client.wait_for_server(timeout_sec=self.server_timeout):
-            return ExecutionResult(
-                ExecutionOutcome.REJECTED, f"no {which} controller: action {name} is not served", 0.0, self._positions()
-            )
-        sent = client.send_goal_async(goal)
-        if not wait_for(sent, self.server_timeout) or not sent.result().accepted:
-            return ExecutionResult(ExecutionOutcome.REJECTED, f"{name} did not accept the goal", 0.0, self._positions())
-        return sent.result()
 
     def _positions(self) -> np.ndarray:
         """The arm's joint positions from /joint_states (NaN where none arrived yet)."""

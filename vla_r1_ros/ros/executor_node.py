@@ -221,6 +221,7 @@ class WaypointExecutorNode(Node):
         self._decision: Approval | None = None
         self._decided = threading.Condition()
         self._joint_state: JointState | None = None
+        self._joint_state_at = 0.0
         self.last_plan: CartesianPlan | None = None
         self._last_status = "idle"
         self._goals = 0
@@ -261,19 +262,28 @@ class WaypointExecutorNode(Node):
         if s.backend == "move_group":
             from vla_r1_ros.ros.move_group_backend import MoveGroupBackend
 
-            backend: MotionBackend = MoveGroupBackend(self, s, self.current_positions)
+            backend: MotionBackend = MoveGroupBackend(self, s, self.fresh_positions)
             return backend
         from vla_r1_ros.ros.controller_backend import ControllerBackend
         from vla_r1_ros.sim.panda_planner import PandaCartesianPlanner
 
         return ControllerBackend(
-            self, PandaCartesianPlanner(), self.current_positions, s.trajectory_action, s.gripper_action,
+            self, PandaCartesianPlanner(), self.fresh_positions, s.trajectory_action, s.gripper_action,
             s.execution_timeout,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ callbacks
     def _on_joint_state(self, message: JointState) -> None:
-        self._joint_state = message
+        self._joint_state, self._joint_state_at = message, time.monotonic()
+
+    def fresh_positions(self, timeout: float = 0.5) -> np.ndarray | None:
+        """The arm's joints from a /joint_states message received after this call (at most
+        ``timeout`` later, else the latest): after a motion ends, the state it ended in."""
+        asked = time.monotonic()
+        deadline = asked + timeout
+        while self._joint_state_at <= asked and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.current_positions()
 
     def current_positions(self) -> np.ndarray | None:
         """The planning group's joints from the latest /joint_states (None until all arrived)."""
