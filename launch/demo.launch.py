@@ -1,12 +1,15 @@
-"""VLA-R1 on a live RGB-D camera: the reasoning node and RViz.
+"""VLA-R1 picking things up: the reasoning node, the waypoint executor, a camera, an arm and RViz.
 
-    ros2 launch vla_r1_ros demo.launch.py model:=/path/to/vla-r1 camera_namespace:=camera
+    ros2 launch vla_r1_ros demo.launch.py                      # simulated Panda and camera, embedded model
+    ros2 run vla_r1_ros pick "pick up the red circle"          # then: one whole pick, outcome printed
 
-Start your camera driver with depth registered to colour (e.g. realsense2_camera with
-align_depth.enable:=true), then send a goal:
+With ``sim:=true`` (default) ``sim_arm`` simulates a Franka Panda, a table, objects and a camera;
+the reasoning node answers with the embedded model and the executor runs its ``sim`` backend with
+approval automatic and dry run off (simulation only). With ``sim:=false`` the reasoning node
+listens to your RGB-D camera and the executor hands plans to MoveIt's move_group with dry run and
+approval on:
 
-    ros2 action send_goal /vla_r1_node/reason vla_r1_ros/action/Reason \
-        "{instruction: 'pick up the red mug', task: affordance}" --feedback
+    ros2 launch vla_r1_ros demo.launch.py sim:=false model:=/path/to/vla-r1 camera_namespace:=camera
 """
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
@@ -17,22 +20,30 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 ARGUMENTS = [
-    ("model", "GigaAI-Research/vla-r1", "Hub id or local folder of the VLA-R1 weights, or http(s):// URL of an OpenAI-compatible server"),
+    ("sim", "true", "true: simulated Panda, table, objects and camera; false: your camera and MoveIt's move_group"),
+    ("model", "embedded", "embedded (the shipped tiny model), a Hub id, a local folder, or an http(s):// server URL"),
     ("device", "auto", "where the model runs: auto, cuda or cpu"),
     ("camera_namespace", "camera", "namespace of the RGB-D camera topics"),
     ("color_topic", "color/image_raw", "colour image topic, relative to camera_namespace"),
     ("depth_topic", "aligned_depth_to_color/image_raw", "depth registered to colour, relative to camera_namespace"),
     ("camera_info_topic", "color/camera_info", "CameraInfo of the colour image, relative to camera_namespace"),
-    ("target_frame", "base_link", "frame of the published 3-D targets and waypoints"),
+    ("target_frame", "panda_link0", "frame of the 3-D targets and waypoints (the executor's planning frame)"),
     ("use_depth", "true", "lift answers to 3-D with depth (false: 2-D answers only)"),
+    ("executor", "true", "start the waypoint executor"),
+    ("backend", "auto", "executor backend: auto (sim with sim:=true, move_group otherwise), sim or move_group"),
+    ("dry_run", "auto", "executor dry run: auto (false in simulation, true otherwise), true or false"),
+    ("require_approval", "auto", "operator approval: auto (false in simulation, true otherwise), true or false"),
+    ("seed", "0", "scene seed of the simulated arm"),
     ("rviz", "true", "start RViz with the VLA-R1 display configuration (skipped, with a warning, where RViz is not installed)"),
 ]
+REASONING_ARGUMENTS = (
+    "model", "device", "camera_namespace", "color_topic", "depth_topic", "camera_info_topic", "target_frame", "use_depth",
+)  # fmt: skip
 
 
 def generate_launch_description() -> LaunchDescription:
     package = FindPackageShare("vla_r1_ros")
     declared = [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS]
-    overrides = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS if name != "rviz"}
     # Full-size RGB-D needs a larger Fast DDS shared-memory segment (see the profile); a profile
     # already chosen in the environment wins. Start the camera driver with the same variable.
     profile = DeclareLaunchArgument(
@@ -43,20 +54,70 @@ def generate_launch_description() -> LaunchDescription:
         description="Fast DDS XML profile for the started processes (default: config/fastdds_rgbd.xml)",
     )
     use_profile = SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile"))
-    reasoning = Node(
-        package="vla_r1_ros",
-        executable="vla_r1_node",
-        name="vla_r1_node",
-        output="screen",
-        parameters=[PathJoinSubstitution([package, "config", "vla_r1_node.yaml"]), overrides],
-    )
-    # The waypoint executor (MoveIt behind the safety gates) joins here as a third node.
-    return LaunchDescription([*declared, profile, use_profile, reasoning, OpaqueFunction(function=_viewer)])
+    return LaunchDescription(
+        [*declared, profile, use_profile, OpaqueFunction(function=_reasoning), OpaqueFunction(function=_arm),
+         OpaqueFunction(function=_viewer)]
+    )  # fmt: skip
+
+
+def _reasoning(context: LaunchContext) -> list:
+    overrides: dict = {name: LaunchConfiguration(name) for name in REASONING_ARGUMENTS}
+    if _flag(context, "sim", True):  # the simulated objects are 4-6 cm tall: close the fingers 2 cm below the top
+        overrides.update(grasp_depth=0.02, approach_height=0.1)
+    config = PathJoinSubstitution([FindPackageShare("vla_r1_ros"), "config", "vla_r1_node.yaml"])
+    return [Node(package="vla_r1_ros", executable="vla_r1_node", name="vla_r1_node", output="screen",
+                 parameters=[config, overrides])]  # fmt: skip
+
+
+def _flag(context: LaunchContext, name: str, automatic: bool) -> bool:
+    value = LaunchConfiguration(name).perform(context).strip().lower()
+    return automatic if value == "auto" else value in ("true", "1", "yes")
+
+
+def _arm(context: LaunchContext) -> list:
+    """The simulated arm (sim:=true) and the executor, with their safe defaults for each mode."""
+    package = FindPackageShare("vla_r1_ros")
+    simulated = _flag(context, "sim", True)
+    actions: list = []
+    if simulated:
+        actions.append(
+            Node(
+                package="vla_r1_ros",
+                executable="sim_arm",
+                name="sim_arm",
+                output="screen",
+                parameters=[
+                    PathJoinSubstitution([package, "config", "sim_arm.yaml"]),
+                    {"seed": int(LaunchConfiguration("seed").perform(context)),
+                     "camera_namespace": LaunchConfiguration("camera_namespace")},
+                ],
+            )  # fmt: skip
+        )
+    if _flag(context, "executor", True):
+        backend = LaunchConfiguration("backend").perform(context)
+        overrides = {
+            "backend": ("sim" if simulated else "move_group") if backend == "auto" else backend,
+            "dry_run": _flag(context, "dry_run", not simulated),
+            "require_approval": _flag(context, "require_approval", not simulated),
+            "planning_frame": LaunchConfiguration("target_frame"),
+        }
+        if simulated:  # pybullet's Panda model puts its tool centre 0.105 m along the hand
+            overrides["tcp_offset"] = [0.0, 0.0, 0.105, 0.0, 0.0, 0.0, 1.0]
+        actions.append(
+            Node(
+                package="vla_r1_ros",
+                executable="vla_r1_executor",
+                name="vla_r1_executor",
+                output="screen",
+                parameters=[PathJoinSubstitution([package, "config", "vla_r1_executor.yaml"]), overrides],
+            )
+        )
+    return actions
 
 
 def _viewer(context: LaunchContext) -> list:
     """RViz when asked for and installed; a headless robot PC, CI or a container has none."""
-    if LaunchConfiguration("rviz").perform(context).strip().lower() not in ("true", "1", "yes"):
+    if not _flag(context, "rviz", True):
         return []
     try:
         get_package_share_directory("rviz2")

@@ -83,11 +83,17 @@ def test_launch_arguments_are_declared_with_descriptions(launch_file: Path) -> N
     assert {"model", "device", "camera_namespace", "target_frame", "rviz"} <= set(declared)
 
 
-def test_node_parameter_file_matches_the_declared_parameters() -> None:
-    from vla_r1_ros.ros.vla_r1_node import PARAMETERS
+@pytest.mark.parametrize(
+    ("node", "module"), [("vla_r1_node", "vla_r1_node"), ("vla_r1_executor", "executor_node"), ("sim_arm", "sim_arm")]
+)
+def test_node_parameter_file_matches_the_declared_parameters(node: str, module: str) -> None:
+    import importlib
 
-    document = yaml.safe_load((ROOT / "config" / "vla_r1_node.yaml").read_text())
-    parameters = document["vla_r1_node"]["ros__parameters"]
+    if module == "sim_arm":
+        pytest.importorskip("control_msgs", reason="control_msgs is not installed (vendored ROS 2 build)")
+    PARAMETERS = importlib.import_module(f"vla_r1_ros.ros.{module}").PARAMETERS
+    document = yaml.safe_load((ROOT / "config" / f"{node}.yaml").read_text())
+    parameters = document[node]["ros__parameters"]
     assert set(parameters) == set(PARAMETERS)
     for name, value in parameters.items():
         assert value == PARAMETERS[name][0], f"{name}: YAML default {value!r} differs from the node's"

@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .experiments.compare_runs import register as register_compare_runs
 
     register_compare_runs(commands)
+    from .sim.sim_eval import register as register_sim_eval
+
+    register_sim_eval(commands)
     return parser
 
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 import rclpy
 import rclpy.utilities
 from nav_msgs.msg import Path
 from rclpy.action.client import ActionClient
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from vla_r1_ros.action import ExecuteWaypoints, Reason
@@ -55,6 +57,9 @@ class VlaR1Commander(Node):
         self._execute = ActionClient(self, ExecuteWaypoints, execute_action)
         self._names = {id(self._reason): reason_action, id(self._execute): execute_action}
         self.feedback: list[Any] = []
+        # Its own executor, on the node's context: waiting spins this node only.
+        self._spinner = SingleThreadedExecutor(context=self.context)
+        self._spinner.add_node(self)
 
     def reason(self, instruction: str, task: str = "affordance", timeout_s: float = 120.0) -> Any:
         """Ask VLA-R1 about the newest camera frame; the Reason result (success, message, predictions)."""
@@ -83,18 +88,43 @@ class VlaR1Commander(Node):
 
     def _run(self, client: ActionClient, goal: Any, timeout_s: float) -> Any:
         name = self._names[id(client)]
-        if not client.wait_for_server(timeout_sec=min(timeout_s, 30.0)):
+        if not self._wait_for_server(client, min(timeout_s, 30.0)):
             raise CommanderError(f"no action server {name}: is the node running (ros2 action list)?")
         sent = client.send_goal_async(goal, feedback_callback=lambda message: self.feedback.append(message.feedback))
-        rclpy.spin_until_future_complete(self, sent, timeout_sec=30.0)
+        self._spinner.spin_until_future_complete(sent, timeout_sec=30.0)
         if not sent.done() or not sent.result().accepted:
             raise CommanderError(f"{name} did not accept the goal")
         result = sent.result().get_result_async()
-        rclpy.spin_until_future_complete(self, result, timeout_sec=timeout_s)
+        self._spinner.spin_until_future_complete(result, timeout_sec=timeout_s)
         if not result.done():
             sent.result().cancel_goal_async()
             raise CommanderError(f"{name} gave no result within {timeout_s:.0f} s; the goal was cancelled")
         return result.result().result
+
+
+    def spin_until(self, future: Any, timeout_s: float) -> bool:
+        """Spin this node until ``future`` is done (or ``timeout_s`` passes); whether it is done."""
+        self._spinner.spin_until_future_complete(future, timeout_sec=timeout_s)
+        return bool(future.done())
+
+    def spin_for(self, seconds: float) -> None:
+        """Spin this node (its subscriptions) for ``seconds``."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self._spinner.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
+
+    def _wait_for_server(self, client: ActionClient, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not client.server_is_ready():
+            if time.monotonic() > deadline:
+                return False
+            self._spinner.spin_once(timeout_sec=0.1)
+        return True
+
+    def destroy_node(self) -> None:
+        self._spinner.remove_node(self)
+        self._spinner.shutdown()
+        super().destroy_node()
 
 
 def main(argv: list[str] | None = None) -> int:

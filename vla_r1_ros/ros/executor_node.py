@@ -68,7 +68,11 @@ from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, STRING, ParameterTa
 __all__ = ["PARAMETERS", "ExecutorNodeSettings", "WaypointExecutorNode", "main"]
 
 PARAMETERS: ParameterTable = {
-    "backend": ("sim", STRING, "sim (plan here, run a joint trajectory controller) or move_group (MoveIt)"),
+    "backend": (
+        "move_group",
+        STRING,
+        "move_group (MoveIt, for real arms) or sim (plan here, run a joint trajectory controller)",
+    ),
     "dry_run": (True, BOOL, "check and plan only, never move (a goal's dry_run also makes it one)"),
     "require_approval": (True, BOOL, "wait for ~/approve or ~/reject before moving"),
     "approval_timeout": (60.0, DOUBLE, "seconds to wait for an approval before refusing"),
@@ -268,7 +272,7 @@ class WaypointExecutorNode(Node):
         from vla_r1_ros.sim.panda_planner import PandaCartesianPlanner
 
         return ControllerBackend(
-            self, PandaCartesianPlanner(), self.fresh_positions, s.trajectory_action, s.gripper_action,
+            self, PandaCartesianPlanner(tcp_offset=s.tcp_offset), self.fresh_positions, s.trajectory_action, s.gripper_action,
             s.execution_timeout,
         )  # fmt: skip
 

@@ -168,6 +168,7 @@ PARAMETERS: ParameterTable = {
     "min_depth": (0.1, _DOUBLE, "depth readings nearer than this (m) are invalid"),
     "max_depth": (3.0, _DOUBLE, "depth readings farther than this (m) are invalid"),
     "approach": ("top_down", _STRING, "grasp approach: top_down or normal (along the surface normal)"),
+    "grasp_depth": (0.0, _DOUBLE, "how far (m) the grasp point sits below the observed surface, along the approach"),
     "clearance": (0.05, _DOUBLE, "height (m) kept above the observed surface between start and target"),
     "approach_height": (0.08, _DOUBLE, "length (m) of the final straight approach onto the target"),
     "waypoint_spacing": (0.01, _DOUBLE, "arc-length spacing (m) of the waypoints"),
@@ -248,7 +249,9 @@ def declare_settings(node: Node) -> NodeSettings:
         use_depth=bool(value["use_depth"]),
         default_task=str(value["default_task"]),
         depth_range=DepthRange(float(value["min_depth"]), float(value["max_depth"])),
-        lift=LiftSettings(LiftingConfig(approach=str(value["approach"])), trajectory, limits),
+        lift=LiftSettings(
+            LiftingConfig(approach=str(value["approach"]), grasp_depth=float(value["grasp_depth"])), trajectory, limits
+        ),
     )
 
 
