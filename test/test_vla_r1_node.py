@@ -198,6 +198,44 @@ def test_instruction_topic_runs_the_default_task(harness_factory: Any, scene_msg
     assert harness.received["prediction"][-1].instruction == "pick up the green box"
 
 
+def test_instruction_outcomes_alternating_failure_and_success_are_all_logged(
+    harness_factory: Any, scene_msgs: Any, capfd: Any, monkeypatch: Any
+) -> None:
+    """rclpy refuses a change of severity at one logging call site; the worker must not die of it."""
+    import threading
+
+    from ros_support import wait_for
+    from std_msgs.msg import String
+
+    crashes: list[Any] = []
+    monkeypatch.setattr(threading, "excepthook", crashes.append)
+    harness = harness_factory(scripted({"affordance": box_answer(scene_msgs.scene)}))
+    publisher = harness.client_node.create_publisher(String, "/vla_r1_node/instruction", 10)
+    assert wait_for(lambda: publisher.get_subscription_count() > 0)
+    for text in ("   ", "pick up the green box", "   ", "pick up the green box"):
+        served = harness.node._goals_served
+        publisher.publish(String(data=text))
+        if text.strip():
+            assert wait_for(lambda before=served: harness.node._goals_served > before)
+        time.sleep(0.3)
+    assert crashes == [], [c.exc_value for c in crashes]
+    logged = capfd.readouterr().err
+    assert logged.count("~/instruction 'pick up the green box': done") == 2
+    assert logged.count("~/instruction '   ': empty instruction") == 2
+    assert "Logger severity" not in logged
+
+
+def test_node_demo_with_a_model_folder_asks_the_affordance_question_by_default(tmp_path: Any) -> None:
+    """Given the shipped weights as a folder (not by name), the demo asks what the model answers."""
+    pytest.importorskip("transformers")
+    from vla_r1_ros.model.backends import EMBEDDED_MODEL_DIR
+    from vla_r1_ros.ros.node_demo import main
+
+    assert main(["--out", str(tmp_path), "--model", str(EMBEDDED_MODEL_DIR), "--scene-index", "4"]) == 0
+    summary = json.loads((tmp_path / "node_demo.json").read_text())
+    assert summary["success"] and summary["box_iou_with_truth"] > 0.5
+
+
 def test_node_demo_saves_a_picture_of_what_the_node_published(tmp_path: Any) -> None:
     import cv2
 

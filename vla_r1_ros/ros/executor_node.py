@@ -271,10 +271,10 @@ class WaypointExecutorNode(Node):
         from vla_r1_ros.ros.controller_backend import ControllerBackend
         from vla_r1_ros.sim.panda_planner import PandaCartesianPlanner
 
+        planner = PandaCartesianPlanner(tcp_offset=s.tcp_offset)
         return ControllerBackend(
-            self, PandaCartesianPlanner(tcp_offset=s.tcp_offset), self.fresh_positions, s.trajectory_action, s.gripper_action,
-            s.execution_timeout,
-        )  # fmt: skip
+            self, planner, self.fresh_positions, s.trajectory_action, s.gripper_action, s.execution_timeout
+        )
 
     # ------------------------------------------------------------------ callbacks
     def _on_joint_state(self, message: JointState) -> None:
