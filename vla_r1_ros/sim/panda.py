@@ -54,19 +54,24 @@ def top_down_camera_pose(centre: tuple[float, float] = (0.5, 0.0), height: float
 class CameraSetup:
     """A fixed RGB-D camera: intrinsics and pose (ROS optical frame in the world).
 
-    The default looks straight down on the objects, as the 2-D training scenes are drawn; the arm
-    at its ready pose is outside the image (its hand 0.3 m below the camera, 0.2 m to the side).
+    The default looks straight down from 0.9 m and frames the workspace tightly: 640 x 480 with a
+    27 degree vertical field of view over (0.46, 0) sees the table from x 0.24 to 0.68 m and y
+    -0.29 to 0.29 m, which holds every pick scene's objects and the places a carry puts them
+    (down to x 0.27 m). Why so tight: the embedded model sees the frame at 224 x 168 pixels
+    (its processor), where the objects then span 16-24 pixels; the earlier 42 degree view left
+    them at 8-12 pixels of a 112-pixel-wide image. The arm at its ready pose is outside the
+    image (its hand 0.4 m below the camera, 0.15 m beyond the bottom edge of the view).
     ``oblique()`` is a camera in front of the table looking down at 40 degrees.
     """
 
-    intrinsics: Intrinsics = field(default_factory=lambda: Intrinsics.from_vertical_fov(640, 480, 42.0))
-    T_world_optical: np.ndarray = field(default_factory=top_down_camera_pose)
+    intrinsics: Intrinsics = field(default_factory=lambda: Intrinsics.from_vertical_fov(640, 480, 27.0))
+    T_world_optical: np.ndarray = field(default_factory=lambda: top_down_camera_pose((0.46, 0.0), 0.9))
     near: float = 0.05
     far: float = 5.0
 
     @classmethod
     def oblique(cls) -> CameraSetup:
-        return cls(T_world_optical=look_at((1.05, 0.0, 0.75), (0.5, 0.0, 0.02)))
+        return cls(Intrinsics.from_vertical_fov(640, 480, 42.0), look_at((1.05, 0.0, 0.75), (0.5, 0.0, 0.02)))
 
 
 @dataclass(frozen=True)
@@ -321,6 +326,11 @@ class PandaWorld(PybulletClient):
         return str(self._p.getJointInfo(self.robot, link, physicsClientId=self._client)[12].decode())
 
     # -- camera ------------------------------------------------------------------------------
+
+    def snapshot(self, intrinsics: Intrinsics, T_world_optical: np.ndarray) -> np.ndarray:
+        """An RGB picture (H, W, 3) from any viewpoint (pictures of the arm; not the robot's camera)."""
+        rgb, _depth, _seg = capture_rgbd(self._p, self._client, intrinsics, T_world_optical, 0.05, 5.0)
+        return rgb
 
     def render(self) -> RenderedScene:
         """One registered RGB-D frame of the camera, with each object's truth (pose, pixels, tight box)."""

@@ -192,13 +192,14 @@ class _Episode:
 
 
 class _NoOperator:
-    """Executor hooks of an unattended episode: phases are timed, nothing to approve or cancel."""
+    """Executor hooks of an unattended episode: nothing to approve or cancel; phases are passed on."""
 
-    def __init__(self, episode: _Episode) -> None:
-        self.episode = episode
+    def __init__(self, on_phase: Callable[[str], None] | None) -> None:
+        self.on_phase = on_phase
 
     def phase(self, name: str, detail: str = "") -> None:
-        pass
+        if self.on_phase is not None:
+            self.on_phase(name)
 
     def preview(self, plan: CartesianPlan, waypoints: Poses) -> None:
         pass
@@ -237,8 +238,10 @@ def run_pick_episode(
     seed: int,
     settings: PickSettings | None = None,
     scene: PickScene | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> EpisodeRecord:
-    """Run the episode of ``seed`` (or of ``scene``) and say how it went."""
+    """Run the episode of ``seed`` (or of ``scene``) and say how it went. ``on_phase(name)`` is
+    called as each executor phase begins (checking, planning, gripper, executing, lifting)."""
     settings = settings or PickSettings()
     episode = _Episode(world, backend, settings)
     wall0 = time.perf_counter()
@@ -273,7 +276,7 @@ def run_pick_episode(
         prediction_age=time.monotonic() - captured,
     )
     report = execute_waypoints(
-        request, backend, backend.joint_limits, world.arm_positions(), settings.executor, _NoOperator(episode)
+        request, backend, backend.joint_limits, world.arm_positions(), settings.executor, _NoOperator(on_phase)
     )
     for stage, seconds in report.timings.items():  # planning (with its checks) and executing
         if stage != "total":
