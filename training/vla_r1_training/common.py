@@ -186,6 +186,10 @@ def build_datasets(args: DataArguments, train: bool = True, evaluation: bool = T
             train_set = synthetic_dataset(args.num_train, seed=args.train_seed, **options)
         if evaluation:
             eval_set = synthetic_dataset(args.num_eval, seed=args.eval_seed, **options)
+    elif args.source == "sim":
+        from .sim_data import sim_datasets
+
+        return sim_datasets(args, train, evaluation)
     elif args.source == "vla_cot":
         if train:
             if not args.train_files:
@@ -196,7 +200,7 @@ def build_datasets(args: DataArguments, train: bool = True, evaluation: bool = T
             eval_set, report = load_vla_cot(args.eval_files, args.image_root, limit=args.num_eval)
             log.info(report.summary())
     else:
-        raise ValueError(f"data.source must be 'synthetic' or 'vla_cot', got {args.source!r}")
+        raise ValueError(f"data.source must be 'synthetic', 'vla_cot' or 'sim', got {args.source!r}")
     return train_set, eval_set
 
 

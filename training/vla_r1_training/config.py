@@ -54,7 +54,10 @@ class DataArguments:
 
     source: str = field(
         default="synthetic",
-        metadata={"help": "'synthetic' (the seeded tabletop generator) or 'vla_cot' (VLA-CoT-13K JSON files)."},
+        metadata={
+            "help": "'synthetic' (the seeded tabletop generator), 'vla_cot' (VLA-CoT-13K JSON files) or 'sim' "
+            "(the simulator's camera frames: vla_r1_training.sim_data)."
+        },
     )
     train_files: list[str] = field(
         default_factory=list, metadata={"help": "VLA-CoT-13K ShareGPT JSON file(s) for training (source vla_cot)."}
@@ -87,6 +90,30 @@ class DataArguments:
     cot: str = field(
         default="short",
         metadata={"help": "Synthetic chain of thought: 'full' (4-step sentences), 'short' (4 terse steps) or 'none'."},
+    )
+    sim_store: str = field(
+        default="training/runs/sim_store",
+        metadata={"help": "Source sim: folder of the rendered frames (rendered on first use, then read)."},
+    )
+    sim_variant: str = field(
+        default="standard",
+        metadata={
+            "help": "Source sim: 'standard' (vla-r1 sim-eval's pick scenes) or 'shifted' (three objects, wider "
+            "region, closer together, distractors in the target's nearest colours)."
+        },
+    )
+    sim_affordance_per_scene: int = field(
+        default=1, metadata={"help": "Source sim: affordance questions asked per frame (at most one per object)."}
+    )
+    sim_trajectory_per_scene: int = field(
+        default=1, metadata={"help": "Source sim: carry (trajectory) questions asked per frame (two or more objects)."}
+    )
+    synthetic_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "Source sim: share of the training rows drawn from the 2-D generator instead (affordance, "
+            "image_size), so the model keeps answering on top-down drawings."
+        },
     )
 
 
@@ -336,6 +363,10 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     apply_overrides(config, overrides)
     if config.eval.decoding not in DECODINGS:
         raise ValueError(f"eval.decoding: {config.eval.decoding!r} is not one of {', '.join(DECODINGS)}")
+    if config.data.source == "sim":
+        from .sim_data import check_sim_data
+
+        check_sim_data(config.data)
     if config.data.palettes:
         from vla_r1_ros.sim.tabletop2d import check_palettes
 
