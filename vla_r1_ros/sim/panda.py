@@ -60,7 +60,8 @@ class CameraSetup:
     (down to x 0.27 m). Why so tight: the embedded model sees the frame at 224 x 168 pixels
     (its processor), where the objects then span 16-24 pixels; the earlier 42 degree view left
     them at 8-12 pixels of a 112-pixel-wide image. The arm at its ready pose is outside the
-    image (its hand 0.4 m below the camera, 0.15 m beyond the bottom edge of the view).
+    image: its hand, 0.3-0.4 m below the camera at x 0.31 m, is 2-5 cm beyond what the view
+    covers at that height (no robot pixel in the frame).
     ``oblique()`` is a camera in front of the table looking down at 40 degrees.
     """
 
