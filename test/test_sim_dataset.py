@@ -271,3 +271,48 @@ def test_the_sim_source_builds_rows_the_trainers_read(tmp_path: object, store: S
     assert image.size == (640, 480)  # the demo camera's frame, as the node receives it
     for row in train:
         assert parse_completion(row["ground_truth"], row["task"]).ok
+
+
+def test_the_straight_line_baselines_end_where_the_truth_ends(store: SceneStore) -> None:
+    """With detections equal to the true boxes, the detection line ends at the true place and starts on the object."""
+    pytest.importorskip("datasets")
+    pytest.importorskip("trl")
+    from vla_r1_training.config import load_config
+    from vla_r1_training.evaluate import EvalRecord
+    from vla_r1_training.sim_data import sim_dataset
+    from vla_r1_training.sim_experiment import _baselines, _detection_rows, straight_line
+
+    line = straight_line((0.1, 0.2), (0.5, 0.2), 5).points
+    assert line == ((0.1, 0.2), (0.2, 0.2), (0.3, 0.2), (0.4, 0.2), (0.5, 0.2))
+    config = load_config(None, [
+        "data.source=sim", f"data.sim_store={store.folder.parent}", "data.tasks=[trajectory]", "data.train_seed=2",
+        "data.eval_seed=4", "data.min_objects=2",
+    ])
+    dataset = sim_dataset(config.data, 3, 4)
+    questions = _detection_rows(dataset)
+    assert len(questions) == 6 and questions[0]["instruction"].startswith("pick up the ")
+    perfect = [EvalRecord(str(q["scene_id"]), q["task"], q["ground_truth"], q["ground_truth"]) for q in questions]
+    lines = _baselines(dataset, perfect)
+    for row, detected, between in zip(dataset, lines["line_from_detections"], lines["line_between_true_ends"]):
+        truth = parse_completion(row["ground_truth"]).trajectory.points
+        ours, ends = parse_completion(detected.completion).trajectory.points, parse_completion(between.completion)
+        assert len(ours) == len(truth) and ends.trajectory.points[0] == truth[0]
+        assert np.allclose(ours[-1], truth[-1], atol=0.0051) and np.allclose(ours[0], truth[0], atol=0.03)
+    missed = [EvalRecord(r.id, r.task, "no box", r.ground_truth) for r in perfect]
+    assert all(r.completion == "" for r in _baselines(dataset, missed)["line_from_detections"])
+
+
+def test_the_starting_folder_gets_the_processor_size(tmp_path: object) -> None:
+    pytest.importorskip("transformers")
+    from pathlib import Path
+
+    from vla_r1_training.sim_experiment import init_model
+
+    out = init_model(Path(str(tmp_path)) / "init", pixels=37632)
+    processor = json.loads((out / "processor_config.json").read_text())
+    assert processor["image_processor"]["size"] == {"longest_edge": 37632, "shortest_edge": 37632}
+    assert (out / "model.safetensors").is_file() and not (out / "README.md").exists()
+    with pytest.raises(FileExistsError):
+        init_model(out)
+    with pytest.raises(ValueError, match="784"):
+        init_model(Path(str(tmp_path)) / "other", pixels=1000)
