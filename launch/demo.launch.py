@@ -10,6 +10,11 @@ listens to your RGB-D camera and the executor hands plans to MoveIt's move_group
 approval on:
 
     ros2 launch vla_r1_ros demo.launch.py sim:=false model:=/path/to/vla-r1 camera_namespace:=camera
+
+``record:=true`` records every run into its own MCAP bag (vla_r1_recorder, into runs/ of the
+working folder); ``teleop:=xbox`` or ``teleop:=spacemouse`` (``true`` is ``xbox``) starts the
+device's driver (joy's game_controller_node, spacenav) and vla_r1_teleop, which sends MoveIt
+Servo twists: the simulated arm follows them itself, a real arm needs MoveIt Servo running.
 """
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
@@ -35,6 +40,8 @@ ARGUMENTS = [
     ("require_approval", "auto", "operator approval: auto (false in simulation, true otherwise), true or false"),
     ("seed", "0", "scene seed of the simulated arm"),
     ("rviz", "true", "start RViz with the VLA-R1 display configuration (skipped, with a warning, where RViz is not installed)"),
+    ("record", "false", "true: record each run into its own MCAP bag and run.json (vla_r1_recorder, runs/)"),
+    ("teleop", "false", "false, xbox (Xbox or Logitech F710 via joy), spacemouse (spacenav); true means xbox"),
 ]
 REASONING_ARGUMENTS = (
     "model", "device", "camera_namespace", "color_topic", "depth_topic", "camera_info_topic", "target_frame", "use_depth",
@@ -56,7 +63,7 @@ def generate_launch_description() -> LaunchDescription:
     use_profile = SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile"))
     return LaunchDescription(
         [*declared, profile, use_profile, OpaqueFunction(function=_reasoning), OpaqueFunction(function=_arm),
-         OpaqueFunction(function=_viewer)]
+         OpaqueFunction(function=_viewer), OpaqueFunction(function=_teleop), OpaqueFunction(function=_recorder)]
     )  # fmt: skip
 
 
@@ -88,6 +95,7 @@ def _arm(context: LaunchContext) -> list:
                 output="screen",
                 parameters=[
                     PathJoinSubstitution([package, "config", "sim_arm.yaml"]),
+                    PathJoinSubstitution([package, "config", "sim_arm_servo.yaml"]),
                     {"seed": int(LaunchConfiguration("seed").perform(context)),
                      "camera_namespace": LaunchConfiguration("camera_namespace")},
                 ],
@@ -125,3 +133,51 @@ def _viewer(context: LaunchContext) -> list:
         return [LogInfo(msg="RViz (rviz2) is not installed: starting without it; rviz:=false silences this")]
     config = PathJoinSubstitution([FindPackageShare("vla_r1_ros"), "config", "vla_r1.rviz"])
     return [Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config])]
+
+
+def _installed(package: str) -> bool:
+    try:
+        get_package_share_directory(package)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def _teleop(context: LaunchContext) -> list:
+    """The teleop device's driver (where installed) and vla_r1_teleop, for teleop:=xbox or spacemouse."""
+    device = LaunchConfiguration("teleop").perform(context).strip().lower()
+    device = {"true": "xbox", "1": "xbox", "yes": "xbox"}.get(device, device)
+    if device in ("false", "0", "no", ""):
+        return []
+    if device == "xbox":  # SDL's fixed layout for game controllers (see vla_r1_ros/core/teleop.py)
+        package, joy_topic = "joy", "/joy"
+        driver = Node(package="joy", executable="game_controller_node", name="joy", output="screen")
+    elif device == "spacemouse":
+        package, joy_topic = "spacenav", "/spacenav/joy"
+        driver = Node(package="spacenav", executable="spacenav", name="spacenav", output="screen")
+    else:
+        raise ValueError(f"teleop must be false, true, xbox or spacemouse, got {device!r}")
+    actions: list = [driver]
+    if not _installed(package):
+        actions = [LogInfo(msg=f"{package} is not installed: vla_r1_teleop waits for Joy messages on {joy_topic}")]
+    config = PathJoinSubstitution([FindPackageShare("vla_r1_ros"), "config", "vla_r1_teleop.yaml"])
+    overrides = {"profile": device, "joy_topic": joy_topic, "frame_id": LaunchConfiguration("target_frame")}
+    actions.append(Node(package="vla_r1_ros", executable="vla_r1_teleop", name="vla_r1_teleop", output="screen",
+                        parameters=[config, overrides]))  # fmt: skip
+    return actions
+
+
+def _recorder(context: LaunchContext) -> list:
+    """vla_r1_recorder for record:=true; the sidecar's condition follows the other arguments."""
+    if not _flag(context, "record", False):
+        return []
+    teleop = LaunchConfiguration("teleop").perform(context).strip().lower() not in ("false", "0", "no", "")
+    approval = _flag(context, "require_approval", not _flag(context, "sim", True))
+    camera = "/".join(LaunchConfiguration(n).perform(context).strip("/") for n in ("camera_namespace", "color_topic"))
+    overrides: dict = {"condition": "teleop" if teleop else ("vla+approval" if approval else "vla"),
+                       "camera_topic": f"/{camera}"}  # fmt: skip
+    if _flag(context, "sim", True):
+        overrides["scene_seed"] = int(LaunchConfiguration("seed").perform(context))
+    config = PathJoinSubstitution([FindPackageShare("vla_r1_ros"), "config", "vla_r1_recorder.yaml"])
+    return [Node(package="vla_r1_ros", executable="vla_r1_recorder", name="vla_r1_recorder", output="screen",
+                 parameters=[config, overrides])]  # fmt: skip

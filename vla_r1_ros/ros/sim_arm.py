@@ -14,7 +14,11 @@ ros2_control with a camera on a fixed mount:
   a joint_trajectory_controller (cancel holds the arm where it is), and
   ``/<gripper_controller>/gripper_cmd`` (control_msgs/GripperCommand);
 * ``~/objects`` (MarkerArray): the objects' true poses and names; ``~/reset`` (std_srvs/Trigger):
-  a new scene from the ``seed`` parameter (its instruction comes back in the message).
+  a new scene from the ``seed`` parameter (its instruction comes back in the message);
+* teleop: ``geometry_msgs/TwistStamped`` end-effector velocities on MoveIt Servo's topic
+  (``servo_twist_topic``), followed by a Cartesian velocity controller
+  (:class:`~vla_r1_ros.sim.servo.CartesianServo`) inside the executor's workspace limits; the
+  gripper through the same GripperCommand action.
 
 The world is stepped by one thread only, in real time (``realtime``), whatever ROS asks for:
 controller goals and resets are queued to it and their callers wait for the result. Physics
@@ -34,7 +38,7 @@ import numpy as np
 import rclpy
 import rclpy.utilities
 from control_msgs.action import FollowJointTrajectory, GripperCommand
-from geometry_msgs.msg import TransformStamped
+from geometry_msgs.msg import TransformStamped, TwistStamped
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -48,17 +52,20 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_r1_ros.core.execution.types import ExecutionOutcome
-from vla_r1_ros.ros.parameters import BOOL, DOUBLE, INT, STRING, ParameterTable, declare_table
+from vla_r1_ros.core.geometry import SafetyLimits
+from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, INT, STRING, ParameterTable, declare_table
 from vla_r1_ros.ros.sim_camera import broadcast_static_pose, scene_messages
 from vla_r1_ros.ros.tf_adapter import transform_from_matrix
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_control import ControllerSettings, follow_trajectory, move_gripper
-from vla_r1_ros.sim.panda_model import JOINT_NAMES, panda_urdf_text
+from vla_r1_ros.sim.panda_model import HAND_LINK_NAME, JOINT_NAMES, panda_urdf_text
+from vla_r1_ros.sim.servo import CartesianServo, LatestTwist, ServoCommand, ServoSettings
 
 __all__ = ["SimArmNode", "main"]
 
 BASE_FRAME = "panda_link0"
 CAMERA_FRAME = "camera_color_optical_frame"
+TOOL_FRAMES = (HAND_LINK_NAME, "panda_grasptarget")  # twists in these frames turn with the hand
 
 
 @dataclass
@@ -80,6 +87,20 @@ PARAMETERS: ParameterTable = {
     "arm_controller": ("panda_arm_controller", STRING, "namespace of the FollowJointTrajectory action"),
     "gripper_controller": ("panda_hand_controller", STRING, "namespace of the GripperCommand action"),
 }
+_LIMITS = SafetyLimits()
+#: The teleop servo's parameters (config/sim_arm_servo.yaml); the workspace names and defaults are the executor's.
+SERVO_PARAMETERS: ParameterTable = {
+    "servo_twist_topic": ("/servo_node/delta_twist_cmds", STRING, "TwistStamped tool velocities (MoveIt Servo's)"),
+    "servo_command_timeout": (0.05, DOUBLE, "seconds after which a twist no longer moves the arm"),
+    "servo_max_linear_speed": (0.25, DOUBLE, "fastest tool speed (m/s) the servo follows; faster twists are scaled"),
+    "servo_max_angular_speed": (1.0, DOUBLE, "fastest tool rotation (rad/s) the servo follows"),
+    "workspace_min": (list(_LIMITS.workspace_min), DOUBLES, "lower corner (m) of the box the tool stays in"),
+    "workspace_max": (list(_LIMITS.workspace_max), DOUBLES, "upper corner (m) of the box the tool stays in"),
+    "table_height": (_LIMITS.table_height, DOUBLE, "table surface height (m) in panda_link0"),
+    "min_height_above_table": (_LIMITS.min_height_above_table, DOUBLE, "the tool stays this far (m) above the table"),
+    "reach_center": (list(_LIMITS.reach_center), DOUBLES, "centre (m) of the arm's reach sphere"),
+    "max_reach": (_LIMITS.max_reach, DOUBLE, "radius (m) of the arm's reach sphere"),
+}  # fmt: skip
 
 
 class SimArmNode(Node):
@@ -94,6 +115,8 @@ class SimArmNode(Node):
         self._stopping = threading.Event()
         self._next_state = self._next_frame = 0.0
         self.world.step_listeners.append(self._on_step)
+        self._servo = CartesianServo(self._servo_settings())
+        self._twist = LatestTwist(self._servo.settings.command_timeout)
         self._make_interfaces()
         self._publish_scene_facts()
         self._thread = threading.Thread(target=self._simulate, name="sim_arm_physics", daemon=True)
@@ -110,6 +133,19 @@ class SimArmNode(Node):
         self.arm_controller, self.gripper_controller = str(value["arm_controller"]), str(value["gripper_controller"])
         if not (self.camera_rate > 0.0 and self.state_rate > 0.0):
             raise ValueError("camera_rate and joint_state_rate must be > 0")
+
+    def _servo_settings(self) -> ServoSettings:
+        value = declare_table(self, SERVO_PARAMETERS)
+        limits = SafetyLimits(
+            workspace_min=tuple(value["workspace_min"]), workspace_max=tuple(value["workspace_max"]),
+            table_height=float(value["table_height"]), min_height_above_table=float(value["min_height_above_table"]),
+            reach_center=tuple(value["reach_center"]), max_reach=float(value["max_reach"]),
+        )  # fmt: skip
+        self.servo_twist_topic = str(value["servo_twist_topic"])
+        return ServoSettings(
+            limits, float(value["servo_max_linear_speed"]), float(value["servo_max_angular_speed"]),
+            float(value["servo_command_timeout"]),
+        )  # fmt: skip
 
     def _make_interfaces(self) -> None:
         group = ReentrantCallbackGroup()
@@ -134,6 +170,7 @@ class SimArmNode(Node):
             goal_callback=lambda _g: GoalResponse.ACCEPT, callback_group=group,
         )  # fmt: skip
         self.create_service(Trigger, "~/reset", self._reset, callback_group=group)
+        self.create_subscription(TwistStamped, self.servo_twist_topic, self._on_twist, 10, callback_group=group)
 
     def _publish_scene_facts(self) -> None:
         self._description_pub.publish(String(data=panda_urdf_text()))
@@ -157,12 +194,16 @@ class SimArmNode(Node):
             try:
                 job = self._jobs.get(timeout=0.0 if not self.realtime else 0.005)
             except queue.Empty:
-                self.world.step(max(1, round(0.01 / self.world.settings.time_step)))
+                steps = max(1, round(0.01 / self.world.settings.time_step))
+                tick = steps * self.world.settings.time_step
+                self._servo.update(self.world, self._twist.current(time.monotonic()), tick)
+                self.world.step(steps)
                 if self.realtime:  # keep simulated time from running ahead of the wall clock
                     ahead = (self.world.time - sim0) - (time.monotonic() - wall0)
                     if ahead > 0.0:
                         time.sleep(ahead)
                 continue
+            self._servo.release()  # a controller goal or a reset moves the arm: teleop restarts from there
             try:
                 job.result = job.run(self.world)
             except BaseException as err:  # reported to the waiting caller
@@ -214,6 +255,22 @@ class SimArmNode(Node):
         self._info_pub.publish(messages.info)
 
     # ------------------------------------------------------------------ controllers
+    def _on_twist(self, message: TwistStamped) -> None:
+        frame = message.header.frame_id
+        if frame not in ("", BASE_FRAME, *TOOL_FRAMES):
+            self.get_logger().warning(
+                f"ignoring a twist in {frame!r}: use {BASE_FRAME} or {TOOL_FRAMES[0]}", throttle_duration_sec=5.0
+            )
+            return
+        t = message.twist
+        try:
+            command = ServoCommand.of((t.linear.x, t.linear.y, t.linear.z), (t.angular.x, t.angular.y, t.angular.z),
+                                      in_tool_frame=frame in TOOL_FRAMES)  # fmt: skip
+        except ValueError as err:
+            self.get_logger().warning(f"ignoring a twist: {err}", throttle_duration_sec=5.0)
+            return
+        self._twist.put(command, time.monotonic())
+
     def _follow(self, goal_handle: Any) -> FollowJointTrajectory.Result:
         trajectory = goal_handle.request.trajectory
         result = FollowJointTrajectory.Result()
@@ -270,6 +327,7 @@ class SimArmNode(Node):
         self._thread.join(timeout=5.0)
         self._arm_action.destroy()
         self._gripper_action.destroy()
+        self._servo.close()
         self.world.close()
         super().destroy_node()
 
