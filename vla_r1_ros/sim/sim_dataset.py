@@ -90,6 +90,8 @@ __all__ = [
     "carry_place",
     "path_around",
     "plan_carry",
+    "frame_carry",
+    "carry_answer",
     "project_points",
     "SimQuestion",
     "scene_questions",
@@ -192,9 +194,10 @@ class CarryPlan:
     around: tuple[str, ...]
 
 
-def carry_place(reference_xy: Sequence[float]) -> tuple[float, float]:
+def carry_place(reference_xy: ArrayLike) -> tuple[float, float]:
     """The place beside an object whose centre is at ``reference_xy``: :data:`PLACE_OFFSET` in front of it."""
-    return (float(reference_xy[0]) - PLACE_OFFSET, float(reference_xy[1]))
+    x, y = np.asarray(reference_xy, dtype=float)[:2]
+    return (float(x) - PLACE_OFFSET, float(y))
 
 
 def _segment_distance(point: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -285,6 +288,26 @@ def project_points(frame: Any, points: np.ndarray) -> np.ndarray:
     u = k.fx * optical[:, 0] / optical[:, 2] + k.cx
     v = k.fy * optical[:, 1] / optical[:, 2] + k.cy
     return np.stack([(u + 0.5) / k.width, (v + 0.5) / k.height], axis=1)
+
+
+def frame_carry(frame: RenderedScene, mover: str, reference: str) -> CarryPlan | None:
+    """The carry of ``mover`` to ``reference`` among the objects the frame sees, as they stand in it."""
+    seen = [truth for truth in frame.objects if truth.box_2d is not None]
+    names = [truth.name for truth in seen]
+    if mover not in names or reference not in names:
+        return None
+    return plan_carry([(t.name, tuple(t.pose[:2, 3])) for t in seen], names.index(mover), names.index(reference))
+
+
+def carry_answer(frame: RenderedScene, plan: CarryPlan) -> tuple[Trajectory2D, np.ndarray]:
+    """The trajectory answer of a carry in ``frame``: the path of the moved object's top centre at its
+    height, :data:`TRAJECTORY_POINTS` points evenly spaced, projected and rounded to two decimals;
+    and those points in the world (n, 3)."""
+    top = float(frame.object(plan.mover).top_center[2])
+    dense = resample_by_arc_length(plan.path, TRAJECTORY_POINTS)
+    world = np.column_stack([dense, np.full(len(dense), top)])
+    points = tuple((_r2(float(u)), _r2(float(v))) for u, v in project_points(frame, world))
+    return Trajectory2D(points), world
 
 
 def _turn(points: np.ndarray, obstacle: np.ndarray) -> str:
@@ -434,10 +457,7 @@ def _carry_question(
 ) -> SimQuestion:
     mover, reference = pair
     top = float(truths[seen[mover].name].top_center[2])
-    dense = resample_by_arc_length(plan.path, TRAJECTORY_POINTS)
-    world = np.column_stack([dense, np.full(len(dense), top)])
-    image = project_points(frame, world)
-    points = tuple((_r2(float(u)), _r2(float(v))) for u, v in image)
+    answer, world = carry_answer(frame, plan)
     fine = project_points(frame, np.column_stack([plan.path, np.full(len(plan.path), top)]))
     turns = []
     for name in plan.around:
@@ -450,7 +470,7 @@ def _carry_question(
     object_boxes = tuple(boxes[name] for name in names)
     reasoning = _trajectory_reasoning(cot, instruction, object_boxes, names, len(seen), path)
     return SimQuestion(
-        scene.seed, variant, Task.TRAJECTORY, instruction, reasoning, Trajectory2D(points), names,
+        scene.seed, variant, Task.TRAJECTORY, instruction, reasoning, answer, names,
         object_boxes, plan.place, plan.around, world,
     )
 
