@@ -43,7 +43,8 @@ class ShellBlock:
 
     @property
     def name(self) -> str:
-        return f"{self.path.name}:{self.line} ({self.heading})"
+        where = f"{self.path.parent.name}/{self.path.name}" if self.path.parent.name == "training" else self.path.name
+        return f"{where}:{self.line} ({self.heading})"
 
 
 def shell_blocks(path: Path) -> list[ShellBlock]:

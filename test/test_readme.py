@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,21 +62,27 @@ def newcomer_environment() -> dict[str, str]:
 def run_block(block: ShellBlock, checkout: Path, carried: list[str]) -> subprocess.CompletedProcess[str]:
     script = "\n".join([*carried, "set -eo pipefail", block.code])
     # Its own session: when the block ends, whatever it started in the background (and their
-    # children, e.g. the nodes `ros2 launch` starts) is stopped with it, as Ctrl-C would.
-    process = subprocess.Popen(
-        ["bash", "-c", script],
-        cwd=checkout,
-        env=newcomer_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=BLOCK_TIMEOUT_S)
-    finally:
-        stop_session(process.pid)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    # children, e.g. the nodes `ros2 launch` starts) is stopped with it, as Ctrl-C would. Output
+    # goes to files: background processes keep a pipe open after the block itself has ended.
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=checkout,
+            env=newcomer_environment(),
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            returncode = process.wait(timeout=BLOCK_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            returncode = -1
+        finally:
+            stop_session(process.pid)
+        stdout.seek(0)
+        stderr.seek(0)
+        return subprocess.CompletedProcess(process.args, returncode, stdout.read(), stderr.read())
 
 
 def stop_session(session: int) -> None:
@@ -133,7 +140,8 @@ def test_readme_block_runs_and_prints_what_the_readme_shows(
     carried.extend(line for line in carried_lines(block.code) if line not in carried)
     output = done.stdout + done.stderr
     elapsed = time.monotonic() - started
-    failure = f"{block.name} exited {done.returncode} after {elapsed:.0f} s:\n{block.code}\n{output[-5000:]}"
+    how = "timed out" if done.returncode == -1 else f"exited {done.returncode}"
+    failure = f"{block.name} {how} after {elapsed:.0f} s:\n{block.code}\n{output[-5000:]}"
     assert done.returncode == 0, failure
     missing = [
         p.pattern for p in expected_patterns(block.expected) if not any(p.search(line) for line in output.splitlines())

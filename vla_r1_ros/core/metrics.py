@@ -475,17 +475,54 @@ def _euclidean_dp(
     """The coupling value of every pair under Euclidean point distances (squared for max)."""
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference trajectories but {len(candidate)} candidates")
-    rows, cols = _lengths(reference), _lengths(candidate)
+    points_a, counts_a, starts_a = _flatten(reference, None, dim=None)
+    points_b, counts_b, starts_b = _flatten(candidate, None, dim=None)
+    if len(counts_a) and points_a.shape[1] != points_b.shape[1]:
+        raise ValueError(f"trajectories of {points_a.shape[1]} and {points_b.shape[1]} dimensions cannot be compared")
+    out = np.empty(len(counts_a), dtype=np.float64)
+    if len(out):
+        _couple_pairs(points_a, starts_a, counts_a, points_b, starts_b, counts_b, combine is np.add, out)
+    return out
 
-    def make_model(order: NDArray[np.intp]) -> _CostModel:
-        ordered = [reference[i] for i in order.tolist()] + [candidate[i] for i in order.tolist()]
-        columns, _ = _pad_columns(ordered, np.concatenate([rows[order], cols[order]]))
-        count = len(order)
-        return _EuclideanCost(
-            tuple(c[:, :count] for c in columns), tuple(c[:, count:] for c in columns), root=combine is not np.maximum
-        )
 
-    return _coupling_dp(rows, cols, make_model, combine)
+@numba.njit(cache=True, nogil=True)
+def _couple_pairs(  # pragma: no cover - compiled
+    points_a: FloatArray,
+    starts_a: NDArray[np.int64],
+    counts_a: NDArray[np.int64],
+    points_b: FloatArray,
+    starts_b: NDArray[np.int64],
+    counts_b: NDArray[np.int64],
+    add: bool,
+    out: FloatArray,
+) -> None:
+    """C(m-1, n-1) of each pair, straight from the flat points: one row of the grid at a time.
+
+    Plain Euclidean costs need no per-point features, so the whole recurrence (costs included)
+    runs compiled pair by pair; squared distances for max (the square root commutes with it),
+    distances for sums.
+    """
+    dim = points_a.shape[1]
+    row = np.empty(int(counts_b.max()) + 1)
+    for p in range(len(counts_a)):
+        a0, n, b0, m = starts_a[p], counts_a[p], starts_b[p], counts_b[p]
+        row[0] = -np.inf if not add else 0.0
+        for j in range(1, m + 1):
+            row[j] = np.inf
+        for i in range(n):
+            diagonal = row[0]
+            row[0] = np.inf
+            for j in range(1, m + 1):
+                cost = 0.0
+                for d in range(dim):
+                    delta = points_a[a0 + i, d] - points_b[b0 + j - 1, d]
+                    cost += delta * delta
+                if add:
+                    cost = np.sqrt(cost)
+                best = min(row[j], row[j - 1], diagonal)
+                diagonal = row[j]
+                row[j] = cost + best if add else max(cost, best)
+        out[p] = row[m]
 
 
 def frechet_batch(reference: Sequence[Trajectory], candidate: Sequence[Trajectory]) -> FloatArray:

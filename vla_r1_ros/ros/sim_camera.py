@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image
 
 from vla_r1_ros.ros.loopback import loopback_only_reason
@@ -188,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     messages = scene_messages(scene, depth_encoding=args.depth_encoding)
     if args.scene == "topdown":
         print(f"scene: {scene.scene.instruction!r}", flush=True)  # type: ignore[union-attr]
-    rclpy.init()
+    # Ctrl-C ends the loop below; rclpy's own handler would shut the context down under a publish.
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
     has_tf = importlib.util.find_spec("tf2_ros") is not None
     camera = FakeCamera(
         messages,
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     if not has_tf:
         camera.get_logger().warning("tf2_ros is not installed: the camera mount is not published on /tf_static")
     try:
-        while rclpy.utilities.ok() and (args.frames <= 0 or camera.frames_sent < args.frames):
+        while not stop.is_set() and (args.frames <= 0 or camera.frames_sent < args.frames):
             rclpy.spin_once(camera, timeout_sec=0.1)
         time.sleep(0.5)  # the last frames leave before the participant goes
     except (KeyboardInterrupt, ExternalShutdownException):
