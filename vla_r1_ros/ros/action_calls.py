@@ -6,18 +6,20 @@ its futures with a timeout (and, while an arm moves, a stop check), while other 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from control_msgs.action import GripperCommand
 from rclpy.action.client import ActionClient
 from rclpy.node import Node
 
-from vla_r1_ros.core.execution.types import GripperResult
+from vla_r1_ros.core.execution.types import ExecutionOutcome, ExecutionResult, GripperResult
 from vla_r1_ros.ros.motion_messages import wait_for
 
-__all__ = ["ActionCallError", "GoalEnd", "send_goal", "await_goal", "call_service", "GripperClient"]
+__all__ = ["ActionCallError", "GoalEnd", "MotionGoal", "send_goal", "await_goal", "call_service", "GripperClient"]
 
 
 class ActionCallError(RuntimeError):
@@ -59,6 +61,64 @@ def await_goal(handle: Any, timeout: float, should_stop: Callable[[], bool]) -> 
     wait_for(outcome, 5.0)  # the server's hold/stop and its result
     response = outcome.result() if outcome.done() else None
     return GoalEnd(int(response.status) if response else 0, response.result if response else None, stopped, not stopped)
+
+
+class MotionGoal:
+    """A backend's one running motion goal: sent, watched for a stop, cancelled, timed out.
+
+    ``positions()`` gives the arm's joints (for the result); ``interpret(end)`` turns a finished
+    goal's :class:`GoalEnd` into the outcome and message the backend's server meant.
+    """
+
+    def __init__(
+        self,
+        client: ActionClient,
+        name: str,
+        execution_timeout: float,
+        server_timeout: float,
+        positions: Callable[[], np.ndarray],
+    ) -> None:
+        self.client, self.name = client, name
+        self.execution_timeout, self.server_timeout = execution_timeout, server_timeout
+        self.positions = positions
+        self._stop = threading.Event()
+        self._active: Any = None
+
+    def run(
+        self,
+        goal: Any,
+        duration: float,
+        should_stop: Callable[[], bool] | None,
+        interpret: Callable[[GoalEnd], tuple[ExecutionOutcome, str]],
+    ) -> ExecutionResult:
+        self._stop.clear()
+        try:
+            handle = send_goal(self.client, self.name, goal, self.server_timeout)
+        except ActionCallError as err:
+            return ExecutionResult(ExecutionOutcome.REJECTED, str(err), 0.0, self.positions())
+        self._active = handle
+
+        def stopping() -> bool:
+            return self._stop.is_set() or (should_stop is not None and should_stop())
+
+        timeout = duration + self.execution_timeout
+        try:
+            end = await_goal(handle, timeout, stopping)
+        finally:
+            self._active = None
+        if end.stopped:
+            return ExecutionResult(ExecutionOutcome.CANCELED, f"{self.name} was cancelled", 0.0, self.positions())
+        if end.timed_out:
+            reason = f"no result from {self.name} within {timeout:.1f} s (execution_timeout); the goal was cancelled"
+            return ExecutionResult(ExecutionOutcome.ABORTED, reason, 0.0, self.positions())
+        outcome, message = interpret(end)
+        return ExecutionResult(outcome, message, duration, self.positions())
+
+    def stop(self) -> None:
+        """Cancel the running goal now (callable from any thread)."""
+        self._stop.set()
+        if self._active is not None:
+            self._active.cancel_goal_async()
 
 
 def call_service(client: Any, name: str, request: Any, timeout: float) -> Any:

@@ -10,7 +10,6 @@ ros2_control. Cancelling cancels the controller's goal (the controller holds whe
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +27,7 @@ from vla_r1_ros.core.execution.types import (
     JointLimits,
     Poses,
 )
-from vla_r1_ros.ros.action_calls import ActionCallError, GripperClient, await_goal, send_goal
+from vla_r1_ros.ros.action_calls import GoalEnd, GripperClient, MotionGoal
 from vla_r1_ros.ros.motion_messages import joint_trajectory_msg
 
 __all__ = ["ControllerBackend"]
@@ -49,13 +48,9 @@ class ControllerBackend:
     ) -> None:
         self.planner = planner
         self._current = current_positions
-        self._trajectory = ActionClient(node, FollowJointTrajectory, trajectory_action)
-        self._trajectory_action = trajectory_action
+        trajectories = ActionClient(node, FollowJointTrajectory, trajectory_action)
+        self._motion = MotionGoal(trajectories, trajectory_action, execution_timeout, server_timeout, self._positions)
         self._gripper = GripperClient(node, gripper_action, execution_timeout, server_timeout)
-        self.execution_timeout = execution_timeout
-        self.server_timeout = server_timeout
-        self._active: Any = None
-        self._stop = threading.Event()
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -74,43 +69,25 @@ class ControllerBackend:
         return plan
 
     def execute(self, plan: CartesianPlan, should_stop: Callable[[], bool] | None = None) -> ExecutionResult:
-        self._stop.clear()
         goal = FollowJointTrajectory.Goal(trajectory=joint_trajectory_msg(plan))
-        try:
-            handle = send_goal(self._trajectory, self._trajectory_action, goal, self.server_timeout)
-        except ActionCallError as err:
-            return ExecutionResult(ExecutionOutcome.REJECTED, str(err), 0.0, self._positions())
-        self._active = handle
-
-        def stopping() -> bool:
-            return self._stop.is_set() or (should_stop is not None and should_stop())
-
-        timeout = plan.duration + self.execution_timeout
-        end = await_goal(handle, timeout, stopping)
-        self._active = None
-        if end.stopped:
-            return ExecutionResult(
-                ExecutionOutcome.CANCELED, "the controller's goal was cancelled", 0.0, self._positions()
-            )
-        if end.timed_out:
-            reason = f"no result within {timeout:.1f} s (execution_timeout); the goal was cancelled"
-            return ExecutionResult(ExecutionOutcome.ABORTED, reason, 0.0, self._positions())
-        code = int(end.result.error_code) if end.result is not None else -1
-        if end.status == 4 and code == 0:
-            return ExecutionResult(ExecutionOutcome.SUCCEEDED, "", plan.duration, self._positions())
-        status = ExecutionOutcome.CANCELED if end.status == 5 else ExecutionOutcome.ABORTED
-        detail = end.result.error_string if end.result is not None and end.result.error_string else f"error code {code}"
-        return ExecutionResult(status, detail, plan.duration, self._positions())
+        return self._motion.run(goal, plan.duration, should_stop, _controller_outcome)
 
     def gripper(self, position: float, max_effort: float) -> GripperResult:
         return self._gripper.move(position, max_effort)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._active is not None:
-            self._active.cancel_goal_async()
+        self._motion.stop()
 
     def _positions(self) -> np.ndarray:
         """The arm's joint positions from /joint_states (NaN where none arrived yet)."""
         current = self._current()
         return np.full(len(self.joint_names), np.nan) if current is None else current
+
+
+def _controller_outcome(end: GoalEnd) -> tuple[ExecutionOutcome, str]:
+    """A joint trajectory controller's ending: succeeded with error code 0, else why."""
+    code = int(end.result.error_code) if end.result is not None else -1
+    if end.status == 4 and code == 0:
+        return ExecutionOutcome.SUCCEEDED, ""
+    detail = end.result.error_string if end.result is not None and end.result.error_string else f"error code {code}"
+    return (ExecutionOutcome.CANCELED if end.status == 5 else ExecutionOutcome.ABORTED), detail

@@ -16,7 +16,6 @@ moved back by ``tcp_offset`` first.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +41,7 @@ from vla_r1_ros.core.execution.types import (
     Poses,
 )
 from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion
-from vla_r1_ros.ros.action_calls import ActionCallError, GripperClient, await_goal, call_service, send_goal
+from vla_r1_ros.ros.action_calls import ActionCallError, GoalEnd, GripperClient, MotionGoal, call_service
 from vla_r1_ros.ros.motion_messages import joint_trajectory_msg, pose_msgs, trajectory_arrays
 
 __all__ = ["MoveGroupBackend", "TABLE_ID"]
@@ -70,12 +69,13 @@ class MoveGroupBackend:
         self._cartesian = node.create_client(GetCartesianPath, "/compute_cartesian_path")
         self._fk = node.create_client(GetPositionFK, "/compute_fk")
         self._scene = node.create_client(ApplyPlanningScene, "/apply_planning_scene")
-        self._execute = ActionClient(node, ExecuteTrajectory, "/execute_trajectory")
+        executions = ActionClient(node, ExecuteTrajectory, "/execute_trajectory")
+        self._motion = MotionGoal(
+            executions, "/execute_trajectory", settings.execution_timeout, server_timeout, self._positions
+        )
         self._gripper = GripperClient(node, settings.gripper_action, settings.execution_timeout, server_timeout)
         self._tcp = tcp_offset_matrix(settings.tcp_offset)
         self.server_timeout = server_timeout
-        self._stop = threading.Event()
-        self._active: Any = None
         self._table_added = False
 
     @property
@@ -162,45 +162,28 @@ class MoveGroupBackend:
 
     # ------------------------------------------------------------------ execution
     def execute(self, plan: CartesianPlan, should_stop: Callable[[], bool] | None = None) -> ExecutionResult:
-        self._stop.clear()
         goal = ExecuteTrajectory.Goal()
         goal.trajectory.joint_trajectory = joint_trajectory_msg(plan, Header(frame_id=self.settings.planning_frame))
-        try:
-            handle = send_goal(self._execute, "/execute_trajectory", goal, self.server_timeout)
-        except ActionCallError as err:
-            return ExecutionResult(ExecutionOutcome.REJECTED, str(err), 0.0, self._positions())
-        self._active = handle
-
-        def stopping() -> bool:
-            return self._stop.is_set() or (should_stop is not None and should_stop())
-
-        timeout = plan.duration + self.settings.execution_timeout
-        end = await_goal(handle, timeout, stopping)
-        self._active = None
-        if end.stopped:
-            return ExecutionResult(
-                ExecutionOutcome.CANCELED, "execute_trajectory was cancelled", 0.0, self._positions()
-            )
-        if end.timed_out:
-            reason = f"no result within {timeout:.1f} s (execution_timeout); the goal was cancelled"
-            return ExecutionResult(ExecutionOutcome.ABORTED, reason, 0.0, self._positions())
-        code = int(end.result.error_code.val) if end.result is not None else MoveItErrorCodes.FAILURE
-        if code == MoveItErrorCodes.SUCCESS:
-            return ExecutionResult(ExecutionOutcome.SUCCEEDED, "", plan.duration, self._positions())
-        status = ExecutionOutcome.CANCELED if code == MoveItErrorCodes.PREEMPTED else ExecutionOutcome.ABORTED
-        return ExecutionResult(status, f"move_group: {_ERRORS.get(code, code)}", plan.duration, self._positions())
+        return self._motion.run(goal, plan.duration, should_stop, _move_group_outcome)
 
     def gripper(self, position: float, max_effort: float) -> GripperResult:
         return self._gripper.move(position, max_effort)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._active is not None:
-            self._active.cancel_goal_async()
+        self._motion.stop()
 
     def _positions(self) -> np.ndarray:
         current = self._current()
         return np.full(len(self.joint_names), np.nan) if current is None else current
+
+
+def _move_group_outcome(end: GoalEnd) -> tuple[ExecutionOutcome, str]:
+    """move_group's ending, from its MoveItErrorCodes (PREEMPTED: it was cancelled)."""
+    code = int(end.result.error_code.val) if end.result is not None else MoveItErrorCodes.FAILURE
+    if code == MoveItErrorCodes.SUCCESS:
+        return ExecutionOutcome.SUCCEEDED, ""
+    status = ExecutionOutcome.CANCELED if code == MoveItErrorCodes.PREEMPTED else ExecutionOutcome.ABORTED
+    return status, f"move_group: {_ERRORS.get(code, code)}"
 
 
 def _matrix(pose: Pose) -> np.ndarray:
