@@ -176,8 +176,9 @@ def _recorder(context: LaunchContext) -> list:
     camera = "/".join(LaunchConfiguration(n).perform(context).strip("/") for n in ("camera_namespace", "color_topic"))
     overrides: dict = {"condition": "teleop" if teleop else ("vla+approval" if approval else "vla"),
                        "camera_topic": f"/{camera}"}  # fmt: skip
-    if _flag(context, "sim", True):
+    if _flag(context, "sim", True):  # runs of one scene are one task, whoever picks
         overrides["scene_seed"] = int(LaunchConfiguration("seed").perform(context))
+        overrides["task"] = f"seed{overrides['scene_seed']}"
     config = PathJoinSubstitution([FindPackageShare("vla_r1_ros"), "config", "vla_r1_recorder.yaml"])
     return [Node(package="vla_r1_ros", executable="vla_r1_recorder", name="vla_r1_recorder", output="screen",
                  parameters=[config, overrides])]  # fmt: skip

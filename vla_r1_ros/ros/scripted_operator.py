@@ -152,10 +152,11 @@ class ScriptedOperatorNode(Node):
             raise OperatorError("the gripper did not finish within 15 s")
         self.events.end()
 
-    def pick(self, instruction: str, seed: int | None = None) -> TeleopPickReport:
-        """Teleoperate a pick of the object ``instruction`` names; blocks until lifted."""
-        top = self.object_top(instruction)
-        deadline = time.monotonic() + 5.0
+    def pick(self, instruction: str, seed: int | None = None, wait_s: float = 5.0) -> TeleopPickReport:
+        """Teleoperate a pick of the object ``instruction`` names; blocks until lifted. Waits up to ``wait_s``
+        for the scene's objects and the tool's pose (the simulated arm may still be starting)."""
+        top = self.object_top(instruction, wait_s)
+        deadline = time.monotonic() + wait_s
         while True:
             try:
                 self.tool_position()
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripted_operator", description=main.__doc__)
     parser.add_argument("instruction", help='what to pick, e.g. "pick up the red circle"')
     parser.add_argument("--seed", type=int, default=None, help="the operator's seed (default: the seed parameter)")
+    parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the scene and the arm's tf")
     raw = sys.argv if argv is None else ["scripted_operator", *argv]
     args = parser.parse_args(rclpy.utilities.remove_ros_args(raw)[1:])
     rclpy.init(args=raw)
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        report = node.pick(args.instruction, args.seed)
+        report = node.pick(args.instruction, args.seed, args.wait)
     except OperatorError as err:
         print(f"scripted_operator: {err}", file=sys.stderr)
         return 2

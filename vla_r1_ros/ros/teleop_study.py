@@ -55,7 +55,7 @@ from vla_r1_ros.ros.vla_r1_node import VlaR1Node
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.pick import EpisodeRecord, OracleBackend, PickSettings, _Episode, _hold, _judge
 
-__all__ = ["Verdict", "StudyStack", "run_study", "main"]
+__all__ = ["Verdict", "StudyStack", "run_study", "portable_summary", "main"]
 
 #: The pybullet Panda's tool centre point in panda_hand (demo.launch.py passes the same to the executor).
 SIM_TCP_OFFSET = [0.0, 0.0, 0.105, 0.0, 0.0, 0.0, 1.0]
@@ -208,6 +208,15 @@ def run_study(
     return verdicts
 
 
+def portable_summary(path: Path) -> None:
+    """The default URDF's path in summary.json from pybullet_data on (not this machine's install folder)."""
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    parts = Path(summary["settings"]["urdf"]).parts
+    if "pybullet_data" in parts:
+        summary["settings"]["urdf"] = "/".join(parts[parts.index("pybullet_data") :])
+        path.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vla_r1_ros.ros.teleop_study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -233,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     from vla_r1_ros.cli import main as vla_r1
 
     code = vla_r1(["compare-runs", str(bags), "--out", str(out)])
+    portable_summary(out / "summary.json")
     study = {
         "command": "python -m vla_r1_ros.ros.teleop_study " + " ".join(sys.argv[1:] if argv is None else argv),
         "predictor": args.predictor,
