@@ -49,7 +49,8 @@ def test_the_truths_answers_carry_the_object_to_its_place(sim: tuple[PandaWorld,
     assert record.place_error is not None and record.place_error < 0.02
     assert record.tilt_deg is not None and record.tilt_deg < 3.0 and record.path_avg == 0.0
     assert record.max_other_shift <= 0.01 and not record.held  # let go, nothing else moved
-    assert {"grasp_executing", "carry_executing", "retreat_executing"} <= set(record.timings)
+    assert {"planning", "executing", "carry_executing", "retreat_executing"} <= set(record.timings)
+    assert record.box_iou == 1.0
 
 
 class _Shifted:

@@ -39,7 +39,7 @@ import numpy as np
 from vla_r1_ros.core.execution.executor import ExecuteRequest, Outcome, execute_waypoints
 from vla_r1_ros.core.execution.types import Poses
 from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion, quaternion_from_rows
-from vla_r1_ros.core.metrics import trajectory_metrics
+from vla_r1_ros.core.metrics import box_iou_giou, trajectory_metrics
 from vla_r1_ros.core.protocol import ParsedOutput, Task, Trajectory2D, format_answer
 from vla_r1_ros.core.reasoning import lift_answers
 from vla_r1_ros.model.backends import Backend, GenerationSettings, InferenceResult, ScriptedBackend, check_image
@@ -228,6 +228,9 @@ def run_carry_episode(
     with episode.stage("predict"):
         box = _ask(predictor, frame, f"pick up the {names[0]}", Task.AFFORDANCE)
         path = _ask(predictor, frame, scene.instruction, Task.TRAJECTORY)
+    seen = frame.object(names[0]).box_2d
+    if box.box is not None and seen is not None:
+        record.box_iou = float(box_iou_giou([box.box.corners()], [seen.corners()])[0][0])
     truth = frame_carry(frame, *names)
     if path.trajectory is not None and truth is not None:
         record.path_avg = trajectory_metrics(path.trajectory.points, carry_answer(frame, truth)[0].points).avg
@@ -244,7 +247,7 @@ def run_carry_episode(
     grasp = ExecuteRequest(Poses(outcome.path.positions, outcome.path.orientations), grasp_at_end=True,
                            prediction_age=time.monotonic() - captured)
     report = execute_waypoints(grasp, backend, backend.joint_limits, world.arm_positions(), executor, hooks)
-    _add_timings(record, report.timings, "grasp")
+    _add_timings(record, report.timings, "")  # the grasp's stages keep the pick's names
     record.closed_at = report.gripper_position
     if report.outcome is not Outcome.SUCCEEDED:
         return _failed(episode, *_execution_failure(report, world))
@@ -306,7 +309,7 @@ def _following_azimuth(positions: np.ndarray, orientation: np.ndarray) -> np.nda
 def _add_timings(record: CarryRecord, timings: dict[str, float], prefix: str) -> None:
     for stage, seconds in timings.items():
         if stage != "total":
-            record.timings[f"{prefix}_{stage}"] = seconds
+            record.timings[f"{prefix}_{stage}" if prefix else stage] = seconds
 
 
 def _failed(episode: _Episode, failure: CarryFailure | PickFailure, detail: str) -> CarryRecord:
