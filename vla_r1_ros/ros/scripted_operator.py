@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         if rclpy.utilities.ok():
             rclpy.shutdown()
     errors = [round(e, 4) for e in report.errors]
-    print(json.dumps({"reach_errors_m": errors, "corrections": report.corrections, "commands": report.commands}))
+    done = {"reach_errors_m": errors, "corrections": report.corrections, "commands": report.commands + report.steering}
+    print(json.dumps(done))
     return 0 if max(report.errors) <= node.settings.tolerance else 1
 
 

@@ -155,7 +155,8 @@ def _teleop(stack: StudyStack, instruction: str, seed: int) -> str:
         report = stack.operator.pick(instruction, seed=seed)
     except OperatorError as err:
         return f"operator: {err}"
-    return f"{len(report.aims)} reaches, {report.corrections} corrections, {report.commands} twists"
+    twists = report.commands + report.steering
+    return f"{len(report.aims)} reaches, {report.corrections} corrections, {twists} twists ({report.steering} steering)"
 
 
 def run_scene(stack: StudyStack, seed: int, condition: str, notes: str) -> Verdict:

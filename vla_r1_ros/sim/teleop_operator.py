@@ -4,8 +4,12 @@ It stands in for a person with a SpaceMouse in tests, demos and the simulated st
 is :func:`~vla_r1_ros.core.runs.operator.scripted_reach` (a bell-shaped primary movement that
 lands short and beside, a pause, corrections, seeded motor noise) sent as velocity commands at
 the operator's rate, as an input device and MoveIt Servo would carry them. Like a person it
-looks where the tool ended up: a reach that ends more than ``tolerance`` from its aim gets
-another, smaller corrective reach (at most ``max_corrections``).
+watches the tool: each command adds a pull (``feedback_gain``) towards where the reach meant the
+tool to be by then, so an arm that lags (a busy simulator, a slow robot) is pushed on rather than
+left short; when the reach's commands are done it keeps steering a lagging tool towards the aim
+(``steer_time``); a reach that still ends more than ``tolerance`` from its aim gets another,
+smaller corrective reach (at most ``max_corrections``). When the arm follows well, the pull is
+nil and the commands are the reach's own.
 
 The operator acts through an :class:`OperatorIO`: :class:`WorldOperatorIO` drives a
 :class:`~vla_r1_ros.sim.servo.CartesianServo` on a :class:`~vla_r1_ros.sim.panda.PandaWorld`
@@ -67,6 +71,9 @@ class TeleopPickSettings:
     lift_height: float = 0.1
     tolerance: float = 0.005
     max_corrections: int = 3
+    feedback_gain: float = 3.0  # 1/s: how hard the operator pulls the tool back onto its intended path
+    feedback_deadzone: float = 0.002  # m: deviations the operator does not notice
+    steer_time: float = 3.0  # s: how long it keeps pushing a lagging arm towards the aim before re-reaching
     gripper_open: float = 0.04
     gripper_close: float = 0.0
     gripper_max_effort: float = 20.0
@@ -78,12 +85,14 @@ class TeleopPickSettings:
 
 @dataclass
 class TeleopPickReport:
-    """What the operator did: the aims, where each reach ended (m), corrections and commands sent."""
+    """What the operator did: the aims, where each reach ended (m), corrections, commands sent in reaches
+    and while steering a lagging arm onto the aim."""
 
     aims: list[np.ndarray] = field(default_factory=list)
     errors: list[float] = field(default_factory=list)
     corrections: int = 0
     commands: int = 0
+    steering: int = 0
 
 
 def grasp_aims(object_top: ArrayLike, settings: TeleopPickSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -93,14 +102,35 @@ def grasp_aims(object_top: ArrayLike, settings: TeleopPickSettings) -> tuple[np.
     return top + settings.approach_height * up, top - settings.grasp_depth * up
 
 
+def _pull(error: np.ndarray, settings: TeleopPickSettings) -> np.ndarray:
+    """The operator's correction for a tool ``error`` (m) off its intended place: none for what it cannot see."""
+    if float(np.linalg.norm(error)) <= settings.feedback_deadzone:
+        return np.zeros(3)
+    pull: np.ndarray = settings.feedback_gain * error
+    return pull
+
+
+def _steer(io: OperatorIO, aim: np.ndarray, settings: TeleopPickSettings, report: TeleopPickReport) -> None:
+    """Keep pushing towards ``aim`` while the arm lags behind it (at most ``steer_time``)."""
+    period = 1.0 / settings.reach.rate_hz
+    for _ in range(round(settings.steer_time / period)):
+        error = aim - io.tool_position()
+        if float(np.linalg.norm(error)) <= settings.tolerance / 2:
+            return
+        io.send(settings.feedback_gain * error, period)
+        report.steering += 1
+
+
 def _reach(io: OperatorIO, aim: np.ndarray, seed: int, settings: TeleopPickSettings, report: TeleopPickReport) -> None:
     """One reach to ``aim``, then corrections while it ended farther than the tolerance."""
     cfg = settings.reach
     for attempt in range(settings.max_corrections + 1):
         motion = scripted_reach(io.tool_position(), aim, seed=seed * 16 + attempt, settings=cfg)
-        for velocity in motion.velocities:
-            io.send(velocity, 1.0 / cfg.rate_hz)
+        for planned, velocity in zip(motion.positions, motion.velocities):
+            # what the hand intends, plus a pull towards where it meant the tool to be by now
+            io.send(velocity + _pull(planned - io.tool_position(), settings), 1.0 / cfg.rate_hz)
         report.commands += len(motion.velocities)
+        _steer(io, aim, settings, report)
         io.settle()
         error = float(np.linalg.norm(io.tool_position() - aim))
         if error <= settings.tolerance or attempt == settings.max_corrections:
