@@ -310,6 +310,38 @@ def test_oversized_requests_are_refused_before_any_model_work(engine) -> None:  
     assert engine.generate_calls == calls
 
 
+def test_both_tasks_encode_their_shared_frame_once_with_the_same_answers(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The vision tower sees the frame once for a "both" batch; the answers are those of encoding it per row."""
+    import contextlib
+
+    from vla_r1_ros.model import engine as engine_module
+
+    patches: list[int] = []
+    hook = engine.model.model.visual.register_forward_pre_hook(lambda _m, args: patches.append(int(args[0].shape[0])))
+    try:
+        settings = GenerationSettings(max_new_tokens=16)
+        shared = engine.predict(test_image(8), "push the block", "both", settings)
+        once = patches.copy()
+        monkeypatch.setattr(engine_module, "_vision_once", lambda *_a: contextlib.nullcontext())
+        patches.clear()
+        separate = engine.predict(test_image(8), "push the block", "both", settings)
+    finally:
+        hook.remove()
+    assert len(once) == 1 and patches == [2 * once[0]], (once, patches)
+    assert [p.raw_text for p in shared.predictions] == [p.raw_text for p in separate.predictions]
+
+
+def test_cache_implementation_auto_is_the_static_cache_on_a_gpu_and_dynamic_on_a_cpu() -> None:
+    import torch
+
+    from vla_r1_ros.model.engine import _pick_cache
+
+    assert _pick_cache("auto", torch.device("cuda")) == "static" and _pick_cache("auto", torch.device("cpu")) is None
+    assert _pick_cache("static", torch.device("cpu")) == "static" and _pick_cache(None, torch.device("cuda")) is None
+    with pytest.raises(BackendError, match="unknown cache_implementation 'fast'"):
+        _pick_cache("fast", torch.device("cpu"))
+
+
 def test_static_kv_cache_path_gives_the_same_greedy_answer(checkpoint: Path, engine) -> None:  # type: ignore[no-untyped-def]
     from vla_r1_ros.model.engine import VLAR1Engine
 

@@ -20,9 +20,12 @@ local folder holding a Qwen2.5-VL checkpoint — including the tiny one built by
   steps (a ``StoppingCriteria``) and before every vision block and decoder layer of every forward
   pass, so even the prompt's prefill stops within one layer's time.
 * task "both" sends the affordance and the trajectory prompt through ONE batched ``generate``
-  (left padding).
-* ``cache_implementation="static"`` selects transformers' static KV cache, which it compiles with
-  ``torch.compile`` on a GPU (the low-latency path measured by ``benchmarks/bench_inference.py``).
+  (left padding), and the vision encoder runs once for the frame both rows share.
+* ``cache_implementation``: ``"auto"`` (default) is transformers' static KV cache on a GPU (which
+  transformers compiles with ``torch.compile``: the fast decode path measured by
+  ``benchmarks/bench_inference.py``; the first call after loading pays the compilation, so the
+  engine runs one short warm-up generation when it loads) and the dynamic cache on a CPU;
+  ``"static"``, ``"dynamic"`` (or None) choose one. Greedy answers are the same token for token.
 """
 
 from __future__ import annotations
@@ -126,6 +129,45 @@ def _pick_attention(attn: str, device: torch.device, dtype: torch.dtype) -> str:
     return "flash_attention_2" if flash_ok else "sdpa"
 
 
+def _pick_cache(choice: str | None, device: torch.device) -> str | None:
+    name = "dynamic" if choice is None else choice.strip().lower()
+    if name == "auto":
+        return "static" if device.type == "cuda" else None
+    if name not in ("static", "dynamic"):
+        raise BackendError(f"unknown cache_implementation {choice!r}; expected auto, static or dynamic")
+    return "static" if name == "static" else None
+
+
+@contextlib.contextmanager
+def _vision_once(model: Any, copies: int) -> Any:
+    """While a batch repeats one picture ``copies`` times, encode it once and share the features.
+
+    Each row of a "both" batch carries the same frame; the vision tower would otherwise encode it
+    once per row. Only a batch of identical grids of the expected count is shared (anything else
+    goes through unchanged); the shared features are the ones the first copy would get.
+    """
+    inner = model.model
+    encode = inner.get_image_features
+
+    def once(pixel_values: torch.Tensor, image_grid_thw: torch.Tensor | None = None, **kwargs: Any) -> Any:
+        if (
+            image_grid_thw is None
+            or len(image_grid_thw) != copies
+            or not bool((image_grid_thw == image_grid_thw[0]).all())
+        ):
+            return encode(pixel_values, image_grid_thw, **kwargs)
+        patches = int(image_grid_thw[0].prod())
+        shared = encode(pixel_values[:patches], image_grid_thw[:1], **kwargs)
+        shared.pooler_output = tuple(shared.pooler_output) * copies
+        return shared
+
+    inner.get_image_features = once
+    try:
+        yield
+    finally:
+        del inner.get_image_features  # the class's method again
+
+
 class _Interrupted(Exception):
     """Raised from inside a forward pass once the deadline passed or a stop was asked for."""
 
@@ -190,16 +232,18 @@ class VLAR1Engine(Backend):
         max_pixels: int | None = None,
         revision: str | None = None,
         settings: GenerationSettings | None = None,
-        cache_implementation: str | None = None,
+        cache_implementation: str | None = "auto",
     ) -> None:
         self.model_id = str(model)
         self.device = _pick_device(device)
         self.dtype = _pick_dtype(dtype, self.device)
         self.attn_implementation = _pick_attention(attn_implementation, self.device, self.dtype)
         self.settings = settings or GenerationSettings()
-        self.cache_implementation = cache_implementation
+        self.cache_implementation = _pick_cache(cache_implementation, self.device)
         processor, loaded = self._load(resolve_model(self.model_id), revision)
         self._attach(processor, loaded, min_pixels, max_pixels)
+        if self.cache_implementation == "static" and self.device.type == "cuda":
+            self.warm_up()
 
     @classmethod
     def from_loaded(
@@ -220,7 +264,7 @@ class VLAR1Engine(Backend):
         engine.dtype = next(model.parameters()).dtype
         engine.attn_implementation = getattr(model.config, "_attn_implementation", None) or "sdpa"
         engine.settings = settings or GenerationSettings()
-        engine.cache_implementation = cache_implementation
+        engine.cache_implementation = _pick_cache(cache_implementation, engine.device)
         engine._attach(processor, model.eval(), min_pixels, max_pixels)
         return engine
 
@@ -345,9 +389,15 @@ class VLAR1Engine(Backend):
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=None)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        if self.cache_implementation:
-            kwargs["cache_implementation"] = self.cache_implementation
+        if self.cache_implementation == "static":
+            kwargs["cache_implementation"] = "static"
         return kwargs
+
+    def warm_up(self, tokens: int = 8) -> None:
+        """One short generation on a blank frame (pays the static cache's compilation at load time,
+        not inside a robot's first goal, whose deadline it would eat)."""
+        blank = np.zeros((480, 640, 3), dtype=np.uint8)
+        self.predict(blank, "warm up", "both", GenerationSettings(max_new_tokens=tokens, min_new_tokens=tokens))
 
     def _check_prompt_length(self, inputs: Any, settings: GenerationSettings) -> None:
         """Refuse a prompt over ``max_prompt_tokens``, or one whose answer could overrun the context."""
@@ -395,6 +445,8 @@ class VLAR1Engine(Backend):
                 torch.manual_seed(settings.seed)
             deadline.watch_prefill(self._layers)
             stack.callback(deadline.unwatch)
+            if len(tasks) > 1:  # the rows share one picture: encode it once
+                stack.enter_context(_vision_once(self.model, len(tasks)))
             self.generate_calls += 1
             try:
                 sequences = self.model.generate(**inputs, **kwargs)
