@@ -33,7 +33,7 @@ from rosbags.typesys import Stores, get_typestore
 from vla_r1_ros.core.runs.events import RunEvent
 from vla_r1_ros.experiments.interfaces import EXECUTION_EVENT
 
-__all__ = ["BagError", "BagStreams", "JOY_DEADZONE", "find_bags", "is_bag", "read_bag"]
+__all__ = ["BagError", "BagStreams", "JOY_DEADZONE", "find_bags", "is_bag", "read_bag", "teleop_active"]
 
 FloatArray = NDArray[np.float64]
 
@@ -153,7 +153,7 @@ def _stamp_ns(message: Any, received_ns: int) -> int:
     return received_ns
 
 
-def _teleop_active(msgtype: str, message: Any) -> bool:
+def teleop_active(msgtype: str, message: Any) -> bool:
     if msgtype == JOY_TYPE:
         axes = np.asarray(message.axes, dtype=np.float64)
         return bool(np.any(np.abs(axes) > JOY_DEADZONE) or np.any(np.asarray(message.buttons) != 0))
@@ -207,7 +207,7 @@ def read_bag(path: Path | str, joint_states_topic: str = "/joint_states") -> Bag
                 positions.append(np.asarray(message.position, dtype=np.float64))
             elif connection in events:
                 event_rows.append((stamp, message))
-            elif _teleop_active(connection.msgtype, message):
+            elif teleop_active(connection.msgtype, message):
                 teleop_ns.append(stamp)
     finally:
         reader.close()

@@ -23,7 +23,13 @@ from vla_r1_ros.experiments.analysis import STUDY_METRICS, AnalysedRun, Study
 __all__ = ["SUMMARY_SCHEMA", "write_report"]
 
 SUMMARY_SCHEMA = "vla_r1_ros/compare-runs/1"
-COLOURS = {"vla": "tab:blue", "teleop": "tab:orange", "vla+approval": "tab:green", "": "tab:gray"}
+COLOURS = {
+    "vla": "tab:blue",
+    "teleop": "tab:orange",
+    "vla+approval": "tab:green",
+    "vla-oracle": "tab:purple",
+    "": "tab:gray",
+}
 #: Each metric's unit, for the report's tables.
 UNITS = {
     "completion_time": "s",

@@ -22,22 +22,17 @@ header stamp against now.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
-import rclpy.utilities
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Path
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
@@ -63,6 +58,7 @@ from vla_r1_ros.core.geometry import SafetyLimits
 from vla_r1_ros.msg import ExecutionEvent
 from vla_r1_ros.ros.markers import execution_markers
 from vla_r1_ros.ros.motion_messages import joint_trajectory_msg, path_from_positions, poses_from_path
+from vla_r1_ros.ros.node_main import run_node
 from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, STRING, ParameterTable, declare_table
 
 __all__ = ["PARAMETERS", "ExecutorNodeSettings", "WaypointExecutorNode", "main"]
@@ -444,6 +440,11 @@ class WaypointExecutorNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)
 
+    def stop(self) -> None:
+        """End a running goal: the arm is stopped and the goal aborted (shutdown)."""
+        self.stopping.set()
+        self._backend.stop()
+
     def destroy_node(self) -> None:
         self.stopping.set()
         self._backend.stop()
@@ -452,33 +453,8 @@ class WaypointExecutorNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
     # Goals block while the arm moves; the other threads keep /joint_states, approvals and cancels flowing.
-    executor = MultiThreadedExecutor(num_threads=4)
-    node: WaypointExecutorNode | None = None
-    spinner: threading.Thread | None = None
-    try:
-        node = WaypointExecutorNode()
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, name="vla_r1_executor_spin", daemon=True)
-        spinner.start()
-        while not stop.wait(0.5) and spinner.is_alive():
-            pass
-        node.stopping.set()  # a running goal ends (its motion is stopped) before the node goes
-        time.sleep(0.5)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown(timeout_sec=2.0)
-        if spinner is not None:
-            spinner.join(timeout=5.0)
-        if node is not None:
-            node.destroy_node()
-        if rclpy.utilities.ok():
-            rclpy.shutdown()
+    run_node(WaypointExecutorNode, args, threads=4)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 import rclpy
@@ -39,6 +40,7 @@ def run_node(make: Callable[[], Node], args: list[str] | None = None, threads: i
         finish = getattr(node, "stop", None)
         if callable(finish):
             finish()
+            time.sleep(0.3)  # the executor delivers the results of the goals the stop ended
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

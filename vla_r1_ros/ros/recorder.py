@@ -61,7 +61,7 @@ from vla_r1_ros.core.runs.events import RUN_PHASE, STARTED
 from vla_r1_ros.core.runs.segmenter import RunSegmenter
 
 # What counts as teleop input is the reader's rule, so a run starts where compare-runs sees input.
-from vla_r1_ros.experiments.bag_reader import _teleop_active as teleop_active
+from vla_r1_ros.experiments.bag_reader import teleop_active
 from vla_r1_ros.experiments.bag_writer import RunBagWriter
 from vla_r1_ros.experiments.interfaces import Topics, our_typestore
 from vla_r1_ros.experiments.metadata import RunMetadata, read_metadata, write_metadata

@@ -35,16 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import rclpy
-import rclpy.utilities
 from control_msgs.action import FollowJointTrajectory, GripperCommand
 from geometry_msgs.msg import TransformStamped, TwistStamped
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import ColorRGBA, String
 from std_srvs.srv import Trigger
@@ -53,6 +49,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_r1_ros.core.execution.types import ExecutionOutcome
 from vla_r1_ros.core.geometry import SafetyLimits
+from vla_r1_ros.ros.node_main import run_node
 from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, INT, STRING, ParameterTable, declare_table
 from vla_r1_ros.ros.sim_camera import broadcast_static_pose, scene_messages
 from vla_r1_ros.ros.tf_adapter import transform_from_matrix
@@ -333,32 +330,8 @@ class SimArmNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    import signal
-
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
-    executor = MultiThreadedExecutor(num_threads=4)
-    node: SimArmNode | None = None
-    spinner: threading.Thread | None = None
-    try:
-        node = SimArmNode()
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        while not stop.wait(0.5) and spinner.is_alive():
-            pass
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown(timeout_sec=2.0)
-        if spinner is not None:
-            spinner.join(timeout=5.0)
-        if node is not None:
-            node.destroy_node()
-        if rclpy.utilities.ok():
-            rclpy.shutdown()
+    # Controller goals block while the physics thread runs them; other threads serve the rest.
+    run_node(SimArmNode, args, threads=4)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ the process exits 0.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 import traceback
@@ -28,16 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
-import rclpy.utilities
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Path
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
@@ -75,6 +70,7 @@ from vla_r1_ros.msg import Prediction as PredictionMsg
 from vla_r1_ros.ros.conversions import prediction_msg, set_lifted_target, waypoints_path
 from vla_r1_ros.ros.images import ImageEncodingError, image_to_rgb, rgb_to_image_fields
 from vla_r1_ros.ros.markers import prediction_markers
+from vla_r1_ros.ros.node_main import run_node
 from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, INT, STRING, ParameterTable, declare_table
 from vla_r1_ros.ros.tf_adapter import (
     StaticTransformSource,
@@ -707,37 +703,9 @@ class _NoTransforms:
 
 
 def main(args: list[str] | None = None) -> None:
-    # rclpy's own SIGINT handler shuts the context down at once, under a running goal (its result
-    # and outputs would then hit destroyed handles); our handler only asks for a clean stop.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
     # Goals run on worker threads (see _execute), so one executor thread is enough; rclpy
     # 7.1's MultiThreadedExecutor also delivered only part of a 30 Hz RGB-D stream.
-    executor = SingleThreadedExecutor()
-    node: VlaR1Node | None = None
-    spinner: threading.Thread | None = None
-    try:
-        node = VlaR1Node()
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, name="vla_r1_executor", daemon=True)
-        spinner.start()
-        while not stop.wait(0.5) and spinner.is_alive():
-            pass
-        node.get_logger().info("shutting down: ending any running goal")
-        node.stop()
-        time.sleep(0.3)  # the executor delivers the ended goal's result to its client
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown(timeout_sec=2.0)
-        if spinner is not None:
-            spinner.join(timeout=5.0)
-        if node is not None:
-            node.destroy_node()
-        if rclpy.utilities.ok():
-            rclpy.shutdown()
+    run_node(VlaR1Node, args)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ PHASE_CATEGORIES = {
     "awaiting_approval": "approval",
     "executing": "motion",
     "gripper": "motion",
+    "lifting": "motion",
 }
 CATEGORIES = ("model", "approval", "planning", "motion")
 CANCEL_OUTCOMES = frozenset({"canceled", "stopped"})

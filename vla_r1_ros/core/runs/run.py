@@ -29,9 +29,11 @@ __all__ = ["CONDITIONS", "AUTONOMOUS_CONDITIONS", "RunData", "RunSettings", "Run
 FloatArray = NDArray[np.float64]
 
 #: The study's conditions: the VLA alone, a teleoperator alone, the VLA with operator approval.
-CONDITIONS = ("vla", "teleop", "vla+approval")
+# "vla-oracle": the VLA stack with the scene's true answer in place of the model (simulation only:
+# it measures execution, not perception).
+CONDITIONS = ("vla", "teleop", "vla+approval", "vla-oracle")
 #: Conditions in which the robot acts on its own, so any teleop input is an intervention.
-AUTONOMOUS_CONDITIONS = frozenset({"vla", "vla+approval"})
+AUTONOMOUS_CONDITIONS = frozenset({"vla", "vla+approval", "vla-oracle"})
 
 
 @dataclass(frozen=True)
