@@ -28,6 +28,31 @@ def tiny_checkpoint_dir(seed: int = TINY_SEED) -> Path:
 
 
 @functools.cache
+def endless_checkpoint_dir() -> Path:
+    """A copy of the tiny checkpoint that never ends its answer, for tests that need a long generation.
+
+    Its end tokens' (tied) embedding rows are zero, so their logit is 0 while hundreds of random
+    rows score above it: greedy decoding never picks them and runs to ``max_new_tokens``, whatever
+    the image and instruction.
+    """
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    source = tiny_checkpoint_dir()
+    out = source.parent / f"{source.name}-endless"
+    shutil.copytree(source, out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    ends = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    for weights in out.glob("*.safetensors"):
+        tensors = load_file(weights)
+        for name, tensor in tensors.items():
+            if name.endswith(("embed_tokens.weight", "lm_head.weight")):
+                tensor[ends] = 0.0
+        save_file(tensors, weights, metadata={"format": "pt"})
+    return out
+
+
+@functools.cache
 def tiny_engine():  # type: ignore[no-untyped-def]
     from vla_r1_ros.model.engine import VLAR1Engine
 

@@ -129,21 +129,13 @@ def test_a_pick_through_both_actions_lifts_the_named_object_like_sim_eval(stack_
     assert reference.success
 
 
-def test_cancel_mid_motion_stops_the_simulated_arm_within_half_a_second(stack_factory: Any) -> None:
+def send_sideways_path(stack: Stack) -> Any:
+    """Send the executor a 28 cm sideways path 10 cm below the tool; the accepted goal's handle."""
     from geometry_msgs.msg import PoseStamped
     from nav_msgs.msg import Path
     from rclpy.action import ActionClient
-    from sensor_msgs.msg import JointState
     from vla_r1_ros.action import ExecuteWaypoints
 
-    stack = stack_factory(SEEDS[0], max_velocity_scaling=0.3, max_acceleration_scaling=0.3)
-    speeds: list[tuple[float, float]] = []
-    stack.client.create_subscription(
-        JointState,
-        "/joint_states",
-        lambda m: speeds.append((time.monotonic(), float(np.abs(m.velocity[:7]).max()))),
-        50,
-    )
     tcp = stack.executor._backend.planner.tcp_pose(stack.executor.current_positions())
     path = Path()
     path.header.frame_id = "panda_link0"
@@ -159,7 +151,51 @@ def test_cancel_mid_motion_stops_the_simulated_arm_within_half_a_second(stack_fa
     assert client.server_is_ready()
     sent = client.send_goal_async(ExecuteWaypoints.Goal(waypoints=path))
     assert stack.client.spin_until(sent, 10.0)
-    handle = sent.result()
+    return sent.result()
+
+
+def test_joint_state_stamps_follow_simulated_time(stack_factory: Any) -> None:
+    """Differentiating /joint_states by their stamps gives the speeds the simulator reports.
+
+    Stamped with the wall clock at publication, the physics thread's catch-up bursts put 10 ms of
+    motion 1 ms apart and the differentiated speed came out several times too high.
+    """
+    from sensor_msgs.msg import JointState
+
+    stack = stack_factory(SEEDS[0], max_velocity_scaling=0.3, max_acceleration_scaling=0.3)
+    states: list[tuple[int, list[float], list[float]]] = []
+
+    def keep(m: JointState) -> None:
+        states.append((m.header.stamp.sec * 10**9 + m.header.stamp.nanosec, list(m.position[:7]), list(m.velocity[:7])))
+
+    stack.client.create_subscription(JointState, "/joint_states", keep, 200)
+    result = send_sideways_path(stack).get_result_async()
+    assert stack.client.spin_until(result, 60.0)
+    stamps = np.array([s[0] for s in states], dtype=np.int64)
+    positions, reported = np.array([s[1] for s in states]), np.array([s[2] for s in states])
+    assert np.all(np.diff(stamps) >= 0), "stamps went back in time"
+    spacing = np.diff(stamps) / 1e9
+    assert 0.009 <= float(np.median(spacing)) <= 0.011, "joint states are published every 10 ms of simulated time"
+    moving = (np.abs(reported[1:]).max(axis=1) > 0.05) & (spacing > 0.0)
+    differentiated = np.abs(np.diff(positions, axis=0)[moving] / spacing[moving, None]).max(axis=1)
+    peak = float(np.abs(reported).max())
+    assert moving.sum() > 50, "the arm hardly moved"
+    assert float(np.percentile(differentiated, 99)) <= 1.3 * peak, (np.percentile(differentiated, 99), peak)
+
+
+def test_cancel_mid_motion_stops_the_simulated_arm_within_half_a_second(stack_factory: Any) -> None:
+    from sensor_msgs.msg import JointState
+    from vla_r1_ros.action import ExecuteWaypoints
+
+    stack = stack_factory(SEEDS[0], max_velocity_scaling=0.3, max_acceleration_scaling=0.3)
+    speeds: list[tuple[float, float]] = []
+    stack.client.create_subscription(
+        JointState,
+        "/joint_states",
+        lambda m: speeds.append((time.monotonic(), float(np.abs(m.velocity[:7]).max()))),
+        50,
+    )
+    handle = send_sideways_path(stack)
     deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and not (speeds and speeds[-1][1] > 0.1):
         stack.client.spin_for(0.05)

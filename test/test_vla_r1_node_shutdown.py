@@ -29,12 +29,12 @@ CRASH_SIGNS = ("terminate called", "InvalidHandle", "Traceback", "destruction wa
 @pytest.fixture
 def node_process(tmp_path: Any) -> Iterator[Any]:
     """Start vla_r1_node on a random tiny checkpoint (it never says EOS: a goal generates for minutes)."""
-    from inference_support import tiny_checkpoint_dir
+    from inference_support import endless_checkpoint_dir
 
     log = (tmp_path / "node.log").open("w+")
     command = [
         sys.executable, "-m", "vla_r1_ros.ros.vla_r1_node", "--ros-args",
-        "-p", f"model:={tiny_checkpoint_dir()}", "-p", "device:=cpu", "-p", "use_depth:=false",
+        "-p", f"model:={endless_checkpoint_dir()}", "-p", "device:=cpu", "-p", "use_depth:=false",
         "-p", "max_new_tokens:=20000", "-p", "generation_timeout:=120.0", "-p", "frame_wait_timeout:=10.0",
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
@@ -79,7 +79,7 @@ def test_a_signal_during_generation_aborts_the_goal_and_exits_cleanly(
             result = sent.result().get_result_async()
             assert wait_for(lambda: "generating" in feedback, timeout=30.0), _output(log)
             time.sleep(1.0)  # well inside the generation
-            assert process.poll() is None and not result.done()
+            assert process.poll() is None and not result.done(), "goal ended before the signal: " + _output(log)[-2000:]
             signalled = time.monotonic()
             process.send_signal(signal_number)
             assert wait_for(result.done, timeout=10.0), "the goal's result never reached the client"

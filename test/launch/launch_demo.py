@@ -70,11 +70,22 @@ class TestDemoLaunch(unittest.TestCase):
     def _parameters(self, names: list[str]) -> dict[str, object]:
         client = self.node.create_client(GetParameters, "/vla_r1_node/get_parameters")
         self.assertTrue(client.wait_for_service(timeout_sec=90.0), "vla_r1_node never came up")
-        future = client.call_async(GetParameters.Request(names=names))
-        deadline = time.monotonic() + 10.0
-        while not future.done() and time.monotonic() < deadline:
-            rclpy.spin_once(self.node, timeout_sec=0.1)
-        values = future.result().values
+        # The parameter service exists while the node is still loading its model (it answers once
+        # it spins), and on a busy machine a first reply can be lost while discovery catches up
+        # (Fast DDS: "client will not receive response"): ask again every 5 s, for up to 90 s.
+        deadline = time.monotonic() + 90.0
+        response = None
+        while response is None and time.monotonic() < deadline:
+            future = client.call_async(GetParameters.Request(names=names))
+            attempt = time.monotonic() + 5.0
+            while not future.done() and time.monotonic() < min(attempt, deadline):
+                rclpy.spin_once(self.node, timeout_sec=0.1)
+            if future.done():
+                response = future.result()
+            else:
+                client.remove_pending_request(future)
+        self.assertIsNotNone(response, "vla_r1_node never answered get_parameters within 90 s")
+        values = response.values
         fields = {1: "bool_value", 2: "integer_value", 3: "double_value", 4: "string_value", 8: "double_array_value"}
         return {name: getattr(value, fields[value.type]) for name, value in zip(names, values)}
 

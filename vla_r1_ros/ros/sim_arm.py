@@ -22,7 +22,9 @@ ros2_control with a camera on a fixed mount:
 
 The world is stepped by one thread only, in real time (``realtime``), whatever ROS asks for:
 controller goals and resets are queued to it and their callers wait for the result. Physics
-decides whether a grasp holds.
+decides whether a grasp holds. Joint states, /tf and camera frames are stamped with the wall-clock
+time their simulated time was due (one pacer for the idle loop and every goal), as a driver stamps
+the time a sample was taken: differentiating /joint_states gives the simulated speeds.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from builtin_interfaces.msg import Time as TimeMsg
 from control_msgs.action import FollowJointTrajectory, GripperCommand
 from geometry_msgs.msg import TransformStamped, TwistStamped
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import ColorRGBA, String
 from std_srvs.srv import Trigger
@@ -53,6 +57,7 @@ from vla_r1_ros.ros.node_main import run_node
 from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, INT, STRING, ParameterTable, declare_table
 from vla_r1_ros.ros.sim_camera import broadcast_static_pose, scene_messages
 from vla_r1_ros.ros.tf_adapter import transform_from_matrix
+from vla_r1_ros.sim.pacing import RealtimePacer, sample_stamp_ns
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_control import ControllerSettings, follow_trajectory, move_gripper
 from vla_r1_ros.sim.panda_model import HAND_LINK_NAME, JOINT_NAMES, panda_urdf_text
@@ -111,6 +116,7 @@ class SimArmNode(Node):
         self._jobs: queue.Queue[_Job] = queue.Queue()
         self._stopping = threading.Event()
         self._next_state = self._next_frame = 0.0
+        self._pacer, self._last_stamp_ns = RealtimePacer(enabled=self.realtime), 0
         self.world.step_listeners.append(self._on_step)
         self._servo = CartesianServo(self._servo_settings())
         self._twist = LatestTwist(self._servo.settings.command_timeout)
@@ -186,19 +192,18 @@ class SimArmNode(Node):
 
     # ------------------------------------------------------------------ the simulation thread
     def _simulate(self) -> None:
-        wall0, sim0 = time.monotonic(), self.world.time
+        steps = max(1, round(0.01 / self.world.settings.time_step))
+        tick = steps * self.world.settings.time_step
         while not self._stopping.is_set():
+            # Wait for a job only until the next step is due, and not at all when late: on a busy
+            # machine (other threads holding the GIL) every extra wake-up costs a switch interval.
+            wait = self._pacer.time_until_due(self.world.time, self.world.time + tick)
             try:
-                job = self._jobs.get(timeout=0.0 if not self.realtime else 0.005)
+                job = self._jobs.get(timeout=wait) if wait > 0.0 else self._jobs.get_nowait()
             except queue.Empty:
-                steps = max(1, round(0.01 / self.world.settings.time_step))
-                tick = steps * self.world.settings.time_step
                 self._servo.update(self.world, self._twist.current(time.monotonic()), tick)
+                self._pacer.before_step(self.world.time, self.world.time + tick)  # returns at once, unless early
                 self.world.step(steps)
-                if self.realtime:  # keep simulated time from running ahead of the wall clock
-                    ahead = (self.world.time - sim0) - (time.monotonic() - wall0)
-                    if ahead > 0.0:
-                        time.sleep(ahead)
                 continue
             self._servo.release()  # a controller goal or a reset moves the arm: teleop restarts from there
             try:
@@ -206,7 +211,6 @@ class SimArmNode(Node):
             except BaseException as err:  # reported to the waiting caller
                 job.error = err
             job.done.set()
-            wall0, sim0 = time.monotonic(), self.world.time
 
     def _submit(self, run: Callable[[PandaWorld], Any]) -> Any:
         job = _Job(run)
@@ -226,8 +230,14 @@ class SimArmNode(Node):
             self._next_frame = world.time + 1.0 / self.camera_rate
             self._publish_frame(world)
 
+    def _stamp(self, world: PandaWorld) -> TimeMsg:
+        """When the sample's simulated time was due on the wall clock (see sim/pacing.py)."""
+        now = self.get_clock().now().nanoseconds
+        self._last_stamp_ns = sample_stamp_ns(now, self._pacer.lateness(world.time), self._last_stamp_ns)
+        return Time(nanoseconds=self._last_stamp_ns).to_msg()
+
     def _publish_state(self, world: PandaWorld) -> None:
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp(world)
         sample = world.joint_state()
         state = JointState(
             name=list(sample.names), position=sample.position.tolist(), velocity=sample.velocity.tolist()
@@ -244,7 +254,7 @@ class SimArmNode(Node):
 
     def _publish_frame(self, world: PandaWorld) -> None:
         messages = scene_messages(world.render(), depth_encoding="16UC1")
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp(world)
         for message, publisher in ((messages.rgb, self._rgb_pub), (messages.depth, self._depth_pub)):
             message.header.stamp, message.header.frame_id = stamp, CAMERA_FRAME
             publisher.publish(message)
@@ -284,7 +294,7 @@ class SimArmNode(Node):
         try:
             done = self._submit(
                 lambda world: follow_trajectory(
-                    world, times, positions, lambda: goal_handle.is_cancel_requested, settings
+                    world, times, positions, lambda: goal_handle.is_cancel_requested, settings, self._pacer
                 )
             )
         except ValueError as err:
@@ -305,7 +315,9 @@ class SimArmNode(Node):
     def _grip(self, goal_handle: Any) -> GripperCommand.Result:
         command = goal_handle.request.command
         settings = ControllerSettings(realtime=self.realtime)
-        done = self._submit(lambda world: move_gripper(world, command.position, command.max_effort, settings))
+        done = self._submit(
+            lambda world: move_gripper(world, command.position, command.max_effort, settings, self._pacer)
+        )
         result = GripperCommand.Result(position=done.position, effort=done.effort)
         result.stalled, result.reached_goal = done.stalled, done.reached_goal
         goal_handle.succeed()

@@ -9,7 +9,8 @@ One process runs the ROS 2 stack of ``demo.launch.py sim:=true record:=true`` th
 ``vla_r1_recorder`` (one MCAP bag and sidecar per run) and the ``scripted_operator``. For every
 scene seed, after a reset of the scene each time:
 
-* condition ``vla``: ``VlaR1Commander.pick(instruction)`` (reason, then execute the grasp and lift);
+* condition ``vla`` (``vla-oracle`` with ``--predictor oracle``): ``VlaR1Commander.pick(instruction)``
+  (reason, then execute the grasp and lift);
 * condition ``teleop``: the scripted operator picks the same object through MoveIt Servo twists.
 
 A run is recorded from the goal sent (or the operator's start) to the end of the lift; then the
@@ -20,9 +21,9 @@ written into the run's sidecar. Finally ``vla-r1 compare-runs`` measures the bag
 and every verdict.
 
 ``--predictor oracle`` answers with the scene's true box through the same node and executor (the
-embedded model does not recognise the simulator's images yet); the sidecars and study.json say
-so. ``--predictor embedded`` (or a model folder) runs the real model: the same command, nothing
-else changes.
+embedded model does not recognise the simulator's images yet); the sidecars' condition
+``vla-oracle`` and study.json say so. ``--predictor embedded`` (or a model folder) runs the real
+model: the same command, nothing else changes.
 """
 
 from __future__ import annotations
@@ -160,15 +161,16 @@ def _teleop(stack: StudyStack, instruction: str, seed: int) -> str:
 
 
 def run_scene(stack: StudyStack, seed: int, condition: str, notes: str) -> Verdict:
-    """Reset to ``seed``, record one run of ``condition`` (vla or teleop), judge it."""
+    """Reset to ``seed``, record one run of ``condition`` (vla, vla-oracle or teleop), judge it."""
     instruction, initial = stack.reset(seed)
-    operator = "scripted operator" if condition == "teleop" else ""
+    teleop = condition == "teleop"
     values = {"condition": condition, "task": f"seed{seed}", "instruction": instruction, "scene_seed": seed,
-              "operator": operator, "notes": notes if condition == "vla" else "scripted operator (seeded)"}  # fmt: skip
+              "operator": "scripted operator" if teleop else "",
+              "notes": "scripted operator (seeded)" if teleop else notes}  # fmt: skip
     stack.recorder.set_parameters([Parameter(k, value=v) for k, v in values.items()])
     started = time.monotonic()
     run = stack.recorder.begin(stack.recorder.now())
-    said = _vla(stack, instruction) if condition == "vla" else _teleop(stack, instruction, seed)
+    said = _teleop(stack, instruction, seed) if teleop else _vla(stack, instruction)
     stack.recorder.finish(stack.recorder.now())
     wall = time.monotonic() - started
     record = stack.judge(seed, initial)
@@ -188,17 +190,23 @@ def _context() -> Iterator[Any]:
         rclpy.shutdown(context=context)
 
 
+def vla_condition(predictor: str) -> str:
+    """The VLA runs' condition: ``vla-oracle`` when the scene's true box stands in for the model."""
+    return "vla-oracle" if predictor == "oracle" else "vla"
+
+
 def run_study(
     seeds: list[int], predictor: str, bags: Path, camera_rate: float = 1.0, device: str = "cpu"
 ) -> list[Verdict]:
     """Both conditions on every seed (VLA first), recorded into ``bags``; the verdicts in order."""
     notes = ORACLE_NOTE if predictor == "oracle" else f"VLA condition with the model {predictor}"
+    vla = vla_condition(predictor)
     verdicts = []
     with _context() as context:
         stack = StudyStack(context, predictor, bags, camera_rate, device)
         try:
             for index, seed in enumerate(seeds):
-                for condition in ("vla", "teleop"):
+                for condition in (vla, "teleop"):
                     verdicts.append(run_scene(stack, seed, condition, notes))
                     v = verdicts[-1]
                     outcome = "success" if v.success else f"{v.failure}: {v.detail}"
@@ -247,11 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     study = {
         "command": "python -m vla_r1_ros.ros.teleop_study " + " ".join(sys.argv[1:] if argv is None else argv),
         "predictor": args.predictor,
-        "vla_condition": "vla-oracle" if args.predictor == "oracle" else "vla",
+        "vla_condition": vla_condition(args.predictor),
         "notes": ORACLE_NOTE if args.predictor == "oracle" else "",
         "seeds": seeds,
         "wall_s": round(time.monotonic() - started, 1),
-        "success": {c: sum(v.success for v in verdicts if v.condition == c) for c in ("vla", "teleop")},
+        "success": {
+            c: sum(v.success for v in verdicts if v.condition == c) for c in (vla_condition(args.predictor), "teleop")
+        },
         "runs": [{**v.__dict__, "wall_s": round(v.wall_s, 2)} for v in verdicts],
     }
     (out / "study.json").write_text(json.dumps(study, indent=2) + "\n", encoding="utf-8")

@@ -15,7 +15,6 @@ The gripper behaves like a GripperActionController: the fingers move to the goal
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from vla_r1_ros.core.execution.types import ExecutionOutcome, ExecutionResult, GripperResult
+from vla_r1_ros.sim.pacing import RealtimePacer
 from vla_r1_ros.sim.panda import PandaWorld
 
 __all__ = ["ControllerSettings", "follow_trajectory", "halt", "move_gripper"]
@@ -45,18 +45,14 @@ class ControllerSettings:
     realtime: bool = False
 
 
-class _Pacer:
-    """Sleeps so that simulated time does not run ahead of the wall clock (only when asked to)."""
+def _pacer(settings: ControllerSettings, pacer: RealtimePacer | None) -> RealtimePacer:
+    """The caller's pacer (a live simulation shares one), or a new one as ``settings.realtime`` says."""
+    return pacer if pacer is not None else RealtimePacer(enabled=settings.realtime)
 
-    def __init__(self, world: PandaWorld, enabled: bool) -> None:
-        self.world, self.enabled = world, enabled
-        self.sim0, self.wall0 = world.time, time.monotonic()
 
-    def wait(self) -> None:
-        if self.enabled:
-            ahead = (self.world.time - self.sim0) - (time.monotonic() - self.wall0)
-            if ahead > 0.0:
-                time.sleep(ahead)
+def _step(world: PandaWorld, pacer: RealtimePacer) -> None:
+    pacer.before_step(world.time, world.time + world.settings.time_step)
+    world.step()
 
 
 def _interpolate(times: np.ndarray, positions: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,14 +65,15 @@ def _interpolate(times: np.ndarray, positions: np.ndarray, t: float) -> tuple[np
     return positions[k] + velocity * (t - times[k]), velocity
 
 
-def halt(world: PandaWorld, settings: ControllerSettings = ControllerSettings()) -> float:
+def halt(
+    world: PandaWorld, settings: ControllerSettings = ControllerSettings(), pacer: RealtimePacer | None = None
+) -> float:
     """Hold the arm where it is now; step until it is still (at most ``max_halt_time``). Returns the sim time taken."""
     start = world.time
     world.command_arm(world.arm_positions())
-    pacer = _Pacer(world, settings.realtime)
+    pacer = _pacer(settings, pacer)
     while world.time - start < settings.max_halt_time:
-        world.step()
-        pacer.wait()
+        _step(world, pacer)
         if np.all(np.abs(world.joint_state().velocity[:7]) < settings.stopped_velocity):
             break
     return world.time - start
@@ -88,6 +85,7 @@ def follow_trajectory(
     positions: ArrayLike,
     should_stop: Callable[[], bool] | None = None,
     settings: ControllerSettings = ControllerSettings(),
+    pacer: RealtimePacer | None = None,
 ) -> ExecutionResult:
     """Play a trajectory (times (N,) from start, positions (N, 7)) on the arm; blocks until it ends."""
     t_points = np.asarray(times, dtype=float)
@@ -99,24 +97,27 @@ def follow_trajectory(
     if t_points[0] > 0.0:  # the controller starts from where the arm is
         t_points = np.r_[0.0, t_points]
         q_points = np.vstack([world.arm_positions(), q_points])
-    start, pacer = world.time, _Pacer(world, settings.realtime)
+    start, pacer = world.time, _pacer(settings, pacer)
     end = float(t_points[-1])
     while True:
         elapsed = world.time - start
         if should_stop is not None and should_stop():
-            halted = halt(world, settings)
+            halted = halt(world, settings, pacer)
             return ExecutionResult(
-                ExecutionOutcome.CANCELED, f"cancelled after {elapsed:.3f} s; halted in {halted:.3f} s",
-                world.time - start, world.arm_positions(),
+                ExecutionOutcome.CANCELED,
+                f"cancelled after {elapsed:.3f} s; halted in {halted:.3f} s",
+                world.time - start,
+                world.arm_positions(),
             )
         target, velocity = _interpolate(t_points, q_points, elapsed)
         error = float(np.abs(world.arm_positions() - target).max())
         if error > settings.path_tolerance > 0.0:
-            halt(world, settings)
+            halt(world, settings, pacer)
             return ExecutionResult(
                 ExecutionOutcome.ABORTED,
                 f"tracking error {error:.3f} rad above the path tolerance {settings.path_tolerance} at {elapsed:.3f} s",
-                world.time - start, world.arm_positions(),
+                world.time - start,
+                world.arm_positions(),
             )
         if elapsed >= end:
             if error <= settings.goal_tolerance:
@@ -127,15 +128,19 @@ def follow_trajectory(
                 return ExecutionResult(
                     ExecutionOutcome.ABORTED,
                     f"goal not reached within {settings.goal_time} s of the end: error {error:.4f} rad",
-                    world.time - start, world.arm_positions(),
+                    world.time - start,
+                    world.arm_positions(),
                 )
         world.command_arm(target, velocity)
-        world.step()
-        pacer.wait()
+        _step(world, pacer)
 
 
 def move_gripper(
-    world: PandaWorld, position: float, max_effort: float, settings: ControllerSettings = ControllerSettings()
+    world: PandaWorld,
+    position: float,
+    max_effort: float,
+    settings: ControllerSettings = ControllerSettings(),
+    pacer: RealtimePacer | None = None,
 ) -> GripperResult:
     """Close or open the fingers to ``position`` (each finger, 0-0.04 m) with at most ``max_effort`` N."""
     if not (math.isfinite(position) and 0.0 <= position <= 0.04):
@@ -144,10 +149,9 @@ def move_gripper(
         raise ValueError(f"gripper max_effort must be > 0 N, got {max_effort}")
     world.command_fingers(position, max_effort)
     start, still_since = world.time, world.time
-    pacer = _Pacer(world, settings.realtime)
+    pacer = _pacer(settings, pacer)
     while True:
-        world.step()
-        pacer.wait()
+        _step(world, pacer)
         state = world.joint_state()
         finger, speed = float(state.position[7]), float(np.abs(state.velocity[7:]).max())
         effort = float(np.abs(state.effort[7:]).max())
