@@ -80,6 +80,14 @@ class _Job:
     error: BaseException | None = None
 
 
+#: Seconds the physics may fall behind the wall clock and catch up (a busy machine, a slow render):
+#: the servo's twists then move the arm as far as they asked. A longer stall is dropped, not raced,
+#: so a sample's stamp (when its simulated time was due) is never more than this old.
+MAX_LAG = 0.5
+#: Seconds the physics loop waits for a job between steps however late it is (a late loop catches
+#: up at under twice real time).
+MIN_YIELD = 0.004
+
 PARAMETERS: ParameterTable = {
     "seed": (0, INT, "scene seed (objects, colours, places); ~/reset rebuilds the scene from it"),
     "camera_rate": (5.0, DOUBLE, "RGB-D frames per second (each costs a software render)"),
@@ -116,7 +124,7 @@ class SimArmNode(Node):
         self._jobs: queue.Queue[_Job] = queue.Queue()
         self._stopping = threading.Event()
         self._next_state = self._next_frame = 0.0
-        self._pacer, self._last_stamp_ns = RealtimePacer(enabled=self.realtime), 0
+        self._pacer, self._last_stamp_ns = RealtimePacer(enabled=self.realtime, max_lag=MAX_LAG), 0
         self.world.step_listeners.append(self._on_step)
         self._servo = CartesianServo(self._servo_settings())
         self._twist = LatestTwist(self._servo.settings.command_timeout)
@@ -195,11 +203,12 @@ class SimArmNode(Node):
         steps = max(1, round(0.01 / self.world.settings.time_step))
         tick = steps * self.world.settings.time_step
         while not self._stopping.is_set():
-            # Wait for a job only until the next step is due, and not at all when late: on a busy
-            # machine (other threads holding the GIL) every extra wake-up costs a switch interval.
+            # Wait for a job until the next step is due, and at least MIN_YIELD even when late: the
+            # nodes that share this process (the twists' subscriber, tf, a recorder) need the GIL too,
+            # and a physics loop that never lets go of it starves them.
             wait = self._pacer.time_until_due(self.world.time, self.world.time + tick)
             try:
-                job = self._jobs.get(timeout=wait) if wait > 0.0 else self._jobs.get_nowait()
+                job = self._jobs.get(timeout=max(wait, MIN_YIELD)) if self.realtime else self._jobs.get_nowait()
             except queue.Empty:
                 self._servo.update(self.world, self._twist.current(time.monotonic()), tick)
                 self._pacer.before_step(self.world.time, self.world.time + tick)  # returns at once, unless early
