@@ -64,9 +64,9 @@ def bandwidth_of(card: str) -> float | None:
 
 def lift_seconds(repeats: int = 20) -> float:
     """Median time to lift a reference box to waypoints on a synthetic 640x480 table frame."""
+    from vla_r1_ros.core.answer_lifting import LiftSettings, lift_answers
     from vla_r1_ros.core.geometry import CameraModel, DepthImage, DepthScene, SafetyLimits, register_depth
     from vla_r1_ros.core.protocol import Task, format_answer, parse_completion
-    from vla_r1_ros.core.reasoning import LiftSettings, lift_answers
 
     depth = np.full((480, 640), 0.8, dtype=np.float32)
     depth[200:280, 280:360] = 0.74  # a 6 cm block on the table, 0.8 m below the camera

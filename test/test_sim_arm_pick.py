@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
+from vla_r1_ros.core.answer_lifting import LiftSettings
 from vla_r1_ros.core.execution import PlanCheckLimits
 from vla_r1_ros.core.geometry import LiftingConfig, SafetyLimits, TrajectoryConfig
 from vla_r1_ros.core.protocol import Box2D, Task, format_answer
-from vla_r1_ros.core.reasoning import LiftSettings
 from vla_r1_ros.model.backends import ScriptedBackend
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_planner import SimMotionBackend

@@ -35,7 +35,7 @@ from vla_r1_ros.core.protocol import (
     build_messages,
     parse_completion,
 )
-from vla_r1_ros.sim.tabletop2d import COLOURS, SHAPES, SceneObject, SyntheticScene, TabletopGenerator
+from vla_r1_ros.sim.tabletop2d import COLOURS, SHAPES, DrawnObject, SyntheticScene, TabletopGenerator
 
 __all__ = [
     "COLOURS",
@@ -43,7 +43,7 @@ __all__ = [
     "SkippedRecord",
     "LoadReport",
     "load_vla_cot",
-    "SceneObject",
+    "DrawnObject",
     "SyntheticScene",
     "TabletopGenerator",
     "synthetic_dataset",

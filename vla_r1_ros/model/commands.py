@@ -177,8 +177,8 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
     report["instruction"] = args.instruction
     lifted_ok = True
     if scene is not None:
+        from ..core.answer_lifting import LiftSettings, lift_answers
         from ..core.geometry import SafetyLimits
-        from ..core.reasoning import LiftSettings, lift_answers
 
         limits = SafetyLimits() if args.camera_pose is not None else None
         outcomes = lift_answers({p.task: p.parsed for p in result.predictions}, scene, LiftSettings(limits=limits))

@@ -40,6 +40,7 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
 from vla_r1_ros.action import Reason
+from vla_r1_ros.core.answer_lifting import LiftSettings, TaskOutcome, lift_answers
 from vla_r1_ros.core.frame_sync import FramePair, LatestFramePair, NoFrame, StreamCounts
 from vla_r1_ros.core.geometry import (
     CameraModel,
@@ -55,7 +56,6 @@ from vla_r1_ros.core.geometry import (
 from vla_r1_ros.core.geometry.transforms import pose_from_xyz_quaternion
 from vla_r1_ros.core.overlay import draw_prediction
 from vla_r1_ros.core.protocol import Task
-from vla_r1_ros.core.reasoning import LiftSettings, TaskOutcome, lift_answers
 from vla_r1_ros.model.backends import (
     Backend,
     BackendError,

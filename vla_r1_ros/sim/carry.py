@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
+from vla_r1_ros.core.answer_lifting import lift_answers
 from vla_r1_ros.core.execution.executor import ExecuteRequest, Outcome, execute_waypoints
 from vla_r1_ros.core.execution.types import Poses
 from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion, quaternion_from_rows
 from vla_r1_ros.core.metrics import box_iou_giou, trajectory_metrics
 from vla_r1_ros.core.protocol import ParsedOutput, Task, Trajectory2D, format_answer
-from vla_r1_ros.core.reasoning import lift_answers
 from vla_r1_ros.model.backends import Backend, GenerationSettings, InferenceResult, ScriptedBackend, check_image
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_planner import SimMotionBackend

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vla_r1_ros.core.answer_lifting import LiftSettings, TaskOutcome, lift_answers
 from vla_r1_ros.core.execution.executor import (
     Approval,
     ExecuteRequest,
@@ -37,7 +38,6 @@ from vla_r1_ros.core.execution.types import CartesianPlan, Poses
 from vla_r1_ros.core.geometry import LiftingConfig, SafetyLimits, TrajectoryConfig
 from vla_r1_ros.core.metrics import box_iou_giou
 from vla_r1_ros.core.protocol import Task, format_answer
-from vla_r1_ros.core.reasoning import LiftSettings, TaskOutcome, lift_answers
 from vla_r1_ros.model.backends import Backend, GenerationSettings, InferenceResult, ScriptedBackend, check_image
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_planner import SimMotionBackend

@@ -69,7 +69,7 @@ from vla_r1_ros.sim.scene import Intrinsics, ObjectTruth, RenderedScene
 from vla_r1_ros.sim.tabletop2d import (
     AFFORDANCE_TEMPLATES,
     COLOURS,
-    SceneObject,
+    DrawnObject,
     TabletopGenerator,
     region_name,
 )
@@ -417,7 +417,7 @@ def scene_questions(
         for target in rng.sample(seen, min(max_affordance, len(seen))):
             order = [target] + [obj for obj in seen if obj is not target]
             instruction = rng.choice(AFFORDANCE_TEMPLATES).format(object=target.name)
-            objects = [SceneObject(obj.colour, obj.shape, boxes[obj.name]) for obj in order]
+            objects = [DrawnObject(obj.colour, obj.shape, boxes[obj.name]) for obj in order]
             # The 2-D generator's chain of thought (one home for it); the gripper is not in it.
             reasoning = reasoner._reasoning(Task.AFFORDANCE, instruction, objects, (0.5, 0.5))
             questions.append(SimQuestion(

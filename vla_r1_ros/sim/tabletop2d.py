@@ -25,7 +25,7 @@ __all__ = [
     "AFFORDANCE_TEMPLATES",
     "TRAJECTORY_TEMPLATES",
     "region_name",
-    "SceneObject",
+    "DrawnObject",
     "SyntheticScene",
     "TabletopGenerator",
     "check_palettes",
@@ -69,7 +69,7 @@ def region_name(x: float, y: float) -> str:
 
 
 @dataclass(frozen=True)
-class SceneObject:
+class DrawnObject:
     """One drawn object: colour and shape names and its tight normalised box."""
 
     colour: str
@@ -87,7 +87,7 @@ class SyntheticScene:
 
     scene_id: int
     image: NDArray[np.uint8]
-    objects: tuple[SceneObject, ...]  # target first
+    objects: tuple[DrawnObject, ...]  # target first
     gripper: tuple[float, float]
     task: Task
     instruction: str
@@ -95,7 +95,7 @@ class SyntheticScene:
     answer: Box2D | Trajectory2D
 
     @property
-    def target(self) -> SceneObject:
+    def target(self) -> DrawnObject:
         return self.objects[0]
 
     @property
@@ -246,7 +246,7 @@ class TabletopGenerator:
         canvas = np.clip(table + noise, 0, 255).astype(np.uint8)
         self._draw_gripper(canvas, gx, gy)
         objects = [
-            SceneObject(colour, shape, self._draw_object(canvas, shape, COLOURS[colour], cx, cy, size))
+            DrawnObject(colour, shape, self._draw_object(canvas, shape, COLOURS[colour], cx, cy, size))
             for (cx, cy, size), colour, shape in zip(placed, colours, shapes)
         ]
         target_index = rng.randrange(n)
@@ -276,7 +276,7 @@ class TabletopGenerator:
         return Trajectory2D(tuple(points))
 
     def _reasoning(
-        self, task: Task, instruction: str, objects: Sequence[SceneObject], gripper: tuple[float, float]
+        self, task: Task, instruction: str, objects: Sequence[DrawnObject], gripper: tuple[float, float]
     ) -> str:
         if self.cot == "none":
             return ""
