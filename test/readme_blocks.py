@@ -42,6 +42,12 @@ class ShellBlock:
         return match.group("reason").strip() if match else None
 
     @property
+    def commands(self) -> tuple[str, ...]:
+        """What the block runs: its lines without comments, blank lines and the shell state it carries."""
+        lines = (line.split(" #", 1)[0].strip() for line in self.code.splitlines())
+        return tuple(line for line in lines if line and not line.startswith("#") and not _CARRIED.match(line))
+
+    @property
     def name(self) -> str:
         where = f"{self.path.parent.name}/{self.path.name}" if self.path.parent.name == "training" else self.path.name
         return f"{where}:{self.line} ({self.heading})"

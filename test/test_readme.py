@@ -126,6 +126,16 @@ def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Path, t
     )
 
 
+def runs_in_its_own_readme(block: ShellBlock, readmes: list[Path] = READMES) -> ShellBlock | None:
+    """The same commands in the README of a subfolder (their home, e.g. training/), where they run."""
+    for readme in readmes:
+        if readme.parent != block.path.parent and readme.parent.is_relative_to(block.path.parent):
+            for other in shell_blocks(readme):
+                if other.skip_reason is None and other.commands == block.commands:
+                    return other
+    return None
+
+
 @pytest.mark.parametrize(("readme", "index"), _cases())
 def test_readme_block_runs_and_prints_what_the_readme_shows(
     readme: Path, index: int, checkouts: dict[Path, tuple[Path, list[str]]]
@@ -135,6 +145,9 @@ def test_readme_block_runs_and_prints_what_the_readme_shows(
     reason = block.skip_reason
     if reason is not None:  # a newcomer without that hardware skips it too: nothing carries over
         pytest.skip(f"{block.name}: {reason}")
+    home = runs_in_its_own_readme(block)
+    if home is not None and not block.expected:  # the same commands run there: once is enough
+        pytest.skip(f"{block.name}: the same commands as {home.name}, which runs")
     started = time.monotonic()
     done = run_block(block, checkout, carried)
     carried.extend(line for line in carried_lines(block.code) if line not in carried)
@@ -160,3 +173,18 @@ def test_the_block_parser_reads_skips_claims_and_carried_lines(tmp_path: Path) -
     assert carried_lines(first.code) == ["source scripts/env.sh"]
     assert expected_patterns(first.expected)[0].search("hi") and first.skip_reason is None
     assert (second.heading, second.skip_reason, second.expected) == ("Other", "needs a GPU", ())
+
+
+def test_a_block_repeating_a_subfolder_readme_runs_only_there(tmp_path: Path) -> None:
+    top, sub = tmp_path / "README.md", tmp_path / "training" / "README.md"
+    sub.parent.mkdir()
+    sub.write_text("# Tour\n\n```bash\n# a few steps\nvla-r1-train sft --config c.yaml\n```\n")
+    top.write_text(
+        "# Training\n\n```bash\nsource scripts/env.sh\nvla-r1-train sft --config c.yaml  # tiny\n```\n\n"
+        "# Other\n\n```bash\nvla-r1-train sft --config d.yaml\n```\n"
+    )
+    same, other = shell_blocks(top)
+    home = runs_in_its_own_readme(same, [top, sub])
+    assert home is not None and home.path == sub, "the repeated commands run in training/README.md"
+    assert runs_in_its_own_readme(other, [top, sub]) is None, "different commands still run here"
+    assert runs_in_its_own_readme(shell_blocks(sub)[0], [top, sub]) is None, "the home block itself runs"
