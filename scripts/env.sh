@@ -11,13 +11,15 @@ export LD_LIBRARY_PATH="$_vla_r1_venv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # launch, the ros2 command, tf2, control_msgs, moveit_msgs (scripts/setup_env.sh builds them when
 # their sources are available); our own overlay goes on top.
 _vla_r1_ros2_prefix="${VLA_R1_ROS2_PREFIX:-$_vla_r1_venv-ros2}"
-if [[ -f "$_vla_r1_ros2_prefix/setup.bash" ]]; then
+# local_setup.bash here and below: a prefix's own packages only. Its setup.bash would also chain
+# the prefixes sourced when it was built (another checkout's install/) and import that code.
+if [[ -f "$_vla_r1_ros2_prefix/local_setup.bash" ]]; then
   # shellcheck disable=SC1091
-  source "$_vla_r1_ros2_prefix/setup.bash"
+  source "$_vla_r1_ros2_prefix/local_setup.bash"
 fi
-if [[ -f "$_vla_r1_root/install/setup.bash" ]]; then
+if [[ -f "$_vla_r1_root/install/local_setup.bash" ]]; then
   # shellcheck disable=SC1091
-  source "$_vla_r1_root/install/setup.bash"
+  source "$_vla_r1_root/install/local_setup.bash"
 fi
 # DDS discovery stays on this host; rclpy writes its logs inside the work tree.
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"

@@ -21,11 +21,11 @@ def test_the_name_resolves_to_a_small_checkpoint_in_the_package() -> None:
 
 
 def test_a_missing_embedded_checkpoint_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    import vla_r1_ros.model.backends as backends
+    import vla_r1_ros.model.weights as weights
 
-    monkeypatch.setattr(backends, "EMBEDDED_MODEL_DIR", tmp_path)
+    monkeypatch.setattr(weights, "EMBEDDED_MODEL_DIR", tmp_path)
     with pytest.raises(ModelNotAvailableError, match="embedded model is missing"):
-        backends.resolve_model(EMBEDDED_MODEL)
+        weights.resolve_model(EMBEDDED_MODEL)
 
 
 def test_it_finds_the_named_object_on_held_out_scenes() -> None:

@@ -140,9 +140,9 @@ def test_the_cli_parser_does_not_import_torch() -> None:
 
 
 def test_overlay_draws_the_box_and_the_trajectory() -> None:
+    from vla_r1_ros.cli_model import draw_overlay
     from vla_r1_ros.core.protocol import Box2D, Trajectory2D, format_answer
     from vla_r1_ros.model.backends import ScriptedBackend
-    from vla_r1_ros.model.commands import draw_overlay
 
     rgb = np.zeros((200, 400, 3), dtype=np.uint8)
     backend = ScriptedBackend(

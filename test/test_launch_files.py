@@ -84,7 +84,8 @@ def test_launch_arguments_are_declared_with_descriptions(launch_file: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("node", "module"), [("vla_r1_node", "vla_r1_node"), ("vla_r1_executor", "executor_node"), ("sim_arm", "sim_arm")]
+    ("node", "module"),
+    [("vla_r1_node", "vla_r1_node_parameters"), ("vla_r1_executor", "executor_node"), ("sim_arm", "sim_arm")],
 )
 def test_node_parameter_file_matches_the_declared_parameters(node: str, module: str) -> None:
     import importlib

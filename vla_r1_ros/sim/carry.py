@@ -42,7 +42,7 @@ from vla_r1_ros.core.execution.types import Poses
 from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion, quaternion_from_rows
 from vla_r1_ros.core.metrics import box_iou_giou, trajectory_metrics
 from vla_r1_ros.core.protocol import ParsedOutput, Task, Trajectory2D, format_answer
-from vla_r1_ros.model.backends import Backend, GenerationSettings, InferenceResult, ScriptedBackend, check_image
+from vla_r1_ros.model.backends import Backend, Completion, Completions, Question
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick import (
@@ -148,30 +148,22 @@ class CarryOracle(Backend):
     def __init__(self, world: PandaWorld) -> None:
         self.world = world
 
-    def predict(
-        self,
-        image: np.ndarray,
-        instruction: str,
-        task: Task | str = "affordance",
-        settings: GenerationSettings | None = None,
-        *,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> InferenceResult:
-        check_image(image)
+    def complete(self, question: Question) -> Completions:
         frame = self.world.last_frame
         if frame is None:
             raise RuntimeError("the oracle answers about the world's latest frame: render it first")
+        return Completions(tuple(Completion(self._answer(frame, question.instruction, t)) for t in question.tasks))
+
+    @staticmethod
+    def _answer(frame: RenderedScene, instruction: str, task: Task) -> str:
         named = sorted((instruction.find(o.name), o.name) for o in frame.objects if o.name in instruction)
-        task = Task.from_name(task) if isinstance(task, str) else task
-        answer = ""
         if task is Task.AFFORDANCE and len(named) == 1:
             box = frame.object(named[0][1]).box_2d
-            answer = "" if box is None else format_answer(box, "the oracle knows where it is")
-        elif task is Task.TRAJECTORY and len(named) == 2:
+            return "" if box is None else format_answer(box, "the oracle knows where it is")
+        if task is Task.TRAJECTORY and len(named) == 2:
             plan = frame_carry(frame, named[0][1], named[1][1])
-            answer = "" if plan is None else format_answer(carry_answer(frame, plan)[0], "the oracle knows the way")
-        scripted: Backend = ScriptedBackend({task: answer}, model_id="oracle")  # the real parsing path
-        return scripted.predict(image, instruction, task, settings, should_stop=should_stop)
+            return "" if plan is None else format_answer(carry_answer(frame, plan)[0], "the oracle knows the way")
+        return ""
 
 
 def _ask(predictor: Predictor, frame: RenderedScene, instruction: str, task: Task) -> ParsedOutput:
@@ -244,8 +236,11 @@ def run_carry_episode(
         return _failed(episode, *_lift_failure(outcome))
     hooks = _NoOperator(None)
     executor = settings.pick.executor
-    grasp = ExecuteRequest(Poses(outcome.path.positions, outcome.path.orientations), grasp_at_end=True,
-                           prediction_age=time.monotonic() - captured)
+    grasp = ExecuteRequest(
+        Poses(outcome.path.positions, outcome.path.orientations),
+        grasp_at_end=True,
+        prediction_age=time.monotonic() - captured,
+    )
     report = execute_waypoints(grasp, backend, backend.joint_limits, world.arm_positions(), executor, hooks)
     _add_timings(record, report.timings, "")  # the grasp's stages keep the pick's names
     record.closed_at = report.gripper_position
@@ -279,8 +274,9 @@ def run_carry_episode(
         backend.gripper(executor.gripper_open, executor.gripper_max_effort)
     hand = world.tcp_pose()[:3, 3]
     up = _polyline(np.array([hand, hand + np.array([0.0, 0.0, settings.retreat])]), settings.waypoint_spacing)
-    retreated = _execute(world, backend, settings, Poses(up, np.repeat(orientations[-1:], len(up), axis=0)), record,
-                         "retreat")
+    retreated = _execute(
+        world, backend, settings, Poses(up, np.repeat(orientations[-1:], len(up), axis=0)), record, "retreat"
+    )
     if retreated is not None:
         return retreated
     with episode.stage("settle"):
@@ -346,7 +342,10 @@ def _execute(
 
 
 def _judge(
-    episode: _Episode, settings: CarrySettings, names: tuple[str, str], initial: dict[str, np.ndarray],
+    episode: _Episode,
+    settings: CarrySettings,
+    names: tuple[str, str],
+    initial: dict[str, np.ndarray],
     place: np.ndarray,
 ) -> CarryRecord:
     world, record = episode.world, episode.record
@@ -364,8 +363,9 @@ def _judge(
     if record.tilt_deg > settings.max_tilt_deg:
         return _failed(episode, CarryFailure.TIPPED, f"the {names[0]} is tilted {record.tilt_deg:.0f} degrees")
     if record.place_error > settings.place_tolerance:
-        return _failed(episode, CarryFailure.PLACED_OFF,
-                       f"the {names[0]} rests {100 * record.place_error:.1f} cm from its place")
+        return _failed(
+            episode, CarryFailure.PLACED_OFF, f"the {names[0]} rests {100 * record.place_error:.1f} cm from its place"
+        )
     disturbed = {n: s for n, s in shifts.items() if s > settings.pick.max_disturbance}
     if disturbed:
         shown = ", ".join(f"{n} {100 * s:.1f} cm" for n, s in disturbed.items())
@@ -436,7 +436,11 @@ def carry_strip(world: PandaWorld, predictor: Predictor, records: list[CarryReco
 
 
 def run_carry_benchmark(
-    predictor_for: Callable[[PandaWorld], Predictor], predictor: str, seed: int, scenes: int, out: Any,
+    predictor_for: Callable[[PandaWorld], Predictor],
+    predictor: str,
+    seed: int,
+    scenes: int,
+    out: Any,
     progress: Callable[[int, EpisodeRecord], None] | None = None,
 ) -> dict[str, Any]:
     """``scenes`` carries from the seeds of :func:`carry_seeds` from ``seed`` on; writes ``out/summary.json``,
@@ -463,8 +467,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from vla_r1_ros.sim.evaluation import progress_line
 
-    parser = argparse.ArgumentParser(prog="python -m vla_r1_ros.sim.carry", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m vla_r1_ros.sim.carry", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--predictor", default="oracle", help="oracle (the truth), embedded, or a model folder")
     parser.add_argument("--scenes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0, help="the first seed; seeds without a carry are skipped")
@@ -478,8 +483,9 @@ def main(argv: list[str] | None = None) -> int:
 
         backend = make_backend(args.predictor, device=args.device)
         predictor_for = lambda _world: backend  # noqa: E731
-    summary = run_carry_benchmark(predictor_for, args.predictor, args.seed, args.scenes, args.out,
-                                  progress_line(args.scenes, time.perf_counter()))
+    summary = run_carry_benchmark(
+        predictor_for, args.predictor, args.seed, args.scenes, args.out, progress_line(args.scenes, time.perf_counter())
+    )
     print(json.dumps(summary, indent=2), file=sys.stdout)
     return 0
 

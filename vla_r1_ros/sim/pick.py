@@ -38,7 +38,7 @@ from vla_r1_ros.core.execution.types import CartesianPlan, Poses
 from vla_r1_ros.core.geometry import LiftingConfig, SafetyLimits, TrajectoryConfig
 from vla_r1_ros.core.metrics import box_iou_giou
 from vla_r1_ros.core.protocol import Task, format_answer
-from vla_r1_ros.model.backends import Backend, GenerationSettings, InferenceResult, ScriptedBackend, check_image
+from vla_r1_ros.model.backends import Backend, Completion, Completions, InferenceResult, Question
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick_scenes import PickScene
@@ -67,23 +67,14 @@ class OracleBackend(Backend):
         self.world = world
         self.choose = choose or _named_object
 
-    def predict(
-        self,
-        image: np.ndarray,
-        instruction: str,
-        task: Task | str = "affordance",
-        settings: GenerationSettings | None = None,
-        *,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> InferenceResult:
-        check_image(image)
+    def complete(self, question: Question) -> Completions:
         frame, scene = self.world.last_frame, self.world.scene
         if frame is None or scene is None:
             raise RuntimeError("the oracle answers about the world's latest frame: render it first")
-        box = frame.object(self.choose(scene, instruction)).box_2d
+        box = frame.object(self.choose(scene, question.instruction)).box_2d
         answer = "" if box is None else format_answer(box, "the oracle knows where it is")  # unseen: no answer
-        scripted: Backend = ScriptedBackend({Task.AFFORDANCE: answer}, model_id="oracle")  # the real parsing path
-        return scripted.predict(image, instruction, task, settings, should_stop=should_stop)
+        # It knows boxes only: a trajectory question gets no answer (unusable, like a model's bad one).
+        return Completions(tuple(Completion(answer if t is Task.AFFORDANCE else "") for t in question.tasks))
 
 
 def _named_object(scene: PickScene, instruction: str) -> str:
@@ -188,7 +179,6 @@ class _Episode:
         self.record.sim_time = self.world.time
         self.record.timings["total"] = sum(self.record.timings.values())
         return self.record
-
 
 
 class _NoOperator:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from .backends import DEFAULT_MODEL_ID, TASK_CHOICES
+from .model.backends import DEFAULT_MODEL_ID, TASK_CHOICES
 
 EXIT_OK = 0
 EXIT_UNPARSED = 1
@@ -47,7 +47,7 @@ def _cmd_make_tiny_model(args: argparse.Namespace, out_stream: IO[str]) -> int:
     if out.is_dir() and any(out.iterdir()) and not args.force:
         return _fail("make-tiny-model", f"{out} is not empty (use --force to write into it)")
     _progress(f"building a {args.size} Qwen2.5-VL checkpoint (seed {args.seed}) in {out}")
-    from .tiny import build_tiny_model
+    from .model.tiny import build_tiny_model
 
     build = build_tiny_model(out, seed=args.seed, size=args.size)
     print(
@@ -84,7 +84,7 @@ def draw_overlay(rgb: Any, result: Any) -> Any:
     """A BGR copy of ``rgb`` (for cv2.imwrite) with each prediction's box and trajectory drawn on it."""
     import cv2
 
-    from ..core.overlay import draw_prediction
+    from .core.overlay import draw_prediction
 
     answers = [(prediction.task.value, prediction.parsed) for prediction in result.predictions]
     return cv2.cvtColor(draw_prediction(rgb, answers), cv2.COLOR_RGB2BGR)
@@ -123,7 +123,7 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         return _fail("predict", f"--out {out_dir} exists and is not a folder")
 
-    from .backends import (
+    from .model.backends import (
         BackendError,
         GenerationSettings,
         InputTooLarge,
@@ -177,8 +177,8 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
     report["instruction"] = args.instruction
     lifted_ok = True
     if scene is not None:
-        from ..core.answer_lifting import LiftSettings, lift_answers
-        from ..core.geometry import SafetyLimits
+        from .core.answer_lifting import LiftSettings, lift_answers
+        from .core.geometry import SafetyLimits
 
         limits = SafetyLimits() if args.camera_pose is not None else None
         outcomes = lift_answers({p.task: p.parsed for p in result.predictions}, scene, LiftSettings(limits=limits))
@@ -205,9 +205,9 @@ def _depth_scene(args: argparse.Namespace, rgb: Any) -> Any:
     """The DepthScene for --depth/--camera-info/--camera-pose; ValueError with a clear message."""
     import numpy as np
 
-    from ..core.calibration import load_camera_info
-    from ..core.geometry import CameraModel, DepthImage, DepthScene, register_depth
-    from ..core.geometry.transforms import pose_from_xyz_quaternion
+    from .core.calibration import load_camera_info
+    from .core.geometry import CameraModel, DepthImage, DepthScene, register_depth
+    from .core.geometry.transforms import pose_from_xyz_quaternion
 
     depth_path = Path(args.depth)
     if not depth_path.is_file():
