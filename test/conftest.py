@@ -87,16 +87,14 @@ def scene_msgs() -> Any:
 def harness_factory(scene_msgs: Any) -> Iterator[Any]:
     from contextlib import ExitStack
 
-    import rclpy
     from geometry_msgs.msg import PoseStamped  # noqa: F401  (message types load before nodes start)
     from nav_msgs.msg import Path
-    from rclpy.action import ActionClient
     from rclpy.parameter import Parameter
     from ros_support import BASE_FRAME, FakeCamera, Harness, ros_context, spinning, wait_for
     from sensor_msgs.msg import Image
     from visualization_msgs.msg import MarkerArray
-    from vla_r1_ros.action import Reason
     from vla_r1_ros.msg import Prediction
+    from vla_r1_ros.ros.commander import VlaR1Commander
 
     from vla_r1_ros.ros.vla_r1_node import VlaR1Node
 
@@ -120,7 +118,8 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
         # The camera's mount on /tf_static, as a camera driver publishes it (real tf2 in the node).
         mount = scene_msgs.scene.T_world_optical if with_tf else None
         camera = FakeCamera(messages or scene_msgs, context=context, base_pose=mount, **camera_options)
-        client_node = rclpy.create_node("vla_r1_test_client", context=context)
+        # The users' client facade, spun with the node and camera (its waits only wait).
+        client_node = VlaR1Commander(node_name="vla_r1_test_client", context=context, own_executor=False)
         received: dict[str, Any] = {
             key: collections.deque(maxlen=20) for key in ("prediction", "markers", "waypoints", "image")
         }
@@ -131,12 +130,11 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
             ("image", Image, "/vla_r1_node/annotated_image"),
         ):
             client_node.create_subscription(kind, topic, lambda message, into=received[key]: into.append(message), 10)
-        client = ActionClient(client_node, Reason, "/vla_r1_node/reason")
+        client = client_node.reason_client
         stack.enter_context(spinning(context, node, camera, client_node))
         stack.callback(node.destroy_node)
         stack.callback(camera.destroy_node)
         stack.callback(client_node.destroy_node)
-        stack.callback(client.destroy)
         assert client.wait_for_server(timeout_sec=10.0)
         assert wait_for(lambda: camera.frames_sent > 5)
         return Harness(context, node, camera, client_node, client, received)

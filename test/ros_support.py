@@ -73,7 +73,7 @@ def box_answer(scene: Any) -> str:
 
 @dataclass
 class Harness:
-    """A running node under test, a fake camera and an action client."""
+    """A running node under test, a fake camera, and the client (a VlaR1Commander) with its action client."""
 
     context: Any
     node: Any
@@ -83,19 +83,9 @@ class Harness:
     received: dict[str, list[Any]] = field(default_factory=dict)
 
     def send(self, instruction: str, task: str = "affordance", timeout: float = 30.0) -> tuple[Any, list[Any]]:
-        from vla_r1_ros.action import Reason
-
-        feedback: list[Any] = []
-        goal = Reason.Goal(instruction=instruction, task=task)
-        sent = self.client.send_goal_async(
-            goal, feedback_callback=lambda m: feedback.append((time.monotonic(), m.feedback))
-        )
-        assert wait_for(sent.done, timeout), "goal was never answered"
-        handle = sent.result()
-        assert handle.accepted
-        result = handle.get_result_async()
-        assert wait_for(result.done, timeout), "goal never finished"
-        return result.result().result, feedback
+        """The Reason result and its feedback as (arrival time, message), through the client facade."""
+        result = self.client_node.reason(instruction, task, timeout_s=timeout)
+        return result, list(self.client_node.feedback)
 
 
 def scripted(answer: Any, delay_s: float = 0.0) -> Any:

@@ -8,6 +8,10 @@
     outcome = robot.execute(answer.predictions[0].waypoints, grasp_at_end=True)
     robot.destroy_node()
 
+By default the commander spins itself while it waits (a script's main thread). A program that
+already spins its nodes on a background executor passes ``own_executor=False`` and adds the
+commander to that executor; its waits then only wait.
+
 ``ros2 run vla_r1_ros pick "pick up the red block"`` is :func:`main`: both actions in a row,
 the outcome printed, exit code 0 on success. Every wait has a timeout; a missing server, a
 refused goal or a timeout raises :class:`CommanderError` with the reason.
@@ -50,20 +54,27 @@ class VlaR1Commander(Node):
         reason_action: str = "/vla_r1_node/reason",
         execute_action: str = "/vla_r1_executor/execute",
         node_name: str = "vla_r1_commander",
+        own_executor: bool = True,
+        server_timeout_s: float = 60.0,
         **node_options: Any,
     ) -> None:
         super().__init__(node_name, **node_options)
-        self._reason = ActionClient(self, Reason, reason_action)
-        self._execute = ActionClient(self, ExecuteWaypoints, execute_action)
-        self._names = {id(self._reason): reason_action, id(self._execute): execute_action}
-        self.feedback: list[Any] = []
-        # Its own executor, on the node's context: waiting spins this node only.
-        self._spinner = SingleThreadedExecutor(context=self.context)
-        self._spinner.add_node(self)
+        self.reason_client = ActionClient(self, Reason, reason_action)
+        self.execute_client = ActionClient(self, ExecuteWaypoints, execute_action)
+        self.server_timeout_s = server_timeout_s  # how long a call waits for its action server to appear
+        self._names = {id(self.reason_client): reason_action, id(self.execute_client): execute_action}
+        #: The latest goal's feedback messages, each as (time.monotonic() on arrival, feedback).
+        self.feedback: list[tuple[float, Any]] = []
+        # Its own executor, on the node's context: waiting spins this node only. Without it, the
+        # caller's executor spins the node and waiting only polls the futures.
+        self._spinner: SingleThreadedExecutor | None = None
+        if own_executor:
+            self._spinner = SingleThreadedExecutor(context=self.context)
+            self._spinner.add_node(self)
 
     def reason(self, instruction: str, task: str = "affordance", timeout_s: float = 120.0) -> Any:
         """Ask VLA-R1 about the newest camera frame; the Reason result (success, message, predictions)."""
-        return self._run(self._reason, Reason.Goal(instruction=instruction, task=task), timeout_s)
+        return self._run(self.reason_client, Reason.Goal(instruction=instruction, task=task), timeout_s)
 
     def execute(
         self,
@@ -76,7 +87,7 @@ class VlaR1Commander(Node):
         """Run waypoints through the executor (its checks, approval and backend); the ExecuteWaypoints result."""
         goal = ExecuteWaypoints.Goal(waypoints=waypoints, grasp_at_end=grasp_at_end, dry_run=dry_run)
         goal.velocity_scaling = goal.acceleration_scaling = float(velocity_scaling)
-        return self._run(self._execute, goal, timeout_s)
+        return self._run(self.execute_client, goal, timeout_s)
 
     def pick(self, instruction: str, dry_run: bool = False, timeout_s: float = 300.0) -> tuple[Any, Any | None]:
         """Reason about an affordance, then grasp it: (Reason result, ExecuteWaypoints result or None)."""
@@ -88,42 +99,52 @@ class VlaR1Commander(Node):
 
     def _run(self, client: ActionClient, goal: Any, timeout_s: float) -> Any:
         name = self._names[id(client)]
-        if not self._wait_for_server(client, min(timeout_s, 30.0)):
+        if not self._wait_for_server(client, self.server_timeout_s):
             raise CommanderError(f"no action server {name}: is the node running (ros2 action list)?")
-        sent = client.send_goal_async(goal, feedback_callback=lambda message: self.feedback.append(message.feedback))
-        self._spinner.spin_until_future_complete(sent, timeout_sec=30.0)
-        if not sent.done() or not sent.result().accepted:
+        self.feedback = []
+        sent = client.send_goal_async(goal, feedback_callback=self._keep_feedback)
+        if not self.spin_until(sent, 30.0) or not sent.result().accepted:
             raise CommanderError(f"{name} did not accept the goal")
         result = sent.result().get_result_async()
-        self._spinner.spin_until_future_complete(result, timeout_sec=timeout_s)
-        if not result.done():
+        if not self.spin_until(result, timeout_s):
             sent.result().cancel_goal_async()
             raise CommanderError(f"{name} gave no result within {timeout_s:.0f} s; the goal was cancelled")
         return result.result().result
 
+    def _keep_feedback(self, message: Any) -> None:
+        self.feedback.append((time.monotonic(), message.feedback))
 
     def spin_until(self, future: Any, timeout_s: float) -> bool:
-        """Spin this node until ``future`` is done (or ``timeout_s`` passes); whether it is done."""
-        self._spinner.spin_until_future_complete(future, timeout_sec=timeout_s)
+        """Wait (spinning this node if it has its own executor) until ``future`` is done or ``timeout_s`` passes."""
+        if self._spinner is not None:
+            self._spinner.spin_until_future_complete(future, timeout_sec=timeout_s)
+            return bool(future.done())
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.005)
         return bool(future.done())
 
     def spin_for(self, seconds: float) -> None:
-        """Spin this node (its subscriptions) for ``seconds``."""
+        """Let this node's subscriptions run for ``seconds`` (spinning it if it has its own executor)."""
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            self._spinner.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
+            if self._spinner is None:
+                time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+            else:
+                self._spinner.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
 
     def _wait_for_server(self, client: ActionClient, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while not client.server_is_ready():
             if time.monotonic() > deadline:
                 return False
-            self._spinner.spin_once(timeout_sec=0.1)
+            self.spin_for(0.1)
         return True
 
     def destroy_node(self) -> None:
-        self._spinner.remove_node(self)
-        self._spinner.shutdown()
+        if self._spinner is not None:
+            self._spinner.remove_node(self)
+            self._spinner.shutdown()
         super().destroy_node()
 
 

@@ -126,15 +126,14 @@ def run(
     scene_index: int = 0,
 ) -> dict[str, Any]:
     import rclpy
-    from rclpy.action.client import ActionClient
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image
 
-    from vla_r1_ros.action import Reason
     from vla_r1_ros.core.geometry.transforms import quaternion_from_matrix
     from vla_r1_ros.model.backends import make_backend
+    from vla_r1_ros.ros.commander import VlaR1Commander
     from vla_r1_ros.ros.sim_camera import (
         BASE_FRAME,
         FakeCamera,
@@ -166,26 +165,17 @@ def run(
         )
     node = VlaR1Node(backend=backend, context=context, parameter_overrides=parameters)
     camera = FakeCamera(messages, context=context, base_pose=scene.T_world_optical if tf_available else None)
-    client_node = rclpy.create_node("node_demo_client", context=context)
+    client_node = VlaR1Commander(node_name="node_demo_client", context=context, own_executor=False)
     images: list[Image] = []
     client_node.create_subscription(Image, "/vla_r1_node/annotated_image", images.append, 10)
-    client = ActionClient(client_node, Reason, "/vla_r1_node/reason")
     executor = SingleThreadedExecutor(context=context)
     for each in (node, camera, client_node):
         executor.add_node(each)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        if not client.wait_for_server(timeout_sec=10.0):
-            raise RuntimeError("the node's ~/reason action server did not come up")
         time.sleep(0.5)  # a few camera frames
-        sent = client.send_goal_async(Reason.Goal(instruction=instruction, task=task))
-        while not sent.done():
-            time.sleep(0.01)
-        result_future = sent.result().get_result_async()
-        while not result_future.done():
-            time.sleep(0.01)
-        result = result_future.result().result
+        result = client_node.reason(instruction, task, timeout_s=180.0)
         deadline = time.monotonic() + 5.0
         while not images and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -194,7 +184,6 @@ def run(
         spinner.join(timeout=10.0)
         for each in (client_node, camera):
             each.destroy_node()
-        client.destroy()
         node.destroy_node()
         rclpy.shutdown(context=context)
 
