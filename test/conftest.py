@@ -94,8 +94,8 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
     from sensor_msgs.msg import Image
     from visualization_msgs.msg import MarkerArray
     from vla_r1_ros.msg import Prediction
-    from vla_r1_ros.ros.commander import VlaR1Commander
 
+    from vla_r1_ros.ros.commander import VlaR1Commander
     from vla_r1_ros.ros.vla_r1_node import VlaR1Node
 
     stack = ExitStack()

@@ -70,10 +70,13 @@ def _reason_server(node: Any, name: str, *, accept: bool = True, hold_s: float =
 @pytest.mark.parametrize("own_executor", [True, False])
 def test_reason_returns_the_result_and_its_feedback(server_node: Any, own_executor: bool) -> None:
     from ros_support import spinning
+
     from vla_r1_ros.ros.commander import VlaR1Commander
 
     server = _reason_server(server_node, "/commander_test/reason")
-    robot = VlaR1Commander(reason_action="/commander_test/reason", context=server_node.context, own_executor=own_executor)
+    robot = VlaR1Commander(
+        reason_action="/commander_test/reason", context=server_node.context, own_executor=own_executor
+    )
     try:
         if own_executor:
             result = robot.reason("pick up the red block", timeout_s=10.0)
@@ -93,7 +96,9 @@ def test_missing_server_refused_goal_and_timeout_raise_with_the_reason(server_no
     refusing = _reason_server(server_node, "/commander_test/refusing", accept=False)
     slow = _reason_server(server_node, "/commander_test/slow", hold_s=30.0)
     robots = [
-        VlaR1Commander(reason_action=name, node_name=f"commander_{i}", context=server_node.context, server_timeout_s=1.0)
+        VlaR1Commander(
+            reason_action=name, node_name=f"commander_{i}", context=server_node.context, server_timeout_s=1.0
+        )
         for i, name in enumerate(["/commander_test/nobody", "/commander_test/refusing", "/commander_test/slow"])
     ]
     try:

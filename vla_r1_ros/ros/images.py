@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from vla_r1_ros.core.image_buffer import ImageBufferError, buffer_pixels
+
 __all__ = ["ImageEncodingError", "SUPPORTED_ENCODINGS", "image_to_rgb", "rgb_to_image_fields"]
 
 # encoding -> (dtype, channels)
@@ -39,21 +41,15 @@ def _pixels(message: Any) -> NDArray[Any]:
             f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}"
         )
     kind, channels = _LAYOUTS[encoding]
-    dtype = np.dtype(kind).newbyteorder(">" if message.is_bigendian else "<")
-    height, width, step = int(message.height), int(message.width), int(message.step)
-    row_bytes = width * channels * dtype.itemsize
-    data = bytes(message.data) if not isinstance(message.data, (bytes, bytearray, memoryview)) else message.data
-    if height == 0 or width == 0:
-        raise ImageEncodingError(f"image is empty ({width}x{height})")
-    if step < row_bytes:
-        raise ImageEncodingError(f"step {step} is shorter than a row of {width} {encoding} pixels ({row_bytes} bytes)")
-    if len(data) < step * height:
-        raise ImageEncodingError(
-            f"image data has {len(data)} bytes, expected {step * height} ({height} rows of {step})"
+    data = message.data if isinstance(message.data, (bytes, bytearray, memoryview)) else bytes(message.data)
+    try:
+        view = buffer_pixels(
+            data, int(message.width), int(message.height), int(message.step), np.dtype(kind), channels,
+            bool(message.is_bigendian), encoding,
         )
-    rows = np.frombuffer(data, dtype=np.uint8, count=step * height).reshape(height, step)[:, :row_bytes]
-    pixels = np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)
-    return pixels.astype(dtype.newbyteorder("="), copy=False)
+    except ImageBufferError as err:
+        raise ImageEncodingError(str(err)) from None
+    return np.ascontiguousarray(view, dtype=view.dtype.newbyteorder("="))
 
 
 def image_to_rgb(message: Any) -> NDArray[np.uint8]:

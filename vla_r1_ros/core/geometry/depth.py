@@ -20,6 +20,7 @@ import numpy as np
 
 from vla_r1_ros.core.geometry.camera import CameraModel, focal_scale_consistent
 from vla_r1_ros.core.geometry.kernels.decode import decode_pixels, decode_window
+from vla_r1_ros.core.image_buffer import ImageBufferError, buffer_pixels
 
 __all__ = [
     "DepthEncodingError",
@@ -145,20 +146,10 @@ def _buffer_view(
     """The (H, W) pixels of a ``sensor_msgs/Image`` buffer as a view in the message's byte order."""
     if encoding not in _ENCODINGS:
         raise DepthEncodingError(f"unsupported depth encoding {encoding!r}; expected 16UC1, mono16 or 32FC1")
-    dtype = _ENCODINGS[encoding].newbyteorder(">" if is_bigendian else "<")
-    row_bytes = width * dtype.itemsize
-    if width <= 0 or height <= 0 or step < row_bytes:
-        raise DepthEncodingError(
-            f"image {width}x{height} with step {step} cannot hold {encoding} rows of {row_bytes} bytes"
-        )
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    if buffer.size < step * (height - 1) + row_bytes:
-        raise DepthEncodingError(
-            f"depth buffer holds {buffer.size} bytes, {width}x{height} {encoding} with step {step} "
-            f"needs {step * height}"
-        )
-    rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1), writeable=False)
-    return rows.view(dtype)  # the last axis is contiguous, so this is a view even with row padding
+    try:
+        return buffer_pixels(data, width, height, step, _ENCODINGS[encoding], 1, is_bigendian, encoding)[:, :, 0]
+    except ImageBufferError as err:
+        raise DepthEncodingError(str(err)) from None
 
 
 def depth_from_buffer(
