@@ -206,7 +206,7 @@ def _depth_scene(args: argparse.Namespace, rgb: Any) -> Any:
     import numpy as np
 
     from .core.calibration import load_camera_info
-    from .core.geometry import CameraModel, DepthImage, DepthScene, register_depth
+    from .core.geometry import CameraModel, DepthImage, ImageSizeError, scene_from_frame
     from .core.geometry.transforms import pose_from_xyz_quaternion
 
     depth_path = Path(args.depth)
@@ -227,18 +227,16 @@ def _depth_scene(args: argparse.Namespace, rgb: Any) -> Any:
     else:
         raise ValueError(f"depth must be uint16 millimetres or float metres, got {depth_array.dtype}")
     camera = CameraModel.from_camera_info(load_camera_info(args.camera_info))
-    if (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
-        raise ValueError(
-            f"the image is {rgb.shape[1]}x{rgb.shape[0]} but {args.camera_info} "
-            f"describes {camera.width}x{camera.height}"
-        )
-    registered = register_depth(DepthImage.from_ros(depth_array, encoding), camera)
     pose = np.eye(4)
     frame = "camera_optical_frame"
     if args.camera_pose is not None:
         pose = pose_from_xyz_quaternion(args.camera_pose)
         frame = args.base_frame
-    return DepthScene(registered, pose, base_frame=frame)
+    depth = DepthImage.from_ros(depth_array, encoding)
+    try:
+        return scene_from_frame(depth, camera, pose, base_frame=frame, colour_size=(rgb.shape[1], rgb.shape[0]))
+    except ImageSizeError as err:
+        raise ValueError(f"{err} (CameraInfo {args.camera_info})") from None
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -44,8 +44,10 @@ from vla_r1_ros.core.frame_sync import FramePair, LatestFramePair, NoFrame, Stre
 from vla_r1_ros.core.geometry import (
     CameraModel,
     DepthImage,
+    DepthRegistrationError,
     DepthScene,
-    register_depth,
+    ImageSizeError,
+    scene_from_frame,
     warm_up,
 )
 from vla_r1_ros.core.geometry.transforms import pose_from_xyz_quaternion
@@ -383,16 +385,8 @@ class VlaR1Node(Node):
             raise GoalFailure("depth lifting needs CameraInfo and a depth image")
         try:
             camera = self._camera(info)
-            if (pair.color.width, pair.color.height) != (camera.width, camera.height):
-                raise GoalFailure(
-                    f"colour image is {pair.color.width}x{pair.color.height} but CameraInfo describes "
-                    f"{camera.width}x{camera.height}"
-                )
             depth = DepthImage.from_image_msg(pair.depth, self.settings.depth_range)
-            registered = register_depth(depth, camera)
-        except GoalFailure:
-            raise
-        except ValueError as err:  # encoding, registration and camera model errors
+        except ValueError as err:  # encoding and camera model errors
             raise GoalFailure(f"depth unusable: {err}") from None
         optical_frame = pair.color.header.frame_id
         try:
@@ -404,7 +398,13 @@ class VlaR1Node(Node):
             )
         except TransformUnavailable as err:
             raise GoalFailure(f"TF unavailable: {err}") from None
-        return DepthScene(registered, transform, base_frame=self.settings.target_frame, optical_frame=optical_frame)
+        colour_size = (pair.color.width, pair.color.height)
+        try:
+            return scene_from_frame(depth, camera, transform, self.settings.target_frame, optical_frame, colour_size)
+        except ImageSizeError as err:
+            raise GoalFailure(str(err)) from None
+        except DepthRegistrationError as err:
+            raise GoalFailure(f"depth unusable: {err}") from None
 
     def _generate(
         self, rgb: np.ndarray, instruction: str, tasks: tuple[Task, ...], cancelled: Callable[[], bool]

@@ -427,8 +427,8 @@ def camera_model(scene: RGBDFrame) -> CameraModel:
 
 def depth_scene(scene: RGBDFrame, depth: np.ndarray | None = None, base_frame: str = "world") -> DepthScene:
     """A geometry-core ``DepthScene`` for a simulated frame (optionally with a noisy depth image)."""
-    from vla_r1_ros.core.geometry.depth import DepthImage, register_depth
-    from vla_r1_ros.core.geometry.scene import DepthScene
+    from vla_r1_ros.core.geometry.depth import DepthImage
+    from vla_r1_ros.core.geometry.scene import scene_from_frame
 
     image = DepthImage(scene.depth if depth is None else depth, scene.frame_id)
-    return DepthScene(register_depth(image, camera_model(scene)), scene.T_world_optical, base_frame=base_frame)
+    return scene_from_frame(image, camera_model(scene), scene.T_world_optical, base_frame=base_frame)

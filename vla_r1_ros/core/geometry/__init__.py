@@ -33,7 +33,7 @@ from vla_r1_ros.core.geometry.depth import (
 from vla_r1_ros.core.geometry.height_map import HeightMap
 from vla_r1_ros.core.geometry.results import GraspPose, LiftResult, PathResult, Target3D, WaypointPath
 from vla_r1_ros.core.geometry.safety import SafetyLimits, SafetyResult, SafetyRule, Violation, check_waypoints
-from vla_r1_ros.core.geometry.scene import DepthScene, FrameMismatchError
+from vla_r1_ros.core.geometry.scene import DepthScene, FrameMismatchError, ImageSizeError, scene_from_frame
 from vla_r1_ros.core.geometry.startup import warm_up
 from vla_r1_ros.core.geometry.trajectory_lifting import lift_trajectory, resample_polyline
 from vla_r1_ros.core.geometry.transforms import TransformError, check_rigid_transform, quaternion_from_matrix
@@ -54,6 +54,8 @@ __all__ = [
     "register_depth",
     "DepthScene",
     "FrameMismatchError",
+    "ImageSizeError",
+    "scene_from_frame",
     "GraspPose",
     "HeightMap",
     "LiftingConfig",

@@ -8,18 +8,23 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from vla_r1_ros.core.geometry.camera import CameraModel
 from vla_r1_ros.core.geometry.config import TrajectoryConfig
-from vla_r1_ros.core.geometry.depth import RegisteredDepth
+from vla_r1_ros.core.geometry.depth import DepthImage, RegisteredDepth, register_depth
 from vla_r1_ros.core.geometry.height_map import HeightMap, build_height_map
 from vla_r1_ros.core.geometry.kernels.height_grid import base_frame_cloud
 from vla_r1_ros.core.geometry.rays import rays_of
 from vla_r1_ros.core.geometry.transforms import check_rigid_transform, transform_points
 
-__all__ = ["FrameMismatchError", "PointCloud", "DepthScene"]
+__all__ = ["FrameMismatchError", "ImageSizeError", "PointCloud", "DepthScene", "scene_from_frame"]
 
 
 class FrameMismatchError(ValueError):
     """The transform given for the camera does not start at the depth image's frame."""
+
+
+class ImageSizeError(ValueError):
+    """The colour image and its CameraInfo disagree on the image size."""
 
 
 class PointCloud(NamedTuple):
@@ -109,3 +114,27 @@ class DepthScene:
         """
         cloud = self.cloud(config.cloud_points)
         return build_height_map(cloud.points, cloud.highest, config, region)
+
+
+def scene_from_frame(
+    depth: DepthImage,
+    camera: CameraModel,
+    T_base_optical: np.ndarray,
+    base_frame: str = "base_link",
+    optical_frame: str | None = None,
+    colour_size: tuple[int, int] | None = None,
+    depth_camera: CameraModel | None = None,
+) -> DepthScene:
+    """The scene of one RGB-D frame: the one builder (the node, ``vla-r1 predict`` and the simulator).
+
+    Checks the colour image's (width, height) against the camera when given
+    (:class:`ImageSizeError`), registers the depth to the colour camera
+    (:func:`~vla_r1_ros.core.geometry.depth.register_depth`'s errors) and takes the camera pose.
+    """
+    if colour_size is not None and tuple(colour_size) != (camera.width, camera.height):
+        width, height = colour_size
+        raise ImageSizeError(
+            f"colour image is {width}x{height} but CameraInfo describes {camera.width}x{camera.height}"
+        )
+    registered = register_depth(depth, camera, depth_camera)
+    return DepthScene(registered, T_base_optical, base_frame=base_frame, optical_frame=optical_frame)

@@ -6,9 +6,9 @@ import numpy as np
 
 from vla_r1_ros.core.geometry.box_lifting import lift_box
 from vla_r1_ros.core.geometry.camera import CameraModel
-from vla_r1_ros.core.geometry.depth import DepthImage, encode_depth, register_depth
+from vla_r1_ros.core.geometry.depth import DepthImage, encode_depth
 from vla_r1_ros.core.geometry.safety import SafetyLimits, check_waypoints
-from vla_r1_ros.core.geometry.scene import DepthScene
+from vla_r1_ros.core.geometry.scene import scene_from_frame
 from vla_r1_ros.core.geometry.trajectory_lifting import lift_trajectory
 from vla_r1_ros.core.protocol import Box2D, Trajectory2D
 
@@ -34,7 +34,7 @@ def warm_up() -> None:
     for noise in (0.0, 0.01):
         noisy = depth + noise * np.sin(rows * 1.7 + cols * 2.3)
         for image in (DepthImage(noisy, "warm_up"), DepthImage.from_ros(encode_depth(noisy, "16UC1"), "16UC1")):
-            scene = DepthScene(register_depth(image, camera), pose, base_frame="base")
+            scene = scene_from_frame(image, camera, pose, base_frame="base")
             lifted = lift_box(Box2D(0.5, 0.5, 0.3, 0.3), scene)
             lift_trajectory(trajectory, scene, target=lifted.target)
             path = lift_trajectory(trajectory, scene, start=np.array([0.0, 0.0, 0.5])).path
