@@ -30,6 +30,8 @@ from rclpy.qos import qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image
 
+from vla_r1_ros.core.geometry.depth import encode_depth
+from vla_r1_ros.ros.images import rgb_to_image_fields
 from vla_r1_ros.ros.loopback import loopback_only_reason
 from vla_r1_ros.sim.scene import Intrinsics, RenderedScene, SceneObject, TabletopRenderer, look_at
 from vla_r1_ros.sim.tabletop2d import TopDownFrame
@@ -77,15 +79,12 @@ def render_top_down(seed: int = 1000, index: int = 0) -> TopDownFrame:
 def scene_messages(scene: RenderedScene | TopDownFrame, depth_encoding: str = "32FC1") -> SceneMessages:
     """The colour, registered depth and CameraInfo messages of a simulated frame (pybullet or top-down)."""
     k = scene.intrinsics
-    rgb = Image(height=k.height, width=k.width, encoding="rgb8", is_bigendian=0, step=k.width * 3)
-    rgb.data = np.ascontiguousarray(scene.rgb, dtype=np.uint8).tobytes()
+    rgb = Image(**rgb_to_image_fields(np.asarray(scene.rgb, dtype=np.uint8)))
     rgb.header.frame_id = OPTICAL_FRAME
-    if depth_encoding == "16UC1":
-        values = np.where(np.isfinite(scene.depth), np.round(scene.depth * 1000.0), 0).astype(np.uint16)
-        depth = Image(height=k.height, width=k.width, encoding="16UC1", is_bigendian=0, step=k.width * 2)
-    else:
-        values = scene.depth.astype(np.float32)
-        depth = Image(height=k.height, width=k.width, encoding="32FC1", is_bigendian=0, step=k.width * 4)
+    values = encode_depth(scene.depth, depth_encoding)
+    depth = Image(
+        height=k.height, width=k.width, encoding=depth_encoding, is_bigendian=0, step=k.width * values.itemsize
+    )
     depth.data = values.tobytes()
     depth.header.frame_id = OPTICAL_FRAME
     info = CameraInfo(width=k.width, height=k.height, distortion_model="plumb_bob")
