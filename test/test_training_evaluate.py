@@ -148,7 +148,8 @@ def test_report_files_and_predictions_roundtrip(tmp_path: Path) -> None:
     completions = list(dataset["ground_truth"])
     completions[0] = "garbage"
     records = records_from_dataset(dataset, completions)
-    summary = write_report(records, tmp_path / "rep", num_overlays=3)
+    summary, rows = write_report(records, tmp_path / "rep", num_overlays=3)
+    assert (summary, rows) == tuple(reversed(score_records(records)))
     for name in ("metrics.json", "predictions.jsonl", "per_question.jsonl", "report.md"):
         assert (tmp_path / "rep" / name).is_file()
     assert len(list((tmp_path / "rep" / "overlays").glob("*.png"))) == 3

@@ -102,13 +102,14 @@ def _eval(config: RunConfig, args: argparse.Namespace) -> dict[str, object]:
     output_dir = Path(config.eval.output_dir)
     if predictions:
         records = read_predictions(predictions)
-        return write_report(
+        summary, _ = write_report(
             records,
             output_dir,
             f"Evaluation of {predictions}",
             config.eval.num_overlays,
             {"predictions": str(predictions)},
         )
+        return summary
     from .common import build_datasets
 
     model = args.model or config.eval.model

@@ -1,7 +1,7 @@
 """Evaluation with the paper's metrics: IoU for boxes; DFD, HD, RMSE and Avg for trajectories.
 
 Every number comes from :mod:`vla_r1_ros.core.rewards` / :mod:`vla_r1_ros.core.metrics` (the same
-``score_batch`` that GRPO's rewards use). Conventions:
+scorer, ``score_parsed_batch``, that GRPO's rewards use; each completion is parsed once). Conventions:
 
 * IoU is on corners clipped to [0, 1] (as the reward computes it); a completion with no usable
   box (unparsable, wrong answer type) counts IoU 0, so the mean is over every affordance question;
@@ -32,8 +32,8 @@ import numpy as np
 
 from vla_r1_ros.core.metrics import box_iou_giou
 from vla_r1_ros.core.overlay import draw_prediction
-from vla_r1_ros.core.protocol import Box2D, parse_completion
-from vla_r1_ros.core.rewards import score_batch
+from vla_r1_ros.core.protocol import Box2D, Task, parse_completion
+from vla_r1_ros.core.rewards import score_parsed_batch
 
 from .config import DECODINGS
 
@@ -257,10 +257,17 @@ def centre_correlation(centres: Sequence[tuple[float, float, float, float]]) -> 
 
 def score_records(records: Sequence[EvalRecord]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-question rows and the summary (see the module docstring for the conventions)."""
-    breakdowns = score_batch([r.completion for r in records], [r.ground_truth for r in records], with_metrics=True)
+    # One parse per text: the reward scores the answer as given; validity judges it against the
+    # question's task (ParsedOutput.for_task).
+    answers = [parse_completion(r.completion) for r in records]
+    truths = [parse_completion(r.ground_truth) for r in records]
+    breakdowns = score_parsed_batch(answers, truths, with_metrics=True)
     rows: list[dict[str, Any]] = []
-    for record, b in zip(records, breakdowns):
-        parsed = parse_completion(record.completion, record.task)
+    for record, answer, truth_parse, b in zip(records, answers, truths, breakdowns):
+        try:
+            parsed = answer.for_task(Task.from_name(record.task))
+        except ValueError as err:
+            raise ValueError(f"question {record.id}: {err}") from None
         row: dict[str, Any] = {
             "id": record.id,
             "task": record.task,
@@ -271,7 +278,7 @@ def score_records(records: Sequence[EvalRecord]) -> tuple[list[dict[str, Any]], 
         }
         if record.task == "affordance":
             row["iou"] = 0.0 if math.isnan(b.iou) else b.iou
-            truth = parse_completion(record.ground_truth).box
+            truth = truth_parse.box
             if parsed.box is not None and truth is not None:
                 row["centres"] = (parsed.box.x, parsed.box.y, truth.x, truth.y)
             if record.object_boxes and truth is not None:
@@ -504,8 +511,11 @@ def write_report(
     title: str = "VLA-R1 evaluation",
     num_overlays: int = 8,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Score ``records`` and write metrics.json, predictions.jsonl, per_question.jsonl, report.md and plots."""
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score ``records`` and write metrics.json, predictions.jsonl, per_question.jsonl, report.md and plots.
+
+    Returns (summary, per-question rows), as :func:`score_records` (which it calls once).
+    """
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows, summary = score_records(records)
@@ -570,7 +580,7 @@ def write_report(
         drawn += 1
     lines += ["", "White: ground truth; green/blue: prediction; orange: a prediction that failed a check."]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return summary
+    return summary, rows
 
 
 def evaluate_dataset(
@@ -595,6 +605,4 @@ def evaluate_dataset(
     if decoding != "greedy":
         meta["seed"] = seed
     meta["generate_seconds"] = time.perf_counter() - start
-    summary = write_report(records, output_dir, title or f"Evaluation of {model}", num_overlays, meta)
-    rows, _ = score_records(records)
-    return summary, rows
+    return write_report(records, output_dir, title or f"Evaluation of {model}", num_overlays, meta)

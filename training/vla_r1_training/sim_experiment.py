@@ -158,9 +158,9 @@ def report(config_path: str | None, model: str, out: str | Path, num_eval: int |
         count = num_eval or data.num_eval
         dataset = sim_dataset(data, count, split)
         records = generate_predictions(model, dataset, batch_size, max_new_tokens, progress=False)
-        metrics = write_report(records, folder / variant, f"{model} on held-out sim scenes ({variant}, split {split})",
-                               extra={"model": model, "split": split, "variant": variant})
-        rows, _ = score_records(records)
+        metrics, rows = write_report(records, folder / variant,
+                                     f"{model} on held-out sim scenes ({variant}, split {split})",
+                                     extra={"model": model, "split": split, "variant": variant})
         detections = generate_predictions(model, _detection_rows(dataset), batch_size, max_new_tokens, progress=False)
         _, detection_summary = score_records(detections)
         part: dict[str, Any] = {

@@ -18,7 +18,7 @@ import enum
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -297,6 +297,22 @@ class ParsedOutput:
             return Task.TRAJECTORY
         return None
 
+    def for_task(self, asked: Task | None) -> ParsedOutput:
+        """This answer judged as one to ``asked``: a well-formed answer of the other kind is TASK_MISMATCH.
+
+        The mismatch comes before the range checks (an out-of-range box asked as a trajectory is a
+        mismatch); the box or path is kept either way. ``parse_completion(text, task)`` is
+        ``parse_completion(text).for_task(task)``, so one parse serves both the reward and the check.
+        """
+        if asked is None or self.task is None or self.task is asked:
+            return self
+        error = (
+            "asked for a trajectory, the model answered a box"
+            if asked is Task.TRAJECTORY
+            else "asked for an affordance box, the model answered a trajectory"
+        )
+        return replace(self, status=ParseStatus.TASK_MISMATCH, error=error)
+
 
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
@@ -425,9 +441,9 @@ def _validate_answer(
         "repairs": repairs,
     }
     if isinstance(payload, dict):
-        return _validate_box(payload, expected_task, common)
+        return _validate_box(payload, common).for_task(expected_task)
     if isinstance(payload, list):
-        return _validate_trajectory(payload, expected_task, common)
+        return _validate_trajectory(payload, common).for_task(expected_task)
     return ParsedOutput(
         ParseStatus.WRONG_SHAPE,
         f"answer is a JSON {_json_type(payload)}; expected a box object or a list of [x, y] points",
@@ -435,7 +451,7 @@ def _validate_answer(
     )
 
 
-def _validate_box(payload: dict[str, Any], expected_task: Task | None, common: dict[str, Any]) -> ParsedOutput:
+def _validate_box(payload: dict[str, Any], common: dict[str, Any]) -> ParsedOutput:
     missing = [key for key in _BOX_KEYS if key not in payload]
     if missing:
         return ParsedOutput(ParseStatus.WRONG_SHAPE, f"box is missing key(s) {', '.join(missing)}", **common)
@@ -451,10 +467,6 @@ def _validate_box(payload: dict[str, Any], expected_task: Task | None, common: d
             return ParsedOutput(ParseStatus.NON_FINITE, f"box {key} is not a finite number", **common)
         values.append(number)
     box = Box2D(*values)
-    if expected_task is Task.TRAJECTORY:
-        return ParsedOutput(
-            ParseStatus.TASK_MISMATCH, "asked for a trajectory, the model answered a box", box=box, **common
-        )
     bad = [f"{key}={value:g}" for key, value in zip(_BOX_KEYS, values) if not _in_unit_range(value)]
     if bad:
         return ParsedOutput(ParseStatus.OUT_OF_RANGE, f"box values outside [0, 1]: {', '.join(bad)}", box=box, **common)
@@ -468,7 +480,7 @@ def _validate_box(payload: dict[str, Any], expected_task: Task | None, common: d
     return ParsedOutput(ParseStatus.OK, box=box, **common)
 
 
-def _validate_trajectory(payload: list[Any], expected_task: Task | None, common: dict[str, Any]) -> ParsedOutput:
+def _validate_trajectory(payload: list[Any], common: dict[str, Any]) -> ParsedOutput:
     if not payload:
         return ParsedOutput(ParseStatus.WRONG_SHAPE, "trajectory has no points", **common)
     if len(payload) > MAX_TRAJECTORY_POINTS:
@@ -503,13 +515,6 @@ def _validate_trajectory(payload: list[Any], expected_task: Task | None, common:
         if width == 3:
             depths.append(numbers[2])  # type: ignore[arg-type]
     trajectory = Trajectory2D(tuple(points), tuple(depths) if width == 3 else None)
-    if expected_task is Task.AFFORDANCE:
-        return ParsedOutput(
-            ParseStatus.TASK_MISMATCH,
-            "asked for an affordance box, the model answered a trajectory",
-            trajectory=trajectory,
-            **common,
-        )
     for index, (x, y) in enumerate(points):
         if not (_in_unit_range(x) and _in_unit_range(y)):
             return ParsedOutput(
