@@ -7,4 +7,4 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 netns=(unshare -n)
 [[ $(id -u) -eq 0 ]] || netns=(unshare -r -n)
-exec "${netns[@]}" -- bash -c 'ip link set lo up && exec "$@"' _ python -m vla_r1_ros.ros.node_demo "$@"
+exec "${netns[@]}" -- bash -c 'ip link set lo up && exec "$@"' _ python -m vla_r1_ros.demos.node_demo "$@"

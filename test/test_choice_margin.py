@@ -19,14 +19,14 @@ def _script() -> ModuleType:
 
 
 def _two_object_scenes(count: int, cot: str = "short") -> list:
-    from vla_r1_ros.sim.tabletop2d import TabletopGenerator
+    from vla_r1_ros.datagen.topdown_scenes import TabletopGenerator
 
     generator = TabletopGenerator(seed=1000, image_size=112, min_objects=2, max_objects=2, cot=cot)
     return list(generator.scenes(count))
 
 
 def test_the_two_answers_differ_only_in_the_region_step() -> None:
-    from vla_r1_ros.sim.tabletop2d import region_name
+    from vla_r1_ros.datagen.topdown_scenes import region_name
 
     script = _script()
     scene = next(s for s in _two_object_scenes(20) if script.region_answers(s) is not None)
@@ -40,7 +40,7 @@ def test_the_two_answers_differ_only_in_the_region_step() -> None:
 
 
 def test_scenes_the_region_step_cannot_tell_apart_are_refused_or_skipped() -> None:
-    from vla_r1_ros.sim.tabletop2d import TabletopGenerator
+    from vla_r1_ros.datagen.topdown_scenes import TabletopGenerator
 
     script = _script()
     scene = _two_object_scenes(1)[0]

@@ -10,7 +10,7 @@ import pytest
 from experiment_support import load_experiment
 
 from vla_r1_ros.core.protocol import format_answer
-from vla_r1_ros.sim.tabletop2d import TabletopGenerator
+from vla_r1_ros.datagen.topdown_scenes import TabletopGenerator
 
 pytest.importorskip("vla_r1_training")
 from vla_r1_training.evaluate import EvalRecord

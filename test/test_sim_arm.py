@@ -280,8 +280,8 @@ def test_reset_is_reproducible_bit_for_bit(world: PandaWorld) -> None:
 
 
 def test_scene_objects_are_from_the_training_vocabulary() -> None:
+    from vla_r1_ros.datagen.topdown_scenes import COLOURS, SHAPES
     from vla_r1_ros.sim.pick_scenes import sample_pick_scene
-    from vla_r1_ros.sim.tabletop2d import COLOURS, SHAPES
 
     counts = set()
     for seed in range(60):

@@ -228,8 +228,8 @@ def test_instruction_outcomes_alternating_failure_and_success_are_all_logged(
 def test_node_demo_with_a_model_folder_asks_the_affordance_question_by_default(tmp_path: Any) -> None:
     """Given the shipped weights as a folder (not by name), the demo asks what the model answers."""
     pytest.importorskip("transformers")
+    from vla_r1_ros.demos.node_demo import main
     from vla_r1_ros.model.backends import EMBEDDED_MODEL_DIR
-    from vla_r1_ros.ros.node_demo import main
 
     assert main(["--out", str(tmp_path), "--model", str(EMBEDDED_MODEL_DIR), "--scene-index", "4"]) == 0
     summary = json.loads((tmp_path / "node_demo.json").read_text())
@@ -239,7 +239,7 @@ def test_node_demo_with_a_model_folder_asks_the_affordance_question_by_default(t
 def test_node_demo_saves_a_picture_of_what_the_node_published(tmp_path: Any) -> None:
     import cv2
 
-    from vla_r1_ros.ros.node_demo import main
+    from vla_r1_ros.demos.node_demo import main
 
     assert main(["--out", str(tmp_path), "--model", "oracle", "--scene", "pybullet", "--task", "both"]) == 0
     summary = json.loads((tmp_path / "node_demo.json").read_text())
@@ -253,7 +253,7 @@ def test_node_demo_top_down_scene_lifts_the_grasp_onto_the_true_object(tmp_path:
     """The training generator's scene seen by a top-down camera, answered by its truth: grasp on the top face."""
     import cv2
 
-    from vla_r1_ros.ros.node_demo import main
+    from vla_r1_ros.demos.node_demo import main
 
     assert main(["--out", str(tmp_path), "--model", "oracle", "--scene", "topdown", "--task", "both"]) == 0
     summary = json.loads((tmp_path / "node_demo.json").read_text())
@@ -266,7 +266,7 @@ def test_node_demo_top_down_scene_lifts_the_grasp_onto_the_true_object(tmp_path:
 def test_node_demo_default_is_the_embedded_model_on_a_held_out_top_down_scene(tmp_path: Any) -> None:
     """The shipped model answers inside the node; its box, lifted with depth, becomes a grasp on the named object."""
     pytest.importorskip("transformers")
-    from vla_r1_ros.ros.node_demo import main
+    from vla_r1_ros.demos.node_demo import main
 
     # held-out scene 4: three objects, "pick up the red square"
     assert main(["--out", str(tmp_path), "--task", "affordance", "--scene-index", "4"]) == 0

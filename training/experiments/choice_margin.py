@@ -51,7 +51,7 @@ def region_answers(scene: Any) -> tuple[str, str] | None:
     None when both objects lie in the same region (the region step does not choose between them).
     Only the short chain of thought has the step "3. region: ...", so other scenes are refused.
     """
-    from vla_r1_ros.sim.tabletop2d import region_name
+    from vla_r1_ros.datagen.topdown_scenes import region_name
 
     if len(scene.objects) != 2:
         raise ValueError(f"scene {scene.scene_id} has {len(scene.objects)} objects; the margin needs two")
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     from vla_r1_training.common import relative_to
     from vla_r1_training.config import load_config
 
-    from vla_r1_ros.sim.tabletop2d import TabletopGenerator
+    from vla_r1_ros.datagen.topdown_scenes import TabletopGenerator
 
     config = load_config(args.config)
     if config.data.cot != "short":

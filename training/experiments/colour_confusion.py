@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def pair_accuracy(scenes: Sequence[Any], records: Sequence[Any]) -> dict[tuple[str, str], list[int]]:
     """``{(colour, colour): [right, n]}`` over the two-object scenes, colours sorted within a pair.
 
-    ``scenes[i]`` is the :class:`~vla_r1_ros.sim.tabletop2d.SyntheticScene` that ``records[i]``
+    ``scenes[i]`` is the :class:`~vla_r1_ros.datagen.topdown_scenes.SyntheticScene` that ``records[i]``
     (an :class:`~vla_r1_training.evaluate.EvalRecord`) answered; the target is the scene's first object.
     """
     from vla_r1_training.evaluate import picked_object
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from vla_r1_training.config import load_config
     from vla_r1_training.evaluate import read_predictions
 
-    from vla_r1_ros.sim.tabletop2d import TabletopGenerator
+    from vla_r1_ros.datagen.topdown_scenes import TabletopGenerator
 
     data = load_config(args.config).data
     generator = TabletopGenerator(seed=data.eval_seed if args.seed is None else args.seed, **synthetic_options(data))

@@ -79,7 +79,7 @@ REGION_STEP = re.compile(r"3\. region: ([a-z ]+)\.")
 def written_choice(completion: str, object_boxes: Sequence[Mapping[str, float]]) -> str:
     """Which object a rollout's region step chose: "named" (the first box's region), "other" (the
     second's), or "none" (no such step, another region, or both objects in one region)."""
-    from vla_r1_ros.sim.tabletop2d import region_name
+    from vla_r1_ros.datagen.topdown_scenes import region_name
 
     if len(object_boxes) != 2:
         raise ValueError(f"the written choice needs two objects, got {len(object_boxes)}")
@@ -144,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     from vla_r1_training.data import scenes_to_dataset
     from vla_r1_training.evaluate import generate_predictions, score_records
 
+    from vla_r1_ros.datagen.topdown_scenes import COLOURS, TabletopGenerator
     from vla_r1_ros.model.backends import GenerationSettings
-    from vla_r1_ros.sim.tabletop2d import COLOURS, TabletopGenerator
 
     named = args.confusable.split(",") if args.confusable else confusable_pairs()
     confusable = {pair_name(pair.split("/")) for pair in named}

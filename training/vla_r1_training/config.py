@@ -368,7 +368,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 
         check_sim_data(config.data)
     if config.data.palettes:
-        from vla_r1_ros.sim.tabletop2d import check_palettes
+        from vla_r1_ros.datagen.topdown_scenes import check_palettes
 
         try:
             check_palettes(config.data.palettes, config.data.max_objects)

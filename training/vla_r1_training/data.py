@@ -35,7 +35,7 @@ from vla_r1_ros.core.protocol import (
     build_messages,
     parse_completion,
 )
-from vla_r1_ros.sim.tabletop2d import COLOURS, SHAPES, DrawnObject, SyntheticScene, TabletopGenerator
+from vla_r1_ros.datagen.topdown_scenes import COLOURS, SHAPES, DrawnObject, SyntheticScene, TabletopGenerator
 
 __all__ = [
     "COLOURS",
@@ -211,7 +211,7 @@ def _row_features(**extra: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Synthetic tabletop scenes (drawn by vla_r1_ros.sim.tabletop2d)
+# Synthetic tabletop scenes (drawn by vla_r1_ros.datagen.topdown_scenes)
 # --------------------------------------------------------------------------------------------
 
 

@@ -118,7 +118,7 @@ def sim_dataset(args: DataArguments, count: int, split: int, synthetic: int = 0)
     """A dataset of ``count`` sim rows of split ``split`` plus ``synthetic`` rows of the 2-D generator."""
     from datasets import Dataset
 
-    from vla_r1_ros.sim.tabletop2d import TabletopGenerator
+    from vla_r1_ros.datagen.topdown_scenes import TabletopGenerator
 
     rows = sim_rows(args, count, split)
     if synthetic:

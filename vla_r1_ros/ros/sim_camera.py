@@ -1,6 +1,6 @@
 """A simulated RGB-D camera for ROS: a rendered tabletop as sensor_msgs messages, published live.
 
-Used by the node demo (`python -m vla_r1_ros.ros.node_demo`), the node tests and the transport
+Used by the node demo (`python -m vla_r1_ros.demos.node_demo`), the node tests and the transport
 benchmark, which runs it as a camera-driver process:
 
     python -m vla_r1_ros.ros.sim_camera --size 640x480 --rate 30 --depth-encoding 16UC1 --frames 300
@@ -31,10 +31,10 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image
 
 from vla_r1_ros.core.geometry.depth import encode_depth
+from vla_r1_ros.datagen.topdown_scenes import TopDownFrame
 from vla_r1_ros.ros.images import rgb_to_image_fields
 from vla_r1_ros.ros.loopback import loopback_only_reason
 from vla_r1_ros.sim.scene import Intrinsics, RenderedScene, SceneObject, TabletopRenderer, look_at
-from vla_r1_ros.sim.tabletop2d import TopDownFrame
 
 __all__ = [
     "OPTICAL_FRAME",
@@ -71,7 +71,7 @@ def render_tabletop(width: int = 320, height: int = 240) -> RenderedScene:
 
 def render_top_down(seed: int = 1000, index: int = 0) -> TopDownFrame:
     """A scene of the training generator (seed 1000: its held-out stream) seen by a camera looking straight down."""
-    from vla_r1_ros.sim.tabletop2d import TabletopGenerator, top_down_frame
+    from vla_r1_ros.datagen.topdown_scenes import TabletopGenerator, top_down_frame
 
     return top_down_frame(TabletopGenerator(seed=seed, cot="short").scene(index))
 

@@ -1,6 +1,6 @@
 """Seeded pick scenes for the simulated Panda: 1-3 graspable objects from the training vocabulary.
 
-The colours and shape words are the 2-D training generator's (``tabletop2d.COLOURS`` and
+The colours and shape words are the 2-D training generator's (``topdown_scenes.COLOURS`` and
 ``SHAPES``), so "pick up the red circle" means the same to a model trained on those scenes:
 a circle is a cylinder, a square a square-topped box, a triangle an equilateral prism, each
 standing on the table and seen from above as its word. Sizes fit the Panda hand (fingers open
@@ -15,7 +15,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from vla_r1_ros.sim.tabletop2d import AFFORDANCE_TEMPLATES, COLOURS, SHAPES
+from vla_r1_ros.datagen.topdown_scenes import AFFORDANCE_TEMPLATES, COLOURS, SHAPES
 
 __all__ = ["TableObject", "PickScene", "sample_pick_scene", "triangle_corners", "REGION"]
 

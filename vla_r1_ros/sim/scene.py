@@ -403,7 +403,7 @@ def observed_truth(
 
 
 class RGBDFrame(Protocol):
-    """What a simulated registered RGB-D frame offers (:class:`RenderedScene`, ``tabletop2d.TopDownFrame``)."""
+    """What a simulated registered RGB-D frame offers (:class:`RenderedScene`, ``topdown_scenes.TopDownFrame``)."""
 
     @property
     def rgb(self) -> np.ndarray: ...

@@ -64,15 +64,15 @@ from numpy.typing import ArrayLike
 
 from vla_r1_ros.core.metrics import resample_by_arc_length
 from vla_r1_ros.core.protocol import Box2D, Task, Trajectory2D, format_answer
-from vla_r1_ros.sim.pick_scenes import PickScene, TableObject, sample_pick_scene
-from vla_r1_ros.sim.scene import Intrinsics, ObjectTruth, RenderedScene
-from vla_r1_ros.sim.tabletop2d import (
+from vla_r1_ros.datagen.topdown_scenes import (
     AFFORDANCE_TEMPLATES,
     COLOURS,
     DrawnObject,
     TabletopGenerator,
     region_name,
 )
+from vla_r1_ros.sim.pick_scenes import PickScene, TableObject, sample_pick_scene
+from vla_r1_ros.sim.scene import Intrinsics, ObjectTruth, RenderedScene
 
 __all__ = [
     "CARRY_TEMPLATES",

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from vla_r1_ros.core.geometry import lift_box
+from vla_r1_ros.datagen.topdown_scenes import COLOURS, TabletopGenerator, top_down_frame
 from vla_r1_ros.sim.scene import depth_scene
-from vla_r1_ros.sim.tabletop2d import COLOURS, TabletopGenerator, top_down_frame
 
 
 @pytest.mark.parametrize("index", range(6))

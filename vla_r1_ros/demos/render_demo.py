@@ -1,6 +1,6 @@
 """Render one tabletop scene, lift a box and a trajectory, and save a picture a person can check.
 
-    python -m vla_r1_ros.sim.render_demo --out /tmp/demo [--noise] [--seed 0]
+    python -m vla_r1_ros.demos.render_demo --out /tmp/demo [--noise] [--seed 0]
 
 The PNG shows, left: the colour image with the 2-D prediction (affordance box in yellow, 2-D
 trajectory in cyan) and the lifted waypoints projected back (dots coloured by height); middle: a

@@ -7,7 +7,7 @@ Starts ``vla_r1_node`` and a simulated camera (an RGB-D tabletop published at 30
 
 Scenes:
 
-* ``topdown`` (default): a synthetic scene of the training generator (``vla_r1_ros.sim.tabletop2d``, the
+* ``topdown`` (default): a synthetic scene of the training generator (``vla_r1_ros.datagen.topdown_scenes``, the
   held-out stream by default: ``--scene-seed``, ``--scene-index``) seen by a camera looking
   straight down, with registered depth; the picture shows the node's annotated image and the
   lifted grasp against the true object. This is the scene for checkpoints trained by
@@ -44,8 +44,8 @@ __all__ = ["main"]
 
 def _oracle(scene: Any) -> Any:
     """Answers from the scene's truth: the target's box and a path from the gripper to it."""
+    from vla_r1_ros.datagen.topdown_scenes import TopDownFrame
     from vla_r1_ros.model.backends import ScriptedBackend
-    from vla_r1_ros.sim.tabletop2d import TopDownFrame
 
     if isinstance(scene, TopDownFrame):
         box: Box2D = scene.scene.target.box
@@ -66,7 +66,7 @@ def _oracle(scene: Any) -> Any:
 
 
 def _render_views(scene: Any, poses: list[Any], grasp: Any | None) -> np.ndarray:
-    from vla_r1_ros.sim.render_demo import side_view, top_view
+    from vla_r1_ros.demos.render_demo import side_view, top_view
 
     positions = np.array([[p.pose.position.x, p.pose.position.y, p.pose.position.z] for p in poses]).reshape(-1, 3)
     if grasp is None:

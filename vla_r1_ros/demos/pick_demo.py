@@ -1,7 +1,7 @@
 """A pick in the simulator, as pictures: what the camera saw and the answer, then the arm at approach,
 grasp and lift seen from the side (no ROS; the same episode code as ``vla-r1 sim-eval``).
 
-    python -m vla_r1_ros.sim.pick_demo --predictor oracle --seed 3 --out out/demo
+    python -m vla_r1_ros.demos.pick_demo --predictor oracle --seed 3 --out out/demo
 
 Writes ``OUT/pick_demo.png`` (the strip) and ``OUT/pick_demo.json`` (the episode record).
 """
@@ -88,7 +88,7 @@ def pick_pictures(world: PandaWorld, predictor: Any, seed: int) -> tuple[np.ndar
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vla_r1_ros.sim.pick_demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m vla_r1_ros.demos.pick_demo", description=__doc__.splitlines()[0])
     parser.add_argument("--predictor", default="oracle", help="oracle (the true box), embedded, or a model folder")
     parser.add_argument("--seed", type=int, default=3, help="scene seed (default 3)")
     parser.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
