@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 
 from vla_r1_ros.core.geometry.camera import CameraModel, DistortionModel
-from vla_r1_ros.core.geometry.config import TrajectoryConfig
 from vla_r1_ros.core.geometry.depth import DepthImage
 from vla_r1_ros.core.geometry.height_map import HeightMap
 from vla_r1_ros.core.geometry.kernels.polyline import raise_rows, smooth_rows
 from vla_r1_ros.core.geometry.rays import rays_of
+from vla_r1_ros.core.geometry.settings import TrajectorySettings
 from vla_r1_ros.core.geometry.trajectory_lifting import smoothing_kernel
 
 # ---------------------------------------------------------------------------------------------
@@ -150,7 +150,9 @@ def smooth_polyline(points: np.ndarray, iterations: int, weight: float) -> np.nd
     return smoothed.T.copy()
 
 
-def raise_to_clearance(points: np.ndarray, hmap: HeightMap, config: TrajectoryConfig, fixed_start: bool) -> np.ndarray:
+def raise_to_clearance(
+    points: np.ndarray, hmap: HeightMap, config: TrajectorySettings, fixed_start: bool
+) -> np.ndarray:
     """An (N, 3) polyline raised to ``config.clearance`` above ``hmap`` along ramps, through the compiled kernel."""
     rows = np.array(points, dtype=float).T.copy()
     raise_rows(rows, hmap.table, float(config.clearance), float(config.max_climb_slope), bool(fixed_start))

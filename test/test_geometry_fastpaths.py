@@ -19,7 +19,6 @@ from geometry_reference import height_query, raise_to_clearance, smooth_polyline
 
 from vla_r1_ros.core.geometry.box_lifting import NO_DRAWS, NO_RAYS, RANSAC_RNG_SEED, ransac_draws, ransac_stream
 from vla_r1_ros.core.geometry.camera import CameraModel
-from vla_r1_ros.core.geometry.config import LiftingConfig, TrajectoryConfig
 from vla_r1_ros.core.geometry.depth import DepthImage, DepthRange, decode_depth, encode_depth
 from vla_r1_ros.core.geometry.height_map import HeightMap, disk, disk_half_widths
 from vla_r1_ros.core.geometry.kernels import box_fit, decode, height_grid, plane_fit, polyline
@@ -34,6 +33,7 @@ from vla_r1_ros.core.geometry.kernels.medians import (
 )
 from vla_r1_ros.core.geometry.kernels.transit import PathShape, transit_path, transit_rays, window_pixels
 from vla_r1_ros.core.geometry.rays import rays_of
+from vla_r1_ros.core.geometry.settings import BoxLiftSettings, TrajectorySettings
 from vla_r1_ros.core.geometry.trajectory_lifting import (
     NO_DEPTHS,
     NO_POINT,
@@ -205,7 +205,7 @@ def test_height_map_query_matches_the_masked_lookup() -> None:
 
 def test_climb_envelope_matches_the_pairwise_maximum() -> None:
     hmap = _height_map()
-    config = TrajectoryConfig(max_climb_slope=0.7)
+    config = TrajectorySettings(max_climb_slope=0.7)
     points = np.column_stack((np.linspace(-0.3, 0.5, 120), np.linspace(0.0, 0.5, 120), RNG.uniform(0, 0.2, 120)))
     for fixed_start in (False, True):
         out = raise_to_clearance(points, hmap, config, fixed_start)
@@ -416,7 +416,7 @@ def _reference_plane_fit(points: np.ndarray, mask: np.ndarray) -> tuple[np.ndarr
 
 
 def _reference_box_plane(
-    z: np.ndarray, rays: np.ndarray, core: tuple[slice, slice], ray: np.ndarray, config: LiftingConfig
+    z: np.ndarray, rays: np.ndarray, core: tuple[slice, slice], ray: np.ndarray, config: BoxLiftSettings
 ) -> dict[str, object]:
     """What lift_box computed in NumPy before box_fit.box_plane (cv2.eigen there, eigh here)."""
     valid = np.isfinite(z)
@@ -504,7 +504,7 @@ def _box_grid(noise: float) -> tuple[np.ndarray, CameraModel]:
 @pytest.mark.parametrize("noise", [0.0, 0.0005, 0.002, 0.004])
 def test_box_plane_equals_the_numpy_pipeline(noise: float) -> None:
     z, camera = _box_grid(noise)
-    config = LiftingConfig()
+    config = BoxLiftSettings()
     row_slice, col_slice = slice(200, 262, 2), slice(280, 334, 2)
     table = rays_of(camera).ray_window_planes(row_slice, col_slice)
     ray = np.array(rays_of(camera).ray_through(307.0, 231.0))
@@ -537,7 +537,7 @@ def test_box_plane_equals_the_numpy_pipeline(noise: float) -> None:
 
 def test_box_plane_reports_sparse_depth_and_missing_surfaces() -> None:
     z, camera = _box_grid(0.0)
-    config = LiftingConfig()
+    config = BoxLiftSettings()
     stream = ransac_stream(3 * config.ransac_iterations)
 
     def fit(grid: np.ndarray) -> box_fit.BoxFit:

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from vla_r1_ros.core.geometry import (
+    BoxLiftSettings,
     DepthImage,
     DepthScene,
     FrameMismatchError,
-    LiftingConfig,
     SafetyLimits,
-    TrajectoryConfig,
+    TrajectorySettings,
     TransformError,
     check_waypoints,
     lift_box,
@@ -178,7 +178,7 @@ def test_grasp_is_top_down_with_fingers_across_the_shorter_side(
 def test_normal_approach_follows_the_surface(box_scenes: list[tuple[RenderedScene, np.ndarray]]) -> None:
     scene = box_scenes[0][0]
     _, box, _, normal = next(case for case in _cases(scene) if case[0] == "top")
-    result = lift_box(box, depth_scene(scene), LiftingConfig(approach="normal", grasp_depth=0.01))
+    result = lift_box(box, depth_scene(scene), BoxLiftSettings(approach="normal", grasp_depth=0.01))
     assert result.ok
     np.testing.assert_allclose(result.target.grasp.approach, -normal, atol=0.02)
     # grasp_depth moves the grasp point into the object along the approach.
@@ -264,7 +264,7 @@ def test_trajectory_waypoints_clear_the_surface_and_end_on_the_target(
     path_scene: tuple[RenderedScene, np.ndarray], noisy: bool
 ) -> None:
     scene, noisy_depth = path_scene
-    config = TrajectoryConfig(clearance=0.05, footprint_radius=0.04, spacing=0.01)
+    config = TrajectorySettings(clearance=0.05, footprint_radius=0.04, spacing=0.01)
     ds = depth_scene(scene, noisy_depth if noisy else None)
     trajectory, _ = _trajectory(scene)
     result = lift_trajectory(trajectory, ds, config, start=START)
@@ -337,7 +337,7 @@ def test_start_orientation_is_interpolated_to_the_grasp(path_scene: tuple[Render
 def test_model_depth_is_used_for_3d_traces(path_scene: tuple[RenderedScene, np.ndarray]) -> None:
     scene, _ = path_scene
     trajectory, points3d = _trajectory(scene, with_depth=True)
-    config = TrajectoryConfig(smoothing_iterations=0)
+    config = TrajectorySettings(smoothing_iterations=0)
     holes = scene.depth.copy()
     u, v = _project(scene, points3d[-1])
     holes[int(v) - 12 : int(v) + 13, int(u) - 12 : int(u) + 13] = np.nan  # no sensor depth at the end

@@ -10,7 +10,7 @@ import pytest
 
 from vla_r1_ros.core.answer_lifting import LiftSettings
 from vla_r1_ros.core.execution import PlanCheckLimits
-from vla_r1_ros.core.geometry import LiftingConfig, SafetyLimits, TrajectoryConfig
+from vla_r1_ros.core.geometry import BoxLiftSettings, SafetyLimits, TrajectorySettings
 from vla_r1_ros.core.protocol import Box2D, Task, format_answer
 from vla_r1_ros.model.backends import ScriptedBackend
 from vla_r1_ros.sim.panda import PandaWorld
@@ -134,7 +134,7 @@ def test_with_the_safety_layers_relaxed_the_arm_hits_the_table_and_it_is_reporte
     scene = PickScene(0, (TableObject("red", "circle", 0.045, 0.05, (0.45, 0.15), 0.0),), 0, "pick up the red circle")
     below_table = SafetyLimits(min_height_above_table=-0.05)
     settings = PickSettings(
-        lift=LiftSettings(LiftingConfig(grasp_depth=0.03), TrajectoryConfig(approach_height=0.1), below_table),
+        lift=LiftSettings(BoxLiftSettings(grasp_depth=0.03), TrajectorySettings(approach_height=0.1), below_table),
         executor=replace(PickSettings().executor, checks=PlanCheckLimits(safety=below_table)),
     )
     # A box on the bare table at the image centre: the grasp 3 cm below the table top.

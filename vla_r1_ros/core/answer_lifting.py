@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from vla_r1_ros.core.geometry import (
+    BoxLiftSettings,
     DepthScene,
-    LiftingConfig,
     SafetyLimits,
     SafetyResult,
     Target3D,
-    TrajectoryConfig,
+    TrajectorySettings,
     WaypointPath,
     check_waypoints,
     lift_box,
@@ -34,8 +34,8 @@ __all__ = ["LiftSettings", "TaskOutcome", "lift_answers", "approach_path"]
 class LiftSettings:
     """``limits`` None skips the safety filter (only for answers not in a robot's base frame)."""
 
-    lifting: LiftingConfig = field(default_factory=LiftingConfig)
-    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+    lifting: BoxLiftSettings = field(default_factory=BoxLiftSettings)
+    trajectory: TrajectorySettings = field(default_factory=TrajectorySettings)
     limits: SafetyLimits | None = field(default_factory=SafetyLimits)
 
 
@@ -85,7 +85,7 @@ class TaskOutcome:
         return report
 
 
-def approach_path(target: Target3D, config: TrajectoryConfig) -> WaypointPath:
+def approach_path(target: Target3D, config: TrajectorySettings) -> WaypointPath:
     """Straight approach onto a grasp: from ``approach_height`` back along the approach axis."""
     grasp = np.asarray(target.grasp.position, dtype=float)
     start = grasp - config.approach_height * np.asarray(target.grasp.approach, dtype=float)

@@ -54,7 +54,7 @@ __all__ = [
     "ORIENTED_FRECHET_NORMALISER",
     "RewardVariant",
     "ScoreBreakdown",
-    "format_reward",
+    "format_score",
     "score",
     "score_batch",
     "score_parsed_batch",
@@ -108,7 +108,7 @@ class ScoreBreakdown:
         }
 
 
-def format_reward(parsed: ParsedOutput) -> float:
+def format_score(parsed: ParsedOutput) -> float:
     """1.0 when the completion has a think block and a JSON-decodable output block."""
     return 1.0 if parsed.has_think and _release_json(parsed) else 0.0
 
@@ -160,7 +160,7 @@ def score_parsed_batch(
     for index, (pred, truth) in enumerate(zip(completions, ground_truths)):
         rows.append(
             {
-                "format_score": format_reward(pred),
+                "format_score": format_score(pred),
                 "task_score": 0.0,
                 "task": "none",
                 "parse_status": pred.status.value,

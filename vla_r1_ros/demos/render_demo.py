@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vla_r1_ros.core.geometry import SafetyLimits, TrajectoryConfig, check_waypoints, lift_box, lift_trajectory
+from vla_r1_ros.core.geometry import SafetyLimits, TrajectorySettings, check_waypoints, lift_box, lift_trajectory
 from vla_r1_ros.core.protocol import Trajectory2D
 from vla_r1_ros.sim.noise import DepthNoise, apply_depth_noise
 from vla_r1_ros.sim.scene import Intrinsics, RenderedScene, SceneObject, TabletopRenderer, depth_scene, look_at
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     uv = _project(scene, np.array([*waypoints3d, target_truth.top_center]))
     trajectory = Trajectory2D(tuple(((u + 0.5) / W, (v + 0.5) / H) for u, v in uv))
-    config = TrajectoryConfig()
+    config = TrajectorySettings()
     result = lift_trajectory(trajectory, ds, config, target=target, start=START)
     path = result.path
     if path is None:

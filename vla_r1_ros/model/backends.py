@@ -1,7 +1,7 @@
 """Where VLA-R1 runs, behind one small interface: in-process transformers, a remote server, a script.
 
 The ROS node and the CLI talk to a :class:`Backend`: ``predict(image, instruction, task)`` returns
-an :class:`InferenceResult` holding one typed :class:`Prediction` per task (the protocol's
+an :class:`InferenceResult` holding one typed :class:`TaskPrediction` per task (the protocol's
 :class:`~vla_r1_ros.core.protocol.ParsedOutput`, the raw text, token counts) and per-stage
 timings. Three implementations:
 
@@ -28,7 +28,7 @@ from .inference_types import (
     GenerationSettings,
     InferenceResult,
     InputTooLarge,
-    Prediction,
+    TaskPrediction,
     check_image,
     check_instruction,
     resolve_tasks,
@@ -61,7 +61,7 @@ __all__ = [
     "ModelNotAvailableError",
     "GenerationSettings",
     "InferenceResult",
-    "Prediction",
+    "TaskPrediction",
     "RemoteChatBackend",
     "ScriptedBackend",
     "chat_messages",

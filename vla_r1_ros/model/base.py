@@ -17,7 +17,7 @@ from .inference_types import (
     BackendError,
     GenerationSettings,
     InferenceResult,
-    Prediction,
+    TaskPrediction,
     check_image,
     check_instruction,
     resolve_tasks,
@@ -56,7 +56,7 @@ class Completion:
     text: str
     prompt_tokens: int = 0
     generated_tokens: int = 0
-    #: "eos", "max_new_tokens", "timeout" or "cancelled" (see :class:`Prediction`).
+    #: "eos", "max_new_tokens", "timeout" or "cancelled" (see :class:`TaskPrediction`).
     stopped_by: str = "eos"
 
 
@@ -111,7 +111,7 @@ class Backend(abc.ABC):
             raise BackendError(f"{self.name} backend answered {len(done.answers)} of {len(tasks)} questions")
         parsing = time.perf_counter()
         predictions = tuple(
-            Prediction(t, p, a.text, parse_completion(a.text, t), a.prompt_tokens, a.generated_tokens, a.stopped_by)
+            TaskPrediction(t, p, a.text, parse_completion(a.text, t), a.prompt_tokens, a.generated_tokens, a.stopped_by)
             for t, p, a in zip(tasks, prompts, done.answers)
         )
         timings = (("preprocess", done.preprocess_s), ("generate", done.generate_s))

@@ -17,7 +17,7 @@ __all__ = [
     "BackendError",
     "InputTooLarge",
     "GenerationSettings",
-    "Prediction",
+    "TaskPrediction",
     "InferenceResult",
     "resolve_tasks",
     "check_image",
@@ -99,7 +99,7 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class TaskPrediction:
     """One question's answer: the parsed output plus what it cost."""
 
     task: Task
@@ -135,7 +135,7 @@ class Prediction:
 class InferenceResult:
     """Predictions for one image (one per task asked) and per-stage wall-clock timings."""
 
-    predictions: tuple[Prediction, ...]
+    predictions: tuple[TaskPrediction, ...]
     #: (stage, seconds) in the order the stages ran: preprocess, generate, parse.
     timings: tuple[tuple[str, float], ...]
     model_id: str
@@ -144,7 +144,7 @@ class InferenceResult:
     backend: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def prediction(self, task: Task | str) -> Prediction:
+    def prediction(self, task: Task | str) -> TaskPrediction:
         task = Task.from_name(task) if isinstance(task, str) else task
         for prediction in self.predictions:
             if prediction.task is task:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from rclpy.node import Node
 
 from vla_r1_ros.core.answer_lifting import LiftSettings
-from vla_r1_ros.core.geometry import DepthRange, LiftingConfig, SafetyLimits, TrajectoryConfig
+from vla_r1_ros.core.geometry import BoxLiftSettings, DepthRange, SafetyLimits, TrajectorySettings
 from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, INT, STRING, ParameterTable, declare_table
 
 __all__ = ["NodeSettings", "PARAMETERS", "declare_settings"]
@@ -144,7 +144,7 @@ def declare_settings(node: Node) -> NodeSettings:
         reach_center=tuple(float(v) for v in value["reach_center"]),  # type: ignore[arg-type]
         max_reach=float(value["max_reach"]),
     )
-    trajectory = TrajectoryConfig(
+    trajectory = TrajectorySettings(
         clearance=float(value["clearance"]),
         approach_height=float(value["approach_height"]),
         spacing=float(value["waypoint_spacing"]),
@@ -169,6 +169,8 @@ def declare_settings(node: Node) -> NodeSettings:
         default_task=str(value["default_task"]),
         depth_range=DepthRange(float(value["min_depth"]), float(value["max_depth"])),
         lift=LiftSettings(
-            LiftingConfig(approach=str(value["approach"]), grasp_depth=float(value["grasp_depth"])), trajectory, limits
+            BoxLiftSettings(approach=str(value["approach"]), grasp_depth=float(value["grasp_depth"])),
+            trajectory,
+            limits,
         ),
     )

@@ -35,7 +35,7 @@ from vla_r1_ros.core.execution.executor import (
 )
 from vla_r1_ros.core.execution.plan_checks import PlanRule
 from vla_r1_ros.core.execution.types import CartesianPlan, Poses
-from vla_r1_ros.core.geometry import LiftingConfig, SafetyLimits, TrajectoryConfig
+from vla_r1_ros.core.geometry import BoxLiftSettings, SafetyLimits, TrajectorySettings
 from vla_r1_ros.core.metrics import box_iou_giou
 from vla_r1_ros.core.protocol import Task, format_answer
 from vla_r1_ros.model.backends import Backend, Completion, Completions, InferenceResult, Question
@@ -104,7 +104,7 @@ class PickFailure(str, enum.Enum):
 def _default_lift() -> LiftSettings:
     # The grasp sits 2 cm below the observed top (the fingertips then overlap the object by 3 cm);
     # the approach starts 10 cm above it.
-    return LiftSettings(LiftingConfig(grasp_depth=0.02), TrajectoryConfig(approach_height=0.1), SafetyLimits())
+    return LiftSettings(BoxLiftSettings(grasp_depth=0.02), TrajectorySettings(approach_height=0.1), SafetyLimits())
 
 
 def _default_executor() -> ExecutorSettings:

@@ -18,7 +18,6 @@ layer gets it from tf2). Quaternions are ROS order (x, y, z, w). Nothing in lift
 
 from vla_r1_ros.core.geometry.box_lifting import lift_box
 from vla_r1_ros.core.geometry.camera import CameraModel, CameraModelError, DistortionModel, Roi
-from vla_r1_ros.core.geometry.config import LiftingConfig, TrajectoryConfig
 from vla_r1_ros.core.geometry.depth import (
     DepthEncodingError,
     DepthImage,
@@ -34,6 +33,7 @@ from vla_r1_ros.core.geometry.height_map import HeightMap
 from vla_r1_ros.core.geometry.results import GraspPose, LiftResult, PathResult, Target3D, WaypointPath
 from vla_r1_ros.core.geometry.safety import SafetyLimits, SafetyResult, SafetyRule, Violation, check_waypoints
 from vla_r1_ros.core.geometry.scene import DepthScene, FrameMismatchError, ImageSizeError, scene_from_frame
+from vla_r1_ros.core.geometry.settings import BoxLiftSettings, TrajectorySettings
 from vla_r1_ros.core.geometry.startup import warm_up
 from vla_r1_ros.core.geometry.trajectory_lifting import lift_trajectory, resample_polyline
 from vla_r1_ros.core.geometry.transforms import TransformError, check_rigid_transform, quaternion_from_matrix
@@ -58,11 +58,11 @@ __all__ = [
     "scene_from_frame",
     "GraspPose",
     "HeightMap",
-    "LiftingConfig",
+    "BoxLiftSettings",
     "LiftResult",
     "PathResult",
     "Target3D",
-    "TrajectoryConfig",
+    "TrajectorySettings",
     "WaypointPath",
     "lift_box",
     "lift_trajectory",

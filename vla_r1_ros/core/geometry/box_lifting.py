@@ -23,11 +23,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vla_r1_ros.core.geometry.config import LiftingConfig
 from vla_r1_ros.core.geometry.kernels.box_fit import NEED_DRAWS, NO_SURFACE, TOO_SPARSE, BoxFit, box_plane
 from vla_r1_ros.core.geometry.kernels.medians import sorting_network
 from vla_r1_ros.core.geometry.results import GraspPose, LiftResult, Target3D, freeze
 from vla_r1_ros.core.geometry.scene import DepthScene
+from vla_r1_ros.core.geometry.settings import BoxLiftSettings
 from vla_r1_ros.core.geometry.transforms import frame_rows, quaternion_from_rows
 from vla_r1_ros.core.protocol import Box2D
 
@@ -57,7 +57,7 @@ class _Window(NamedTuple):
 
 
 def lift_box(
-    box: Box2D, scene: DepthScene, config: LiftingConfig = LiftingConfig()  # noqa: B008 (a frozen dataclass)
+    box: Box2D, scene: DepthScene, config: BoxLiftSettings = BoxLiftSettings()  # noqa: B008 (a frozen dataclass)
 ) -> LiftResult:
     """Lift an affordance box (normalised, VLA-R1 format) to a 3-D target and grasp pose."""
     window = _sample_window(box, scene.width, scene.height, config)
@@ -79,7 +79,7 @@ def lift_box(
     return LiftResult(target, target.confidence, note or "ok")
 
 
-def _sample_window(box: Box2D, width: int, height: int, config: LiftingConfig) -> _Window | None:
+def _sample_window(box: Box2D, width: int, height: int, config: BoxLiftSettings) -> _Window | None:
     """The pixels of the box to sample (at most about ``max_samples``), or None when it covers no pixel."""
     x_min, y_min, x_max, y_max = _pixel_corners(box, width, height)
     # Pixel i covers [i, i+1) in the protocol's corner convention; take pixels whose centre is inside.
@@ -127,7 +127,7 @@ def _inside(positions: range, centre: float, half: float) -> slice:
     return slice(lo, hi + 1)
 
 
-def _fit_plane(z_grid: np.ndarray, window: _Window, scene: DepthScene, config: LiftingConfig) -> BoxFit:
+def _fit_plane(z_grid: np.ndarray, window: _Window, scene: DepthScene, config: BoxLiftSettings) -> BoxFit:
     """The plane fit of the sampled depth, one compiled call (see box_plane).
 
     The valid pixels' points, the noise estimate (and for a noisy sensor, classification on a
@@ -168,7 +168,7 @@ def _fit_plane(z_grid: np.ndarray, window: _Window, scene: DepthScene, config: L
     return fit
 
 
-def _refusal(fit: BoxFit, sampled: int, config: LiftingConfig) -> str:
+def _refusal(fit: BoxFit, sampled: int, config: BoxLiftSettings) -> str:
     """Why the fit gives no target ("" when it does)."""
     n_valid = fit.valid_points
     if fit.status == TOO_SPARSE:
@@ -216,7 +216,7 @@ def _target(
     short_axis: list[float],
     sampled: int,
     scene: DepthScene,
-    config: LiftingConfig,
+    config: BoxLiftSettings,
     note: str,
 ) -> Target3D:
     """The lifted target in the base frame, with its grasp and confidence (coverage times support)."""
@@ -245,7 +245,7 @@ def _target(
     )
 
 
-def _grasp(position: list[float], normal: list[float], closing: list[float], config: LiftingConfig) -> GraspPose:
+def _grasp(position: list[float], normal: list[float], closing: list[float], config: BoxLiftSettings) -> GraspPose:
     """The grasp at a base-frame surface point: top-down or against the normal, fingers closing along ``closing``."""
     approach = [0.0, 0.0, -1.0] if config.approach == "top_down" else [-c for c in normal]
     grasp_position = [p + a * config.grasp_depth for p, a in zip(position, approach)]

@@ -9,8 +9,8 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vla_r1_ros.core.geometry.config import TrajectoryConfig
 from vla_r1_ros.core.geometry.kernels.height_grid import HeightTable, count_inside, height_grid
+from vla_r1_ros.core.geometry.settings import TrajectorySettings
 
 __all__ = ["HeightMap", "build_height_map"]
 
@@ -57,7 +57,7 @@ class HeightMap:
 
 
 def build_height_map(
-    cloud: np.ndarray, highest: float, config: TrajectoryConfig, region: tuple[ArrayLike, ArrayLike] | None = None
+    cloud: np.ndarray, highest: float, config: TrajectorySettings, region: tuple[ArrayLike, ArrayLike] | None = None
 ) -> HeightMap:
     """The height map of a base-frame cloud (3, N; NaN columns are gaps) over the xy ``region`` (lo, hi), or all of it.
 

@@ -9,11 +9,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from vla_r1_ros.core.geometry.camera import CameraModel
-from vla_r1_ros.core.geometry.config import TrajectoryConfig
 from vla_r1_ros.core.geometry.depth import DepthImage, RegisteredDepth, register_depth
 from vla_r1_ros.core.geometry.height_map import HeightMap, build_height_map
 from vla_r1_ros.core.geometry.kernels.height_grid import base_frame_cloud
 from vla_r1_ros.core.geometry.rays import rays_of
+from vla_r1_ros.core.geometry.settings import TrajectorySettings
 from vla_r1_ros.core.geometry.transforms import check_rigid_transform, transform_points
 
 __all__ = ["FrameMismatchError", "ImageSizeError", "PointCloud", "DepthScene", "scene_from_frame"]
@@ -106,7 +106,7 @@ class DepthScene:
             cloud = self._clouds[max_points] = PointCloud(points, float(lowest), float(highest))
         return cloud
 
-    def height_map(self, config: TrajectoryConfig, region: tuple[ArrayLike, ArrayLike] | None = None) -> HeightMap:
+    def height_map(self, config: TrajectorySettings, region: tuple[ArrayLike, ArrayLike] | None = None) -> HeightMap:
         """The height map of the whole frame, or only of the base-frame xy ``region`` (lo, hi).
 
         A region keeps the grid small (a camera sees metres of table; a path needs decimetres).

@@ -24,13 +24,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from vla_r1_ros.core.geometry.box_lifting import lift_box
-from vla_r1_ros.core.geometry.config import LiftingConfig, TrajectoryConfig
 from vla_r1_ros.core.geometry.height_map import HeightMap
 from vla_r1_ros.core.geometry.kernels.medians import sorting_network
 from vla_r1_ros.core.geometry.kernels.polyline import arc_length_rows, resample_rows
 from vla_r1_ros.core.geometry.kernels.transit import PathShape, RayFan, transit_path, transit_rays, window_pixels
 from vla_r1_ros.core.geometry.results import PathResult, Target3D, WaypointPath
 from vla_r1_ros.core.geometry.scene import DepthScene
+from vla_r1_ros.core.geometry.settings import BoxLiftSettings, TrajectorySettings
 from vla_r1_ros.core.geometry.transforms import (
     check_rigid_transform,
     frame_rows,
@@ -61,10 +61,10 @@ class _End(NamedTuple):
 def lift_trajectory(
     trajectory: Trajectory2D,
     scene: DepthScene,
-    config: TrajectoryConfig = TrajectoryConfig(),  # noqa: B008 (a frozen dataclass)
+    config: TrajectorySettings = TrajectorySettings(),  # noqa: B008 (a frozen dataclass)
     target: Target3D | None = None,
     start: np.ndarray | None = None,
-    lifting: LiftingConfig = LiftingConfig(),  # noqa: B008
+    lifting: BoxLiftSettings = BoxLiftSettings(),  # noqa: B008
 ) -> PathResult:
     """Lift a normalised 2-D end-effector trajectory to base-frame waypoints.
 
@@ -83,10 +83,10 @@ def lift_trajectory(
 def _lift_trajectory(
     trajectory: Trajectory2D,
     scene: DepthScene,
-    config: TrajectoryConfig,
+    config: TrajectorySettings,
     target: Target3D | None,
     start: np.ndarray | None,
-    lifting: LiftingConfig,
+    lifting: BoxLiftSettings,
 ) -> PathResult:
     n = len(trajectory)
     if n == 0:
@@ -144,9 +144,9 @@ def _start_pose(start: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray
 def _end_pose(
     trajectory: Trajectory2D,
     scene: DepthScene,
-    config: TrajectoryConfig,
+    config: TrajectorySettings,
     target: Target3D | None,
-    lifting: LiftingConfig,
+    lifting: BoxLiftSettings,
     uv: np.ndarray,
     notes: list[str],
 ) -> _End | PathResult:
@@ -174,7 +174,7 @@ def _grasp_of(target: Target3D) -> tuple[list[float], list[float]]:
 
 
 def _transit_rays(
-    trajectory: Trajectory2D, scene: DepthScene, config: TrajectoryConfig, uv: np.ndarray, first: int
+    trajectory: Trajectory2D, scene: DepthScene, config: TrajectorySettings, uv: np.ndarray, first: int
 ) -> RayFan:
     """The camera rays of the transit points (all but the last, and but the first when a start is known).
 
@@ -211,7 +211,7 @@ def _transit_rays(
 
 
 def _region(
-    end: list[float], approach: list[float], start: np.ndarray | None, fan: RayFan, config: TrajectoryConfig
+    end: list[float], approach: list[float], start: np.ndarray | None, fan: RayFan, config: TrajectorySettings
 ) -> tuple[list[float], list[float]]:
     """The base-frame xy region the path can use (lo, hi).
 
@@ -228,7 +228,7 @@ def _region(
 
 
 def _pre_approach(
-    end: list[float], approach: list[float], hmap: HeightMap, config: TrajectoryConfig, notes: list[str]
+    end: list[float], approach: list[float], hmap: HeightMap, config: TrajectorySettings, notes: list[str]
 ) -> list[float]:
     """Where the straight approach starts: backed off along the approach axis until clear of the surface."""
     for factor in _PRE_APPROACH_FACTORS:
@@ -247,7 +247,7 @@ def _transit_and_descent(
     pre: list[float],
     end: list[float],
     hmap: HeightMap,
-    config: TrajectoryConfig,
+    config: TrajectorySettings,
 ) -> tuple[np.ndarray, np.ndarray, int, bool]:
     """Positions, surface heights, approach index and finiteness of the path: one compiled call (see transit_path)."""
     start_above = 0.0  # the start's height above the surface, spread down to the clearance

@@ -30,7 +30,7 @@ class RayFan(NamedTuple):
 
 
 class PathShape(NamedTuple):
-    """How :func:`transit_path` shapes the path (from ``TrajectoryConfig``)."""
+    """How :func:`transit_path` shapes the path (from ``TrajectorySettings``)."""
 
     clearance: float  # metres kept above the height map
     slope: float  # the steepest climb towards the clearance (dz / ds)

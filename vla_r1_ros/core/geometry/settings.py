@@ -1,15 +1,15 @@
-"""Lifting's settings: the box fit and grasp (:class:`LiftingConfig`) and the path (:class:`TrajectoryConfig`)."""
+"""Lifting's settings: the box fit and grasp (:class:`BoxLiftSettings`) and the path (:class:`TrajectorySettings`)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-__all__ = ["LiftingConfig", "TrajectoryConfig"]
+__all__ = ["BoxLiftSettings", "TrajectorySettings"]
 
 
 @dataclass(frozen=True)
-class LiftingConfig:
+class BoxLiftSettings:
     """How a box is lifted. Defaults suit a tabletop RGB-D camera 0.4-1.5 m from the objects."""
 
     approach: str = "top_down"  # "top_down" (gripper z = -base z) or "normal" (along -surface normal)
@@ -34,7 +34,7 @@ class LiftingConfig:
 
 
 @dataclass(frozen=True)
-class TrajectoryConfig:
+class TrajectorySettings:
     """How a 2-D trajectory becomes waypoints. Lengths in metres."""
 
     clearance: float = 0.05  # height kept above the observed surface under the gripper footprint
