@@ -58,6 +58,7 @@ def test_batched_log_probabilities_match_one_sequence_at_a_time() -> None:
     """Right padding and different prompt lengths must not shift which tokens are scored."""
     import torch
     from vla_r1_training.data import scenes_to_dataset
+    from vla_r1_training.scoring import answer_logprobs
 
     from vla_r1_ros.model import EMBEDDED_MODEL_DIR
     from vla_r1_ros.model.engine import VLAR1Engine
@@ -68,7 +69,7 @@ def test_batched_log_probabilities_match_one_sequence_at_a_time() -> None:
     rows = [scenes_to_dataset(scenes)[i] for i in range(len(scenes))]
     answers = [script.region_answers(s)[i % 2] for i, s in enumerate(scenes)]
     engine = VLAR1Engine(str(EMBEDDED_MODEL_DIR), device="cpu", dtype="float32")
-    batched = script.completion_logprobs(engine, rows, answers)
+    batched = answer_logprobs(engine, rows, answers)
 
     for row, answer, value in zip(rows, answers, batched):
         prompt = engine.processor.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)

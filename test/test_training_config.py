@@ -154,10 +154,11 @@ def test_bad_sft_phase_files_are_refused(tmp_path: Path) -> None:
     assert experiment._sft_phases("none") == []  # type: ignore[attr-defined]
 
 
-def test_grpo_candidates_are_the_checkpoints_in_step_order_then_a_distinct_final_model(tmp_path: Path) -> None:
+def test_run_candidates_are_the_checkpoints_in_step_order_then_a_distinct_final_model(tmp_path: Path) -> None:
     """What --validation scores: every checkpoint by step (100 after 30), and the final model only
     when it is not the last checkpoint (a run stopped by its time limit between saves)."""
-    candidates = _experiment_module().grpo_candidates  # type: ignore[attr-defined]
+    from vla_r1_training.checkpoints import run_candidates as candidates
+
     for step, weights in ((30, b"a"), (100, b"c"), (60, b"b")):
         (tmp_path / f"checkpoint-{step}").mkdir()
         (tmp_path / f"checkpoint-{step}" / "model.safetensors").write_bytes(weights)
@@ -184,7 +185,8 @@ def test_model_size_leaves_out_checkpoints_and_optimiser_state(tmp_path: Path) -
 
 def test_a_reused_run_reports_its_own_progress(tmp_path: Path) -> None:
     """--grpo-model: the steps come from the run's last checkpoint, not from this run's config."""
-    progress = _experiment_module().trainer_progress  # type: ignore[attr-defined]
+    from vla_r1_training.checkpoints import trainer_progress as progress
+
     assert progress(tmp_path) is None
     for step in (30, 120, 60):
         folder = tmp_path / f"checkpoint-{step}"
@@ -192,6 +194,17 @@ def test_a_reused_run_reports_its_own_progress(tmp_path: Path) -> None:
         state = {"global_step": step, "max_steps": 180, "train_batch_size": 64, "log_history": []}
         (folder / "trainer_state.json").write_text(json.dumps(state))
     assert progress(tmp_path) == {"global_step": 120, "max_steps": 180, "train_batch_size": 64}
+
+
+def test_select_checkpoint_keeps_the_best_scoring_and_the_earliest_on_a_tie(tmp_path: Path) -> None:
+    from vla_r1_training.checkpoints import select_checkpoint
+
+    paths = [tmp_path / name for name in ("checkpoint-30", "checkpoint-60", "checkpoint-90")]
+    validation = {"checkpoint-30": 0.5, "checkpoint-60": 0.7, "checkpoint-90": 0.7}
+    best, scores = select_checkpoint(paths, lambda path: validation[path.name])
+    assert best == paths[1] and scores == {path: validation[path.name] for path in paths}
+    with pytest.raises(ValueError, match="no checkpoints"):
+        select_checkpoint([], lambda path: 0.0)
 
 
 def test_evaluation_device_and_dtype_default_to_auto() -> None:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from vla_r1_training.scoring import answer_logprobs
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFUSABLE = (("red", "green", "blue"), ("purple", "yellow", "orange"))
@@ -51,48 +52,19 @@ def region_answers(scene: Any) -> tuple[str, str] | None:
     None when both objects lie in the same region (the region step does not choose between them).
     Only the short chain of thought has the step "3. region: ...", so other scenes are refused.
     """
-    from vla_r1_ros.datagen.topdown_scenes import region_name
+    from vla_r1_ros.datagen.topdown_scenes import region_name, region_step
 
     if len(scene.objects) != 2:
         raise ValueError(f"scene {scene.scene_id} has {len(scene.objects)} objects; the margin needs two")
     target, other = scene.objects
     here, there = (region_name(o.box.x, o.box.y) for o in (target, other))
-    step = f"3. region: {here}."
+    step = region_step(here)
     if scene.reasoning.count(step) != 1:
         raise ValueError(f"scene {scene.scene_id}: reasoning {scene.reasoning!r} is not the short 4-step CoT")
     if here == there:
         return None
-    prefix = scene.ground_truth[: scene.ground_truth.index(step)] + "3. region:"
-    return f"{prefix} {here}.", f"{prefix} {there}."
-
-
-def completion_logprobs(engine: Any, rows: Sequence[dict[str, Any]], answers: Sequence[str]) -> list[float]:
-    """Sum of the log-probabilities of each ``answers[i]`` after the prompt and image of ``rows[i]``."""
-    import torch
-
-    processor, tokenizer = engine.processor, engine.tokenizer
-    prompts = [processor.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False) for r in rows]
-    images = [r["images"][0].convert("RGB") for r in rows]
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "right"  # completion tokens then start where each prompt ends
-    try:
-        prompt_lengths = processor(text=prompts, images=images, padding=True, return_tensors="pt")[
-            "attention_mask"
-        ].sum(dim=1)
-        full = [p + a for p, a in zip(prompts, answers)]
-        inputs = processor(text=full, images=images, padding=True, return_tensors="pt").to(engine.device)
-    finally:
-        tokenizer.padding_side = side
-    with torch.inference_mode():
-        logits = engine.model(**inputs).logits.float()
-    logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-    targets = inputs["input_ids"][:, 1:]
-    token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    positions = torch.arange(targets.shape[1], device=targets.device).unsqueeze(0)
-    in_answer = (positions >= prompt_lengths.to(targets.device).unsqueeze(1) - 1) & (
-        inputs["attention_mask"][:, 1:] == 1
-    )
-    return (token_logprobs * in_answer).sum(dim=1).tolist()
+    prefix = scene.ground_truth[: scene.ground_truth.index(step)]
+    return prefix + step, prefix + region_step(there)
 
 
 def engine_margins(engine: Any, scenes: Sequence[Any], batch_size: int = 32) -> list[dict[str, Any]]:
@@ -107,8 +79,8 @@ def engine_margins(engine: Any, scenes: Sequence[Any], batch_size: int = 32) -> 
     for start in range(0, len(chosen), batch_size):
         chunk = chosen[start : start + batch_size]
         rows = [dataset[i] for i in range(start, start + len(chunk))]
-        right = completion_logprobs(engine, rows, [answers[0] for _, answers in chunk])
-        wrong = completion_logprobs(engine, rows, [answers[1] for _, answers in chunk])
+        right = answer_logprobs(engine, rows, [answers[0] for _, answers in chunk])
+        wrong = answer_logprobs(engine, rows, [answers[1] for _, answers in chunk])
         for (scene, _), lp_right, lp_wrong in zip(chunk, right, wrong):
             margin = lp_right - lp_wrong
             results.append(

@@ -39,7 +39,6 @@ checkpoint (and the SFT model, for reference) greedily on N validation scenes of
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import logging
 import platform
@@ -49,6 +48,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vla_r1_training.checkpoints import run_candidates, select_checkpoint, trainer_progress
 from vla_r1_training.common import relative_to
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,31 +85,6 @@ def _sft_phases(path: str) -> list[dict[str, Any]]:
             raise ValueError(f"{path}: phase {phase['name']!r}: overrides must be section.key=value strings")
         phase.setdefault("overrides", [])
     return phases
-
-
-def checkpoints_by_step(run_dir: Path) -> list[Path]:
-    """A run's ``checkpoint-N`` folders, in step order."""
-    return sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.rsplit("-", 1)[1]))
-
-
-def grpo_candidates(run_dir: Path) -> list[Path]:
-    """A GRPO run's saved checkpoints in step order, then its final model unless the last checkpoint is it."""
-    checkpoints = checkpoints_by_step(run_dir)
-    final = run_dir / "model.safetensors"
-    if final.is_file() and not (
-        checkpoints and filecmp.cmp(checkpoints[-1] / "model.safetensors", final, shallow=False)
-    ):
-        checkpoints.append(run_dir)
-    return checkpoints
-
-
-def trainer_progress(run_dir: Path) -> dict[str, Any] | None:
-    """Steps done and planned, and batch size, of a finished run (its last checkpoint's trainer state)."""
-    states = [path for folder in checkpoints_by_step(run_dir) if (path := folder / "trainer_state.json").is_file()]
-    if not states:
-        return None
-    state = json.loads(states[-1].read_text(encoding="utf-8"))
-    return {key: state.get(key) for key in ("global_step", "max_steps", "train_batch_size")}
 
 
 #: What --promote copies from a finished run into training/results/ (whichever exist).
@@ -384,9 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.validation:
         t = time.perf_counter()
         validation = synthetic_dataset(args.validation, seed=args.validation_seed, **options)
-        candidates = grpo_candidates(grpo_out)
-        scores = {path: validation_miou(path, validation, config.eval) for path in [sft_out, *candidates]}
-        grpo_out = max(candidates, key=scores.__getitem__)
+        grpo_out, scores = select_checkpoint(
+            run_candidates(grpo_out), lambda path: validation_miou(path, validation, config.eval)
+        )
+        scores = {sft_out: validation_miou(sft_out, validation, config.eval), **scores}
         result["grpo_validation"] = {
             "seed": args.validation_seed,
             "n": len(validation),

@@ -28,47 +28,19 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Qwen2.5-VL-3B-Instruct's config.json (the text and vision shapes; token ids come from the tokenizer).
-QWEN2_5_VL_3B_TEXT: dict[str, Any] = {
-    "vocab_size": 151936,
-    "hidden_size": 2048,
-    "intermediate_size": 11008,
-    "num_hidden_layers": 36,
-    "num_attention_heads": 16,
-    "num_key_value_heads": 2,
-    "max_position_embeddings": 128000,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
-}
-QWEN2_5_VL_3B_VISION: dict[str, Any] = {
-    "depth": 32,
-    "hidden_size": 1280,
-    "intermediate_size": 3420,
-    "num_heads": 16,
-    "out_hidden_size": 2048,
-    "fullatt_block_indexes": [7, 15, 23, 31],
-}
-
-
 def build_model(out: Path, shape: str, image_px: int) -> dict[str, Any]:
     """A random checkpoint of ``shape`` ("3b" or "tiny") with the offline tokenizer, saved in ``out``."""
     import torch
-    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
-    from vla_r1_ros.model.tiny import build_processor, build_tiny_model
+    from vla_r1_ros.model.tiny import build_processor, build_tiny_model, full_size_config
 
     start = time.perf_counter()
     build_tiny_model(out, seed=0, size="tiny")  # tokenizer, processor and token ids
     if shape == "3b":
-        config: Any = Qwen2_5_VLConfig.from_pretrained(out)
-        for key, value in QWEN2_5_VL_3B_TEXT.items():
-            setattr(config.text_config, key, value)
-        # One attention type per layer (the tiny build listed its own layers); no sliding window.
-        config.text_config.layer_types = ["full_attention"] * config.text_config.num_hidden_layers
-        for key, value in QWEN2_5_VL_3B_VISION.items():
-            setattr(config.vision_config, key, value)
-        # The tiny build's init std; a 3B model needs the released config's 0.02.
-        config.initializer_range = config.text_config.initializer_range = 0.02
-        config.vision_config.initializer_range = 0.02
+        from transformers import AutoTokenizer
+
+        config: Any = full_size_config(AutoTokenizer.from_pretrained(out))
         device = "cuda" if torch.cuda.is_available() else "cpu"
         with torch.device(device):  # random init on the GPU: seconds instead of minutes on the CPU
             model: Any = Qwen2_5_VLForConditionalGeneration._from_config(  # type: ignore[no-untyped-call]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -73,21 +72,18 @@ def summarise_groups(groups: Sequence[Mapping[str, Sequence[Any]]], samples: int
     }
 
 
-REGION_STEP = re.compile(r"3\. region: ([a-z ]+)\.")
-
-
 def written_choice(completion: str, object_boxes: Sequence[Mapping[str, float]]) -> str:
     """Which object a rollout's region step chose: "named" (the first box's region), "other" (the
     second's), or "none" (no such step, another region, or both objects in one region)."""
-    from vla_r1_ros.datagen.topdown_scenes import region_name
+    from vla_r1_ros.datagen.topdown_scenes import region_name, written_region
 
     if len(object_boxes) != 2:
         raise ValueError(f"the written choice needs two objects, got {len(object_boxes)}")
-    match = REGION_STEP.search(completion)
+    written = written_region(completion)
     named, other = (region_name(box["x"], box["y"]) for box in object_boxes)
-    if match is None or named == other:
+    if written is None or named == other:
         return "none"
-    return {named: "named", other: "other"}.get(match.group(1), "none")
+    return {named: "named", other: "other"}.get(written, "none")
 
 
 def region_coupling(choices: Sequence[str], picked: Sequence[str], rewards: Sequence[float]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ __all__ = [
     "AFFORDANCE_TEMPLATES",
     "TRAJECTORY_TEMPLATES",
     "region_name",
+    "region_step",
+    "written_region",
+    "REGION_STEP",
     "DrawnObject",
     "SyntheticScene",
     "TabletopGenerator",
@@ -59,6 +63,21 @@ TRAJECTORY_TEMPLATES = (
 )
 
 _REGIONS = (("top left", "top", "top right"), ("left", "centre", "right"), ("bottom left", "bottom", "bottom right"))
+
+
+#: The short chain of thought's region step ("3. region: top left."), as read back from a completion.
+REGION_STEP = re.compile(r"3\. region: ([a-z ]+)\.")
+
+
+def region_step(region: str) -> str:
+    """The short chain of thought's region step for ``region`` (a :func:`region_name`)."""
+    return f"3. region: {region}."
+
+
+def written_region(completion: str) -> str | None:
+    """The region a completion's short-CoT region step names, or None without such a step."""
+    match = REGION_STEP.search(completion)
+    return None if match is None else match.group(1)
 
 
 def region_name(x: float, y: float) -> str:
@@ -288,7 +307,7 @@ class TabletopGenerator:
         if self.cot == "short":
             count = f"{len(objects)} object{'s' if len(objects) > 1 else ''}"
             if task is Task.AFFORDANCE:
-                return f"1. task: {target.name}. 2. scene: {count}. 3. region: {where}. 4. check: clear."
+                return f"1. task: {target.name}. 2. scene: {count}. {region_step(where)} 4. check: clear."
             return (
                 f"1. task: {target.name}. 2. locate: {where}, gripper {grip}. 3. scene: {count}. "
                 f"4. path: {grip} to {where}."

@@ -42,6 +42,7 @@ __all__ = [
     "TinyBuild",
     "build_tiny_model",
     "build_tokenizer",
+    "full_size_config",
     "tiny_config",
 ]
 
@@ -254,6 +255,60 @@ def tiny_config(size: TinySize, tokenizer: Any) -> Any:
         vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
         initializer_range=size.init_std,
+    )
+
+
+def full_size_config(tokenizer: Any, layers: int | None = None) -> Any:
+    """Qwen2.5-VL-3B-Instruct's config (VLA-R1's shapes), with token ids taken from ``tokenizer``.
+
+    The one home of the released model's shapes (the benchmarks and the GPU check build random
+    full-size models from it). ``layers`` cuts the text and vision depth for a quick CPU smoke run.
+    """
+    from transformers import Qwen2_5_VLConfig
+
+    ids = {
+        t: tokenizer.convert_tokens_to_ids(t)
+        for t in ("<|endoftext|>", "<|im_end|>", "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    }
+    return Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": 151936,
+            "hidden_size": 2048,
+            "intermediate_size": 11008,
+            "num_hidden_layers": layers or 36,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 128000,
+            "rms_norm_eps": 1e-6,
+            "hidden_act": "silu",
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
+            "use_sliding_window": False,
+            "sliding_window": 32768,
+            "max_window_layers": 70,
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": layers or 32,
+            "hidden_size": 1280,
+            "intermediate_size": 3420,
+            "num_heads": 16,
+            "in_channels": 3,
+            "out_hidden_size": 2048,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 112,
+            "fullatt_block_indexes": [7, 15, 23, 31] if layers is None else [layers - 1],
+            "tokens_per_second": 2,
+            "hidden_act": "silu",
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
     )
 
 
