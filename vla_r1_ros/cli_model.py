@@ -90,39 +90,67 @@ def draw_overlay(rgb: Any, result: Any) -> Any:
     return cv2.cvtColor(draw_prediction(rgb, answers), cv2.COLOR_RGB2BGR)
 
 
+class _Refused(Exception):
+    """``vla-r1 predict`` stops with this message and exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
+    try:
+        rgb, scene = _checked_inputs(args)
+        result = _answer(args, rgb)
+        report = result.to_json()
+        report["image"] = str(args.image)
+        report["instruction"] = args.instruction
+        lifted_ok = _lift(report, result, scene, args.camera_pose is not None)
+        if args.out:
+            report["overlay"] = _write_overlay(Path(args.out), Path(args.image), rgb, result)
+    except _Refused as refusal:
+        return _fail("predict", str(refusal), refusal.code)
+    print(json.dumps(report, indent=2), file=out_stream)
+    return EXIT_OK if all(p.parsed.ok for p in result.predictions) and lifted_ok else EXIT_UNPARSED
+
+
+def _checked_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The image (RGB) and, with --depth, its scene; every bad argument refused before any model loads."""
     image_path = Path(args.image)
     if not image_path.is_file():
-        return _fail("predict", f"no such image file: {image_path}")
+        raise _Refused(f"no such image file: {image_path}")
     if not args.instruction.strip():
-        return _fail("predict", "the instruction is empty; say what the robot should act on")
+        raise _Refused("the instruction is empty; say what the robot should act on")
     if args.max_new_tokens < 1:
-        return _fail("predict", "--max-new-tokens must be at least 1")
+        raise _Refused("--max-new-tokens must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
-        return _fail("predict", "--timeout must be positive")
+        raise _Refused("--timeout must be positive")
     if min(args.max_instruction_chars, args.max_prompt_tokens) < 1:
-        return _fail("predict", "--max-instruction-chars and --max-prompt-tokens must be at least 1")
+        raise _Refused("--max-instruction-chars and --max-prompt-tokens must be at least 1")
     if len(args.instruction) > args.max_instruction_chars:
-        return _fail(
-            "predict",
+        raise _Refused(
             f"the instruction is {len(args.instruction)} characters, over the limit of {args.max_instruction_chars} "
-            "(--max-instruction-chars)",
+            "(--max-instruction-chars)"
         )
     rgb = _read_rgb(str(image_path))
     if rgb is None:
-        return _fail("predict", f"cannot read {image_path} as an image (unsupported or corrupt file)")
+        raise _Refused(f"cannot read {image_path} as an image (unsupported or corrupt file)")
     if (args.depth is None) != (args.camera_info is None):
-        return _fail("predict", "--depth and --camera-info go together (lifting needs both)")
+        raise _Refused("--depth and --camera-info go together (lifting needs both)")
     scene = None
     if args.depth is not None:
         try:
             scene = _depth_scene(args, rgb)
         except ValueError as err:
-            return _fail("predict", str(err))
+            raise _Refused(str(err)) from None
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        return _fail("predict", f"--out {out_dir} exists and is not a folder")
+        raise _Refused(f"--out {out_dir} exists and is not a folder")
+    return rgb, scene
 
+
+def _answer(args: argparse.Namespace, rgb: Any) -> Any:
+    """Load the model and ask it (the InferenceResult); model problems exit with EXIT_MODEL."""
     from .model.backends import (
         BackendError,
         GenerationSettings,
@@ -136,8 +164,7 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
     if not args.model.startswith(("http://", "https://")) and looks_like_local_path(args.model):
         problem = local_model_problem(args.model)
         if problem:  # said before paying for the torch import
-            return _fail("predict", offline_help(args.model, problem, is_path=True), EXIT_MODEL)
-
+            raise _Refused(offline_help(args.model, problem, is_path=True), EXIT_MODEL)
     settings_kwargs: dict[str, Any] = {
         "max_new_tokens": args.max_new_tokens,
         "timeout_s": args.timeout,
@@ -158,7 +185,7 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
             served_model=args.served_model,
         )
     except BackendError as err:
-        return _fail("predict", str(err), EXIT_MODEL)
+        raise _Refused(str(err), EXIT_MODEL) from None
     _progress(
         f"loaded in {time.perf_counter() - started:.2f} s; asking for {args.task} on {rgb.shape[1]}x{rgb.shape[0]}"
     )
@@ -166,39 +193,41 @@ def _cmd_predict(args: argparse.Namespace, out_stream: IO[str]) -> int:
         with backend:
             result = backend.predict(rgb, args.instruction, args.task, settings)
     except InputTooLarge as err:
-        return _fail("predict", str(err))
+        raise _Refused(str(err)) from None
     except BackendError as err:
-        return _fail("predict", str(err), EXIT_MODEL)
+        raise _Refused(str(err), EXIT_MODEL) from None
     timings = ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in result.timings)
     _progress(f"{result.generated_tokens} tokens generated; {timings}")
+    return result
 
-    report = result.to_json()
-    report["image"] = str(image_path)
-    report["instruction"] = args.instruction
-    lifted_ok = True
-    if scene is not None:
-        from .core.answer_lifting import LiftSettings, lift_answers
-        from .core.geometry import SafetyLimits
 
-        limits = SafetyLimits() if args.camera_pose is not None else None
-        outcomes = lift_answers({p.task: p.parsed for p in result.predictions}, scene, LiftSettings(limits=limits))
-        report["lifted"] = [outcome.to_json() for outcome in outcomes]
-        lifted_ok = all(outcome.ok for outcome in outcomes)
-        frame = scene.base_frame
-        _progress(
-            f"lifted to 3-D in frame {frame!r}" + ("" if limits else " (no --camera-pose: safety filter not applied)")
-        )
-    if out_dir is not None:
-        import cv2
+def _lift(report: dict[str, Any], result: Any, scene: Any, in_base_frame: bool) -> bool:
+    """Lift the answers through ``scene`` into ``report["lifted"]`` (if there is a scene); whether all lifted."""
+    if scene is None:
+        return True
+    from .core.answer_lifting import LiftSettings, lift_answers
+    from .core.geometry import SafetyLimits
 
-        out_dir.mkdir(parents=True, exist_ok=True)
-        overlay_path = out_dir / f"{image_path.stem}.vla_r1.png"
-        if not cv2.imwrite(str(overlay_path), draw_overlay(rgb, result)):
-            return _fail("predict", f"cannot write {overlay_path}")
-        report["overlay"] = str(overlay_path)
-        _progress(f"overlay saved to {overlay_path}")
-    print(json.dumps(report, indent=2), file=out_stream)
-    return EXIT_OK if all(p.parsed.ok for p in result.predictions) and lifted_ok else EXIT_UNPARSED
+    limits = SafetyLimits() if in_base_frame else None
+    outcomes = lift_answers({p.task: p.parsed for p in result.predictions}, scene, LiftSettings(limits=limits))
+    report["lifted"] = [outcome.to_json() for outcome in outcomes]
+    _progress(
+        f"lifted to 3-D in frame {scene.base_frame!r}"
+        + ("" if limits else " (no --camera-pose: safety filter not applied)")
+    )
+    return all(outcome.ok for outcome in outcomes)
+
+
+def _write_overlay(out_dir: Path, image_path: Path, rgb: Any, result: Any) -> str:
+    """Save the answer drawn on the image into ``out_dir``; the file's path."""
+    import cv2
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    overlay_path = out_dir / f"{image_path.stem}.vla_r1.png"
+    if not cv2.imwrite(str(overlay_path), draw_overlay(rgb, result)):
+        raise _Refused(f"cannot write {overlay_path}")
+    _progress(f"overlay saved to {overlay_path}")
+    return str(overlay_path)
 
 
 def _depth_scene(args: argparse.Namespace, rgb: Any) -> Any:

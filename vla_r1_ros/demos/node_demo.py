@@ -125,23 +125,9 @@ def run(
     scene_seed: int = 1000,
     scene_index: int = 0,
 ) -> dict[str, Any]:
-    import rclpy
-    from rclpy.context import Context
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Image
-
-    from vla_r1_ros.core.geometry.transforms import quaternion_from_matrix
+    """Ask the node about a simulated frame; write node_demo.png and node_demo.json into ``out``."""
     from vla_r1_ros.model.backends import make_backend
-    from vla_r1_ros.ros.commander import VlaR1Commander
-    from vla_r1_ros.ros.sim_camera import (
-        BASE_FRAME,
-        FakeCamera,
-        render_tabletop,
-        render_top_down,
-        scene_messages,
-    )
-    from vla_r1_ros.ros.vla_r1_node import VlaR1Node
+    from vla_r1_ros.ros.sim_camera import render_tabletop, render_top_down, scene_messages
 
     if scene_kind == "topdown":
         frame = render_top_down(scene_seed, scene_index)
@@ -152,40 +138,7 @@ def run(
         instruction = instruction or "pick up the green box"
     scene: Any = messages.scene
     backend = _oracle(scene) if model == "oracle" else make_backend(model, device="cpu")
-    context = Context()
-    rclpy.init(context=context)
-    # The camera's mount goes on /tf_static as a camera driver's launch file publishes it; without
-    # tf2_ros (no ROS install) the node takes it as its static_camera_transform parameter instead.
-    tf_available = importlib.util.find_spec("tf2_ros") is not None
-    parameters = [Parameter("target_frame", value=BASE_FRAME), Parameter("generation_timeout", value=120.0)]
-    if not tf_available:
-        mount = scene.T_world_optical
-        parameters.append(
-            Parameter("static_camera_transform", value=[*mount[:3, 3], *quaternion_from_matrix(mount[:3, :3])])
-        )
-    node = VlaR1Node(backend=backend, context=context, parameter_overrides=parameters)
-    camera = FakeCamera(messages, context=context, base_pose=scene.T_world_optical if tf_available else None)
-    client_node = VlaR1Commander(node_name="node_demo_client", context=context, own_executor=False)
-    images: list[Image] = []
-    client_node.create_subscription(Image, "/vla_r1_node/annotated_image", images.append, 10)
-    executor = SingleThreadedExecutor(context=context)
-    for each in (node, camera, client_node):
-        executor.add_node(each)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    try:
-        time.sleep(0.5)  # a few camera frames
-        result = client_node.reason(instruction, task, timeout_s=180.0)
-        deadline = time.monotonic() + 5.0
-        while not images and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        executor.shutdown(timeout_sec=5.0)
-        spinner.join(timeout=10.0)
-        for each in (client_node, camera):
-            each.destroy_node()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
+    result, images = _ask_node(messages, backend, instruction, task)
 
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
@@ -196,12 +149,75 @@ def run(
         "instruction": instruction,
     }
     affordance = next((p for p in result.predictions if p.task == "affordance"), None)
-    with_path = next((p for p in reversed(result.predictions) if p.waypoints.poses), None)
     grasp = affordance.affordance.pose if affordance is not None and affordance.affordance.is_lifted else None
     if affordance is not None:
         summary["reasoning"] = affordance.reasoning
     if scene_kind == "topdown":
         return _finish_top_down(out, summary, scene, images, affordance, grasp)
+    return _finish_tabletop(out, summary, scene, images, result, affordance, grasp)
+
+
+def _ask_node(messages: Any, backend: Any, instruction: str, task: str) -> tuple[Any, list[Any]]:
+    """Run vla_r1_node on the simulated camera, send one Reason goal; (its result, annotated images)."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image
+
+    from vla_r1_ros.core.geometry.transforms import quaternion_from_matrix
+    from vla_r1_ros.ros.commander import VlaR1Commander
+    from vla_r1_ros.ros.sim_camera import BASE_FRAME, FakeCamera
+    from vla_r1_ros.ros.vla_r1_node import VlaR1Node
+
+    mount = messages.scene.T_world_optical
+    context = Context()
+    rclpy.init(context=context)
+    # The camera's mount goes on /tf_static as a camera driver's launch file publishes it; without
+    # tf2_ros (no ROS install) the node takes it as its static_camera_transform parameter instead.
+    tf_available = importlib.util.find_spec("tf2_ros") is not None
+    parameters = [Parameter("target_frame", value=BASE_FRAME), Parameter("generation_timeout", value=120.0)]
+    if not tf_available:
+        pose = [*mount[:3, 3], *quaternion_from_matrix(mount[:3, :3])]
+        parameters.append(Parameter("static_camera_transform", value=pose))
+    node = VlaR1Node(backend=backend, context=context, parameter_overrides=parameters)
+    camera = FakeCamera(messages, context=context, base_pose=mount if tf_available else None)
+    client = VlaR1Commander(node_name="node_demo_client", context=context, own_executor=False)
+    images: list[Image] = []
+    client.create_subscription(Image, "/vla_r1_node/annotated_image", images.append, 10)
+    executor = SingleThreadedExecutor(context=context)
+    for each in (node, camera, client):
+        executor.add_node(each)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        time.sleep(0.5)  # a few camera frames
+        result = client.reason(instruction, task, timeout_s=180.0)
+        deadline = time.monotonic() + 5.0
+        while not images and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        executor.shutdown(timeout_sec=5.0)
+        spinner.join(timeout=10.0)
+        for each in (client, camera, node):
+            each.destroy_node()
+        rclpy.shutdown(context=context)
+    return result, images
+
+
+def _annotated(images: list[Any], size: tuple[int, int]) -> list[np.ndarray]:
+    """The node's newest annotated image as a BGR panel of ``size`` (none if it sent none)."""
+    from vla_r1_ros.ros.images import image_to_rgb
+
+    if not images:
+        return []
+    return [cv2.resize(cv2.cvtColor(image_to_rgb(images[-1]), cv2.COLOR_RGB2BGR), size)]
+
+
+def _finish_tabletop(
+    out: Path, summary: dict[str, Any], scene: Any, images: list[Any], result: Any, affordance: Any, grasp: Any
+) -> dict[str, Any]:
+    with_path = next((p for p in reversed(result.predictions) if p.waypoints.poses), None)
     if grasp is not None and affordance is not None:  # a grasp comes from the affordance prediction
         # The lifted point is the surface seen through the answered box's centre; compare it with
         # the analytic ray cast through the same pixel.
@@ -217,12 +233,8 @@ def run(
     summary["latencies_s"] = {
         lat.stage: round(lat.seconds, 4) for lat in (result.predictions[0].latencies if result.predictions else [])
     }
-    panels = []
-    if images:
-        annotated = np.frombuffer(bytes(images[-1].data), np.uint8).reshape(images[-1].height, images[-1].width, 3)
-        panels.append(cv2.resize(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR), (640, 480)))
     views = _render_views(scene, list(with_path.waypoints.poses) if with_path else [], grasp)
-    panels.append(cv2.resize(views, (views.shape[1] * 480 // views.shape[0], 480)))
+    panels = [*_annotated(images, (640, 480)), cv2.resize(views, (views.shape[1] * 480 // views.shape[0], 480))]
     picture = out / "node_demo.png"
     cv2.imwrite(str(picture), np.hstack(panels))
     summary["picture"] = str(picture)
@@ -242,11 +254,7 @@ def _finish_top_down(
         summary["box_iou_with_truth"] = round(float(iou), 3)
     view, facts = _top_down_view(frame, grasp)
     summary.update(facts)
-    panels = []
-    if images:
-        annotated = np.frombuffer(bytes(images[-1].data), np.uint8).reshape(images[-1].height, images[-1].width, 3)
-        panels.append(cv2.resize(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR), (480, 480)))
-    panels.append(cv2.resize(view, (480, 480)))
+    panels = [*_annotated(images, (480, 480)), cv2.resize(view, (480, 480))]
     out.mkdir(parents=True, exist_ok=True)
     picture = out / "node_demo.png"
     cv2.imwrite(str(picture), np.hstack(panels))
