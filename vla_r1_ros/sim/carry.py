@@ -197,7 +197,12 @@ def run_carry_episode(
     seed: int,
     settings: CarrySettings | None = None,
 ) -> CarryRecord:
-    """Run the carry of ``seed`` (a seed of :func:`carry_seeds`) and say how it went."""
+    """Run the carry of ``seed`` (a seed of :func:`carry_seeds`) and say how it went.
+
+    The stages: see the scene and answer both questions about one frame; grasp as a pick does;
+    carry along the answered path at the carry height and down to the table; release, rise,
+    settle and judge. A stage that fails ends the episode with its failure.
+    """
     settings = settings or CarrySettings()
     found = carry_scene(seed)
     if found is None:
@@ -213,75 +218,123 @@ def run_carry_episode(
     initial = world.object_poses()
     place: np.ndarray = np.array(carry_place(tuple(initial[names[1]][:2, 3])), dtype=float)
 
-    # 1. See and answer both questions about the same frame.
+    frame, box, path, captured = _see_and_answer(episode, record, predictor, scene.instruction, names)
+    if not path.ok or path.trajectory is None:
+        return _failed(episode, CarryFailure.PATH_UNUSABLE, path.error or path.status.value)
+    grasped = _grasp(episode, record, frame, box, captured, names[0])
+    if isinstance(grasped, CarryRecord):
+        return grasped
+    carry = _carry_poses(world, settings, frame, path.trajectory, grasped)
+    failed = _carry(episode, record, settings, carry, names[0]) or _release(
+        episode, record, settings, carry.orientations[-1]
+    )
+    return failed or _judge(episode, settings, names, initial, place)
+
+
+def _see_and_answer(
+    episode: _Episode, record: CarryRecord, predictor: Predictor, instruction: str, names: tuple[str, str]
+) -> tuple[Any, ParsedOutput, ParsedOutput, float]:
+    """Render a frame and ask both questions about it: (frame, box answer, path answer, capture time).
+
+    The record gets the box's IoU with the seen object and the path's Avg against the true carry.
+    """
+    world = episode.world
     with episode.stage("render"):
         frame = world.render()
     captured = time.monotonic()
     with episode.stage("predict"):
         box = _ask(predictor, frame, f"pick up the {names[0]}", Task.AFFORDANCE)
-        path = _ask(predictor, frame, scene.instruction, Task.TRAJECTORY)
+        path = _ask(predictor, frame, instruction, Task.TRAJECTORY)
     seen = frame.object(names[0]).box_2d
     if box.box is not None and seen is not None:
         record.box_iou = float(box_iou_giou([box.box.corners()], [seen.corners()])[0][0])
     truth = frame_carry(frame, *names)
     if path.trajectory is not None and truth is not None:
         record.path_avg = trajectory_metrics(path.trajectory.points, carry_answer(frame, truth)[0].points).avg
-    if not path.ok or path.trajectory is None:
-        return _failed(episode, CarryFailure.PATH_UNUSABLE, path.error or path.status.value)
+    return frame, box, path, captured
 
-    # 2. Grasp, as a pick does.
+
+@dataclass(frozen=True)
+class _Grasped:
+    """Where the grasp left the hand: its orientation, the TCP at the grasp and the object's top."""
+
+    orientation: np.ndarray
+    at: np.ndarray
+    top: float
+
+
+def _grasp(
+    episode: _Episode, record: CarryRecord, frame: Any, box: ParsedOutput, captured: float, mover: str
+) -> _Grasped | CarryRecord:
+    """Lift the box answer and grasp the object as a pick does; the grasp, or the failed record."""
+    world, backend, settings = episode.world, episode.backend, episode.settings
     with episode.stage("lift"):
-        outcome = lift_answers({Task.AFFORDANCE: box}, depth_scene(frame), settings.pick.lift)[0]
+        outcome = lift_answers({Task.AFFORDANCE: box}, depth_scene(frame), settings.lift)[0]
     if not outcome.ok or outcome.path is None or outcome.target is None:
         return _failed(episode, *_lift_failure(outcome))
-    hooks = _NoOperator(None)
-    executor = settings.pick.executor
     grasp = ExecuteRequest(
         Poses(outcome.path.positions, outcome.path.orientations),
         grasp_at_end=True,
         prediction_age=time.monotonic() - captured,
     )
-    report = execute_waypoints(grasp, backend, backend.joint_limits, world.arm_positions(), executor, hooks)
+    report = execute_waypoints(
+        grasp, backend, backend.joint_limits, world.arm_positions(), settings.executor, _NoOperator(None)
+    )
     _add_timings(record, report.timings, "")  # the grasp's stages keep the pick's names
     record.closed_at = report.gripper_position
     if report.outcome is not Outcome.SUCCEEDED:
         return _failed(episode, *_execution_failure(report, world))
-    if names[0] not in world.held_objects():
+    if mover not in world.held_objects():
         missed = record.closed_at is not None and record.closed_at <= 0.002
         why = PickFailure.GRASP_MISSED if missed else PickFailure.GRASP_SLIPPED
-        return _failed(episode, why, f"the {names[0]} is not in the hand after the grasp")
-
-    # 3. Carry along the answered path at the carry height, then down to the table.
+        return _failed(episode, why, f"the {mover} is not in the hand after the grasp")
     assert report.waypoints is not None
-    orientation = np.asarray(report.waypoints.orientations[-1])
-    grasped_at = np.asarray(report.plan.tcp_positions[-1] if report.plan is not None else grasp.waypoints.positions[-1])
-    carry_z = grasped_at[2] + executor.lift_height
-    top = float(outcome.target.position[2]) + settings.pick.lift.lifting.grasp_depth
-    points = _on_plane(frame, path.trajectory, top)
-    hand = world.tcp_pose()[:3, 3]
-    route = [hand] + [np.array([x, y, carry_z]) for x, y in points[1:]]
-    route.append(np.array([*points[-1], grasped_at[2] + settings.release_height]))
+    at = np.asarray(report.plan.tcp_positions[-1] if report.plan is not None else grasp.waypoints.positions[-1])
+    top = float(outcome.target.position[2]) + settings.lift.lifting.grasp_depth
+    return _Grasped(np.asarray(report.waypoints.orientations[-1]), at, top)
+
+
+def _carry_poses(
+    world: PandaWorld, settings: CarrySettings, frame: Any, trajectory: Trajectory2D, grasped: _Grasped
+) -> Poses:
+    """The answered path at the carry height, then down to the release height, densified."""
+    carry_z = grasped.at[2] + settings.pick.executor.lift_height
+    points = _on_plane(frame, trajectory, grasped.top)
+    route = [world.tcp_pose()[:3, 3]] + [np.array([x, y, carry_z]) for x, y in points[1:]]
+    route.append(np.array([*points[-1], grasped.at[2] + settings.release_height]))
     positions = _polyline(np.asarray(route), settings.waypoint_spacing)
-    orientations = _following_azimuth(positions, orientation)
-    carried = _execute(world, backend, settings, Poses(positions, orientations), record, "carry")
+    return Poses(positions, _following_azimuth(positions, grasped.orientation))
+
+
+def _carry(
+    episode: _Episode, record: CarryRecord, settings: CarrySettings, carry: Poses, mover: str
+) -> CarryRecord | None:
+    """Move the held object along ``carry`` (None when it got there, still held)."""
+    world = episode.world
+    carried = _execute(world, episode.backend, settings, carry, record, "carry")
     if carried is not None:
         return carried
-    if names[0] not in world.held_objects():
-        return _failed(episode, CarryFailure.DROPPED, f"the {names[0]} left the hand during the carry")
+    if mover not in world.held_objects():
+        return _failed(episode, CarryFailure.DROPPED, f"the {mover} left the hand during the carry")
+    return None
 
-    # 4. Let go, rise, let everything settle, judge.
+
+def _release(
+    episode: _Episode, record: CarryRecord, settings: CarrySettings, orientation: np.ndarray
+) -> CarryRecord | None:
+    """Open the hand, rise by ``retreat`` and let everything settle (None when that went to plan)."""
+    world, backend, executor = episode.world, episode.backend, settings.pick.executor
     with episode.stage("release"):
         backend.gripper(executor.gripper_open, executor.gripper_max_effort)
     hand = world.tcp_pose()[:3, 3]
     up = _polyline(np.array([hand, hand + np.array([0.0, 0.0, settings.retreat])]), settings.waypoint_spacing)
-    retreated = _execute(
-        world, backend, settings, Poses(up, np.repeat(orientations[-1:], len(up), axis=0)), record, "retreat"
-    )
+    level = np.repeat(np.asarray(orientation)[None, :], len(up), axis=0)
+    retreated = _execute(world, backend, settings, Poses(up, level), record, "retreat")
     if retreated is not None:
         return retreated
     with episode.stage("settle"):
         world.step(max(1, round(settings.settle_time / world.settings.time_step)))
-    return _judge(episode, settings, names, initial, place)
+    return None
 
 
 def _following_azimuth(positions: np.ndarray, orientation: np.ndarray) -> np.ndarray:
