@@ -199,7 +199,23 @@ def _plots(study: Study, folder: Path, table_height: float) -> list[tuple[str, s
 
 
 def _markdown(study: Study, settings: dict[str, Any], plots: list[tuple[str, str]]) -> str:
-    lines = ["# Teleop comparison", ""]
+    """report.md: the header, then per condition, comparisons, similarity, runs, plots, problems, definitions."""
+    sections = (
+        _header_lines(study, settings),
+        _condition_lines(study),
+        _comparison_lines(study),
+        _similarity_lines(study),
+        _run_lines(study),
+        _plot_and_problem_lines(study, plots),
+        DEFINITIONS,
+    )
+    return "\n".join(line for lines in sections for line in lines)
+
+
+def _header_lines(study: Study, settings: dict[str, Any]) -> list[str]:
+    """The title, what was measured and how."""
+    lines: list[str] = []
+    lines += ["# Teleop comparison", ""]
     counts = ", ".join(f"{c}: {sum(1 for r in study.runs if r.metadata.condition == c)}" for c in study.conditions)
     lines += [
         f"{len(study.runs) + len(study.failures)} bag(s), {len(study.runs)} run(s) measured"
@@ -212,51 +228,78 @@ def _markdown(study: Study, settings: dict[str, Any], plots: list[tuple[str, str
         f"paths resampled to {settings['similarity_points']} points.",
         "",
     ]
-    if study.conditions:
-        conditions = list(study.conditions)
-        lines += ["## Per condition: mean [95 % CI] (n)", ""]
-        lines.append("| metric | " + " | ".join(conditions) + " |")
-        lines.append("|---|" + "---|" * len(conditions))
-        for metric in STUDY_METRICS:
-            cells = []
-            for c in conditions:
-                ci = study.conditions[c][metric]
-                cells.append(
-                    "–" if ci.n == 0 else f"{_number(ci.mean)} [{_number(ci.low)}, {_number(ci.high)}] ({ci.n})"
-                )
-            unit = f" ({UNITS[metric]})" if UNITS[metric] else ""
-            lines.append(f"| {metric}{unit} | " + " | ".join(cells) + " |")
-        success = [
-            f"{c}: {p.successes}/{p.trials} = {_number(p.rate)} [{_number(p.low)}, {_number(p.high)}]"
-            for c, p in study.success.items()
-            if p.trials
-        ]
-        lines += ["", "Success (Wilson 95 % CI): " + ("; ".join(success) if success else "not recorded"), ""]
-    if study.comparisons:
-        lines += [
-            "## Condition comparisons",
-            "",
-            "Paired by task (Wilcoxon signed-rank on per-task means) where at least two tasks ran in both "
-            "conditions, else unpaired (Mann-Whitney U); two-sided.",
-            "",
-            "| metric | a | b | test | n a / n b / pairs | median a | median b | p |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for k in study.comparisons:
-            lines.append(
-                f"| {k.metric} | {k.a} | {k.b} | {k.test} | {k.n_a} / {k.n_b} / {k.pairs} | "
-                f"{_number(k.median_a)} | {_number(k.median_b)} | {_number(k.p_value)} |"
+    return lines
+
+
+def _condition_lines(study: Study) -> list[str]:
+    """Each metric's mean and 95 % CI per condition, and success rates."""
+    if not (study.conditions):
+        return []
+    lines: list[str] = []
+    conditions = list(study.conditions)
+    lines += ["## Per condition: mean [95 % CI] (n)", ""]
+    lines.append("| metric | " + " | ".join(conditions) + " |")
+    lines.append("|---|" + "---|" * len(conditions))
+    for metric in STUDY_METRICS:
+        cells = []
+        for c in conditions:
+            ci = study.conditions[c][metric]
+            cells.append(
+                "–" if ci.n == 0 else f"{_number(ci.mean)} [{_number(ci.low)}, {_number(ci.high)}] ({ci.n})"
             )
-        lines.append("")
-    if study.similarity:
-        lines += ["## Tool-path similarity across conditions (m)", ""]
-        lines += ["| task | run a | run b | Fréchet | DTW per point |", "|---|---|---|---|---|"]
-        for s in study.similarity:
-            lines.append(
-                f"| {s.task} | {s.run_a} ({s.condition_a}) | {s.run_b} ({s.condition_b}) | "
-                f"{_number(s.frechet)} | {_number(s.dtw_per_point)} |"
-            )
-        lines.append("")
+        unit = f" ({UNITS[metric]})" if UNITS[metric] else ""
+        lines.append(f"| {metric}{unit} | " + " | ".join(cells) + " |")
+    success = [
+        f"{c}: {p.successes}/{p.trials} = {_number(p.rate)} [{_number(p.low)}, {_number(p.high)}]"
+        for c, p in study.success.items()
+        if p.trials
+    ]
+    lines += ["", "Success (Wilson 95 % CI): " + ("; ".join(success) if success else "not recorded"), ""]
+    return lines
+
+
+def _comparison_lines(study: Study) -> list[str]:
+    """The condition comparisons' tests."""
+    if not (study.comparisons):
+        return []
+    lines: list[str] = []
+    lines += [
+        "## Condition comparisons",
+        "",
+        "Paired by task (Wilcoxon signed-rank on per-task means) where at least two tasks ran in both "
+        "conditions, else unpaired (Mann-Whitney U); two-sided.",
+        "",
+        "| metric | a | b | test | n a / n b / pairs | median a | median b | p |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for k in study.comparisons:
+        lines.append(
+            f"| {k.metric} | {k.a} | {k.b} | {k.test} | {k.n_a} / {k.n_b} / {k.pairs} | "
+            f"{_number(k.median_a)} | {_number(k.median_b)} | {_number(k.p_value)} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _similarity_lines(study: Study) -> list[str]:
+    """Tool-path similarity between runs of the same task."""
+    if not (study.similarity):
+        return []
+    lines: list[str] = []
+    lines += ["## Tool-path similarity across conditions (m)", ""]
+    lines += ["| task | run a | run b | Fréchet | DTW per point |", "|---|---|---|---|---|"]
+    for s in study.similarity:
+        lines.append(
+            f"| {s.task} | {s.run_a} ({s.condition_a}) | {s.run_b} ({s.condition_b}) | "
+            f"{_number(s.frechet)} | {_number(s.dtw_per_point)} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _run_lines(study: Study) -> list[str]:
+    """One table row per run."""
+    lines: list[str] = []
     lines += ["## Runs", ""]
     lines += ["| run | condition | task | time (s) | path (m) | LDLJ | SPARC | clearance (m) | interventions |"]
     lines += ["|---|---|---|---|---|---|---|---|---|"]
@@ -268,6 +311,12 @@ def _markdown(study: Study, settings: dict[str, Any], plots: list[tuple[str, str
             f"{_number(m.min_clearance)} | {m.interventions} |"
         )
     lines.append("")
+    return lines
+
+
+def _plot_and_problem_lines(study: Study, plots: list[tuple[str, str]]) -> list[str]:
+    """The plots, then failed bags and warnings."""
+    lines: list[str] = []
     if plots:
         lines += ["## Plots", ""]
         for name, caption in plots:
@@ -277,19 +326,22 @@ def _markdown(study: Study, settings: dict[str, Any], plots: list[tuple[str, str
         lines += [f"- failed: `{f.path}`: {f.reason}" for f in study.failures]
         lines += [f"- {w}" for w in study.warnings]
         lines.append("")
-    lines += [
-        "## Definitions",
-        "",
-        "Completion time: the run window (ExecutionEvent `run` start to end; else first to last event; else first "
-        "teleop command to the last joint state; else the whole bag), split into model / approval / planning / motion "
-        "phases from the events. Path length, LDLJ and SPARC (Balasubramanian et al. 2015) of the tool point from "
-        "forward kinematics of /joint_states, low-passed (zero phase) like the joint paths before peak joint rates; "
-        "smoothness over the movement (speed above 2 % of its peak). Clearance: lowest tool height above the "
-        "table top. Interventions: canceled or stopped goals, operator rejections, and bursts of teleop input "
-        "during an autonomous run. Raw NASA-TLX: mean of the six subscales.",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
+
+
+#: The report's last section: what each measure means.
+DEFINITIONS = [
+    "## Definitions",
+    "",
+    "Completion time: the run window (ExecutionEvent `run` start to end; else first to last event; else first "
+    "teleop command to the last joint state; else the whole bag), split into model / approval / planning / motion "
+    "phases from the events. Path length, LDLJ and SPARC (Balasubramanian et al. 2015) of the tool point from "
+    "forward kinematics of /joint_states, low-passed (zero phase) like the joint paths before peak joint rates; "
+    "smoothness over the movement (speed above 2 % of its peak). Clearance: lowest tool height above the "
+    "table top. Interventions: canceled or stopped goals, operator rejections, and bursts of teleop input "
+    "during an autonomous run. Raw NASA-TLX: mean of the six subscales.",
+    "",
+]
 
 
 def write_report(study: Study, out: Path, urdf: Path, link: str, settings: RunSettings, points: int) -> dict[str, Path]:
