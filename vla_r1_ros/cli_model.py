@@ -270,6 +270,7 @@ def _depth_scene(args: argparse.Namespace, rgb: Any) -> Any:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``predict`` and ``make-tiny-model`` to the ``vla-r1`` command."""
+    # Long on purpose: one add_argument per option, in the order --help lists them.
     predict = commands.add_parser(
         "predict",
         help="ask VLA-R1 for an affordance box and/or a trajectory on one image",

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from vla_r1_ros.core.geometry import SafetyLimits, TrajectorySettings, check_waypoints, lift_box, lift_trajectory
-from vla_r1_ros.core.protocol import Trajectory2D
+from vla_r1_ros.core.protocol import Box2D, Trajectory2D
 from vla_r1_ros.sim.noise import DepthNoise, apply_depth_noise
 from vla_r1_ros.sim.scene import Intrinsics, RenderedScene, SceneObject, TabletopRenderer, depth_scene, look_at
 
@@ -125,6 +125,29 @@ def side_view(scene: RenderedScene, positions: np.ndarray, surface: np.ndarray, 
     return img
 
 
+def _camera_view(scene: RenderedScene, box: Box2D, trajectory: Trajectory2D, positions: np.ndarray) -> np.ndarray:
+    """The camera image (BGR) with the answered box, the 2-D trajectory and the lifted waypoints."""
+    colour: np.ndarray = cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR)
+    x0, y0, x1, y1 = box.corners()
+    cv2.rectangle(colour, (int(x0 * W), int(y0 * H)), (math.ceil(x1 * W) - 1, math.ceil(y1 * H) - 1), (0, 230, 255), 2)
+    traj_px = np.array([(x * W, y * H) for x, y in trajectory.points], np.int32)
+    cv2.polylines(colour, [traj_px], False, (255, 255, 0), 2)
+    for p, q in zip(positions, _project(scene, positions)):
+        if np.all(np.isfinite(q)):
+            cv2.circle(colour, (round(q[0]), round(q[1])), 3, _colour(p[2]), -1)
+    cv2.putText(
+        colour,
+        "yellow: affordance box  cyan: 2-D trajectory  dots: lifted waypoints",
+        (8, 18),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.45,
+        (255, 255, 255),
+        1,
+        cv2.LINE_AA,
+    )
+    return colour
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for lift_demo.png")
@@ -171,24 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     verdict = check_waypoints(path.positions, SafetyLimits(max_segment_length=0.03))
 
-    colour = cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR)
-    x0, y0, x1, y1 = box.corners()
-    cv2.rectangle(colour, (int(x0 * W), int(y0 * H)), (math.ceil(x1 * W) - 1, math.ceil(y1 * H) - 1), (0, 230, 255), 2)
-    traj_px = np.array([(x * W, y * H) for x, y in trajectory.points], np.int32)
-    cv2.polylines(colour, [traj_px], False, (255, 255, 0), 2)
-    for p, q in zip(path.positions, _project(scene, path.positions)):
-        if np.all(np.isfinite(q)):
-            cv2.circle(colour, (round(q[0]), round(q[1])), 3, _colour(p[2]), -1)
-    cv2.putText(
-        colour,
-        "yellow: affordance box  cyan: 2-D trajectory  dots: lifted waypoints",
-        (8, 18),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.45,
-        (255, 255, 255),
-        1,
-        cv2.LINE_AA,
-    )
+    colour = _camera_view(scene, box, trajectory, path.positions)
     grasp = target.grasp
     picture = np.hstack(
         (
