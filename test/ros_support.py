@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
 from vla_r1_ros.core.protocol import format_answer
@@ -28,9 +28,16 @@ from vla_r1_ros.ros.sim_camera import (  # noqa: F401  (re-exported for the test
 
 
 @contextmanager
-def spinning(context: Any, *nodes: Node) -> Iterator[SingleThreadedExecutor]:
-    """Spin ``nodes`` on one executor thread in the background (as the node's main() does)."""
-    executor = SingleThreadedExecutor(context=context)
+def spinning(context: Any, *nodes: Node, threads: int = 1) -> Iterator[Any]:
+    """Spin ``nodes`` on one executor thread in the background (as the node's main() does).
+
+    ``threads`` > 1: a MultiThreadedExecutor, for servers whose callbacks block (a held goal).
+    """
+    executor: Any = (
+        SingleThreadedExecutor(context=context)
+        if threads == 1
+        else MultiThreadedExecutor(num_threads=threads, context=context)
+    )
     for node in nodes:
         executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)

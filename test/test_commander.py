@@ -20,21 +20,13 @@ pytestmark = pytest.mark.usefixtures("ros_sandbox")
 def server_node() -> Any:
     """A node for the stand-in servers, on a multi-threaded executor (a held goal blocks one thread)."""
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-    from ros_support import ros_context
+    from ros_support import ros_context, spinning
 
     with ros_context() as context:
         node = rclpy.create_node("commander_test_servers", context=context)
-        executor = MultiThreadedExecutor(num_threads=4, context=context)
-        executor.add_node(node)
-        thread = threading.Thread(target=executor.spin, daemon=True)
-        thread.start()
-        try:
+        with spinning(context, node, threads=4):
             yield node
-        finally:
-            executor.shutdown(timeout_sec=5.0)
-            thread.join(timeout=10.0)
-            node.destroy_node()
+        node.destroy_node()
 
 
 def _reason_server(node: Any, name: str, *, accept: bool = True, hold_s: float = 0.0) -> Any:
