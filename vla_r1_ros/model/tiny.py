@@ -16,7 +16,7 @@ What it contains:
 * the stock Qwen2-VL image and video processors with min = max pixels (a fixed, small visual
   token count per image);
 * a Qwen2.5-VL config with ``rope_theta`` 10 and ``mrope_section`` [4, 14, 14] (head_dim 64), the
-  setting that lets tiny models learn position (see ``shared/reference/ml_offline.md``).
+  setting with which tiny models learned position in our CPU trials (training/results/README.md).
 
 Everything is deterministic from ``seed``: two builds with the same seed and size write
 byte-identical files.
@@ -116,8 +116,8 @@ class TinySize:
 TINY_SIZES: dict[str, TinySize] = {
     # ~0.2 M parameters, < 1 MB on disk, builds in well under a second: for tests.
     "tiny": TinySize("tiny", 400, 64, 2, 1, 1, 128, 32, 1, 1, 64, 56, init_std=0.3),
-    # ~2.9 M parameters, ~13.5 MB: the config that learned to localise in shared/reference/ml_offline.md
-    # with a 512-wide MLP (688 there) so that a trained checkpoint stays under 15 MB.
+    # ~2.9 M parameters, ~13.5 MB: a config of the size that learned to localise on CPU, with a
+    # 512-wide MLP so that a trained checkpoint stays under 15 MB.
     "small": TinySize("small", 1200, 256, 4, 4, 2, 512, 128, 2, 2, 256, 112),
 }
 
