@@ -1,8 +1,9 @@
 """A straightforward pure-Python reading of the VLA-R1 release's reward, used as a test oracle.
 
 Written from the release's reward definition (restated in vla_r1_ros/core/rewards.py's docstring):
-plain loops, a full dynamic-programming table, no NumPy. It is deliberately slow and simple; the package's vectorised implementation must
-agree with it to 1e-9, and the benchmark measures the speed-up against it.
+plain loops, a full dynamic-programming table, no NumPy. It is deliberately slow and simple; the
+package's vectorised implementation must agree with it to 1e-9, and the benchmark measures the
+speed-up against it.
 """
 
 from __future__ import annotations
