@@ -85,3 +85,21 @@ def test_a_wrong_answer_fails_the_carry_and_says_why(
     assert not record.success and record.failure == failure, record.detail
     if failure == "placed_off":
         assert record.place_error is not None and 0.06 < record.place_error < 0.11
+
+
+def test_sim_eval_runs_carries_from_the_command_line(tmp_path: Any, capsys: Any) -> None:
+    """``vla-r1 sim-eval --task carry``: the truth's answers carry both objects; the outputs are written."""
+    import json
+
+    from vla_r1_ros.cli import main
+
+    seeds = carry_seeds(5000, 2)
+    assert main(["sim-eval", "--task", "carry", "--scenes", "2", "--seed", "5000", "--out", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["task"], summary["n"], summary["seeds"]) == ("carry", 2, seeds)
+    assert summary["successes"] == 2, summary["failures"]
+    assert summary["median_place_error"] < 0.04 and summary["median_path_avg"] == pytest.approx(0.0, abs=1e-6)
+    episodes = (tmp_path / "episodes.jsonl").read_text().splitlines()
+    assert [json.loads(line)["seed"] for line in episodes] == seeds
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    assert (tmp_path / "episodes.png").stat().st_size > 0

@@ -510,38 +510,3 @@ def run_carry_benchmark(
         strip = carry_strip(world, predictor_for(world), records)
     write_outputs(Path(out), summary, list(records), strip)
     return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m vla_r1_ros.sim.carry``: the carry benchmark (``vla-r1 sim-eval``'s options)."""
-    import argparse
-    import json
-    import sys
-
-    from vla_r1_ros.sim.evaluation import progress_line
-
-    parser = argparse.ArgumentParser(
-        prog="python -m vla_r1_ros.sim.carry", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--predictor", default="oracle", help="oracle (the truth), embedded, or a model folder")
-    parser.add_argument("--scenes", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0, help="the first seed; seeds without a carry are skipped")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    if args.predictor == "oracle":
-        predictor_for: Callable[[PandaWorld], Predictor] = CarryOracle
-    else:
-        from vla_r1_ros.model.backends import make_backend
-
-        backend = make_backend(args.predictor, device=args.device)
-        predictor_for = lambda _world: backend  # noqa: E731
-    summary = run_carry_benchmark(
-        predictor_for, args.predictor, args.seed, args.scenes, args.out, progress_line(args.scenes, time.perf_counter())
-    )
-    print(json.dumps(summary, indent=2), file=sys.stdout)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

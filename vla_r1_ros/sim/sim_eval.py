@@ -18,19 +18,25 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add ``sim-eval`` to the ``vla-r1`` command."""
     parser = commands.add_parser(
         "sim-eval",
-        help="closed-loop pick episodes in the simulated Panda world (no ROS)",
+        help="closed-loop pick or carry episodes in the simulated Panda world (no ROS)",
         description=(
-            "Run N seeded episodes (1-3 objects, a named target) through the same code as the nodes: the "
-            "predictor, lifting, the executor's checks and planning, simulated execution. 'Pick up the X' "
-            "succeeds when X rises >= 5 cm and stays in the gripper for 1 s, nothing else moves > 1 cm and the "
-            "arm never touches the table. Writes OUT/summary.json (success_rate, n, ci95, predictor, task, seed, "
-            "failures, median latencies), OUT/episodes.jsonl and OUT/episodes.png. Prints the summary JSON."
+            "Run N seeded episodes through the same code as the nodes: the predictor, lifting, the executor's "
+            "checks and planning, simulated execution. --task pick (1-3 objects, a named target): 'pick up the "
+            "X' succeeds when X rises >= 5 cm and stays in the gripper for 1 s, nothing else moves > 1 cm and the "
+            "arm never touches the table. --task carry (2-3 objects; seeds without a free place are skipped): "
+            "the predictor is asked for X's box and for the path of 'move the X to the Y'; X is grasped, carried "
+            "along the lifted path at the carry height and put down; it succeeds when X rests within 4 cm of its "
+            "place beside Y, upright, and nothing else moved more than 1 cm. Writes OUT/summary.json "
+            "(success_rate, n, ci95, predictor, task, seed, failures, median latencies; for carries the median "
+            "path Avg, place error and tilt), OUT/episodes.jsonl and OUT/episodes.png. Prints the summary JSON."
         ),
     )
     parser.add_argument(
-        "--predictor", default="oracle", help="oracle (the true box), embedded, or a model folder/Hub id"
+        "--predictor", default="oracle", help="oracle (the truth), embedded, or a model folder/Hub id"
     )
-    parser.add_argument("--task", choices=("pick",), default="pick", help="what the episodes ask (default pick)")
+    parser.add_argument(
+        "--task", choices=("pick", "carry"), default="pick", help="what the episodes ask (default pick)"
+    )
     parser.add_argument("--scenes", type=int, default=200, help="number of episodes (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="the first scene's seed; episode i uses seed + i")
     parser.add_argument("--device", default="cpu", help="where a model runs (default cpu)")
@@ -47,6 +53,7 @@ def _cmd_sim_eval(args: argparse.Namespace, out: IO[str]) -> int:
     except ImportError:
         print("vla-r1 sim-eval: pybullet is not installed (pip install -e '.[sim]')", file=sys.stderr)
         return EXIT_USAGE
+    from vla_r1_ros.sim.carry import CarryOracle, run_carry_benchmark
     from vla_r1_ros.sim.evaluation import (
         episode_strip,
         oracle_for,
@@ -57,13 +64,19 @@ def _cmd_sim_eval(args: argparse.Namespace, out: IO[str]) -> int:
     )
     from vla_r1_ros.sim.panda import PandaWorld
 
-    predictor_for = oracle_for if args.predictor == "oracle" else _model_predictor(args)
+    oracle = CarryOracle if args.task == "carry" else oracle_for
+    predictor_for = oracle if args.predictor == "oracle" else _model_predictor(args)
     if predictor_for is None:
         return EXIT_MODEL
-    seeds = range(args.seed, args.seed + args.scenes)
     started = time.perf_counter()
+    progress = progress_line(args.scenes, started)
+    if args.task == "carry":
+        summary = run_carry_benchmark(predictor_for, args.predictor, args.seed, args.scenes, args.out, progress)
+        print(json.dumps(summary, indent=2), file=out)
+        return EXIT_OK
+    seeds = range(args.seed, args.seed + args.scenes)
     with PandaWorld() as world:
-        records = run_episodes(world, predictor_for, seeds, progress=progress_line(args.scenes, started))
+        records = run_episodes(world, predictor_for, seeds, progress=progress)
         summary = summarise(records, args.predictor, args.task, args.seed)
         summary["wall_s"] = round(time.perf_counter() - started, 1)
         strip = episode_strip(world, predictor_for(world), records)
