@@ -103,3 +103,20 @@ def test_sim_eval_runs_carries_from_the_command_line(tmp_path: Any, capsys: Any)
     assert [json.loads(line)["seed"] for line in episodes] == seeds
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert (tmp_path / "episodes.png").stat().st_size > 0
+
+
+def test_the_carry_demo_pictures_the_answers_and_the_arm(tmp_path: Any, capsys: Any) -> None:
+    """``scripts/demo.sh --task carry``'s last step: the camera view with both answers, then three moments."""
+    import json
+
+    import cv2
+
+    from vla_r1_ros.demos.carry_demo import main
+
+    assert main(["--predictor", "oracle", "--seed", "5000", "--out", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["success"] and printed["seed"] == carry_seeds(5000, 1)[0]
+    strip = cv2.imread(str(tmp_path / "carry_demo.png"))
+    assert strip.shape[0] == 480 and strip.shape[1] > 3 * 480  # the camera view and three side views
+    record = json.loads((tmp_path / "carry_demo.json").read_text())
+    assert record["success"] and record["place_error"] < 0.04

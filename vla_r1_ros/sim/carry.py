@@ -196,12 +196,15 @@ def run_carry_episode(
     predictor: Predictor,
     seed: int,
     settings: CarrySettings | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> CarryRecord:
     """Run the carry of ``seed`` (a seed of :func:`carry_seeds`) and say how it went.
 
     The stages: see the scene and answer both questions about one frame; grasp as a pick does;
     carry along the answered path at the carry height and down to the table; release, rise,
-    settle and judge. A stage that fails ends the episode with its failure.
+    settle and judge. A stage that fails ends the episode with its failure. ``on_phase`` hears
+    "stage/phase" as the executor reaches each phase of a stage (e.g. "grasp/lifting",
+    "carry/executing"), and "release" just before the hand opens (a demo takes pictures there).
     """
     settings = settings or CarrySettings()
     found = carry_scene(seed)
@@ -221,12 +224,12 @@ def run_carry_episode(
     frame, box, path, captured = _see_and_answer(episode, record, predictor, scene.instruction, names)
     if not path.ok or path.trajectory is None:
         return _failed(episode, CarryFailure.PATH_UNUSABLE, path.error or path.status.value)
-    grasped = _grasp(episode, record, frame, box, captured, names[0])
+    grasped = _grasp(episode, record, frame, box, captured, names[0], on_phase)
     if isinstance(grasped, CarryRecord):
         return grasped
     carry = _carry_poses(world, settings, frame, path.trajectory, grasped)
-    failed = _carry(episode, record, settings, carry, names[0]) or _release(
-        episode, record, settings, carry.orientations[-1]
+    failed = _carry(episode, record, settings, carry, names[0], on_phase) or _release(
+        episode, record, settings, carry.orientations[-1], on_phase
     )
     return failed or _judge(episode, settings, names, initial, place)
 
@@ -264,7 +267,13 @@ class _Grasped:
 
 
 def _grasp(
-    episode: _Episode, record: CarryRecord, frame: Any, box: ParsedOutput, captured: float, mover: str
+    episode: _Episode,
+    record: CarryRecord,
+    frame: Any,
+    box: ParsedOutput,
+    captured: float,
+    mover: str,
+    on_phase: Callable[[str], None] | None,
 ) -> _Grasped | CarryRecord:
     """Lift the box answer and grasp the object as a pick does; the grasp, or the failed record."""
     world, backend, settings = episode.world, episode.backend, episode.settings
@@ -278,7 +287,7 @@ def _grasp(
         prediction_age=time.monotonic() - captured,
     )
     report = execute_waypoints(
-        grasp, backend, backend.joint_limits, world.arm_positions(), settings.executor, _NoOperator(None)
+        grasp, backend, backend.joint_limits, world.arm_positions(), settings.executor, _hooks("grasp", on_phase)
     )
     _add_timings(record, report.timings, "")  # the grasp's stages keep the pick's names
     record.closed_at = report.gripper_position
@@ -307,11 +316,16 @@ def _carry_poses(
 
 
 def _carry(
-    episode: _Episode, record: CarryRecord, settings: CarrySettings, carry: Poses, mover: str
+    episode: _Episode,
+    record: CarryRecord,
+    settings: CarrySettings,
+    carry: Poses,
+    mover: str,
+    on_phase: Callable[[str], None] | None,
 ) -> CarryRecord | None:
     """Move the held object along ``carry`` (None when it got there, still held)."""
     world = episode.world
-    carried = _execute(world, episode.backend, settings, carry, record, "carry")
+    carried = _execute(world, episode.backend, settings, carry, record, "carry", on_phase)
     if carried is not None:
         return carried
     if mover not in world.held_objects():
@@ -320,16 +334,22 @@ def _carry(
 
 
 def _release(
-    episode: _Episode, record: CarryRecord, settings: CarrySettings, orientation: np.ndarray
+    episode: _Episode,
+    record: CarryRecord,
+    settings: CarrySettings,
+    orientation: np.ndarray,
+    on_phase: Callable[[str], None] | None,
 ) -> CarryRecord | None:
     """Open the hand, rise by ``retreat`` and let everything settle (None when that went to plan)."""
     world, backend, executor = episode.world, episode.backend, settings.pick.executor
+    if on_phase is not None:
+        on_phase("release")
     with episode.stage("release"):
         backend.gripper(executor.gripper_open, executor.gripper_max_effort)
     hand = world.tcp_pose()[:3, 3]
     up = _polyline(np.array([hand, hand + np.array([0.0, 0.0, settings.retreat])]), settings.waypoint_spacing)
     level = np.repeat(np.asarray(orientation)[None, :], len(up), axis=0)
-    retreated = _execute(world, backend, settings, Poses(up, level), record, "retreat")
+    retreated = _execute(world, backend, settings, Poses(up, level), record, "retreat", on_phase)
     if retreated is not None:
         return retreated
     with episode.stage("settle"):
@@ -370,6 +390,11 @@ def _failed(episode: _Episode, failure: CarryFailure | PickFailure, detail: str)
     return record
 
 
+def _hooks(stage: str, on_phase: Callable[[str], None] | None) -> _NoOperator:
+    """Unattended executor hooks that pass each phase on as "stage/phase"."""
+    return _NoOperator(None if on_phase is None else lambda name: on_phase(f"{stage}/{name}"))
+
+
 def _execute(
     world: PandaWorld,
     backend: SimMotionBackend,
@@ -377,11 +402,12 @@ def _execute(
     waypoints: Poses,
     record: CarryRecord,
     stage: str,
+    on_phase: Callable[[str], None] | None = None,
 ) -> CarryRecord | None:
     """Move the hand through ``waypoints`` with the executor; a failed record, or None when it went."""
     request = ExecuteRequest(waypoints)
     report = execute_waypoints(
-        request, backend, backend.joint_limits, world.arm_positions(), settings.pick.executor, _NoOperator(None)
+        request, backend, backend.joint_limits, world.arm_positions(), settings.pick.executor, _hooks(stage, on_phase)
     )
     _add_timings(record, report.timings, stage)
     if report.outcome is Outcome.SUCCEEDED:
