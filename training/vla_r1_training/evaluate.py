@@ -32,7 +32,7 @@ import numpy as np
 
 from vla_r1_ros.core.metrics import box_iou_giou
 from vla_r1_ros.core.overlay import draw_prediction
-from vla_r1_ros.core.protocol import Box2D, Task, parse_completion
+from vla_r1_ros.core.protocol import Box2D, ParsedOutput, ParseStatus, Task, parse_completion
 from vla_r1_ros.core.rewards import score_parsed_batch
 
 from .config import DECODINGS
@@ -266,8 +266,8 @@ def score_records(records: Sequence[EvalRecord]) -> tuple[list[dict[str, Any]], 
     for record, answer, truth_parse, b in zip(records, answers, truths, breakdowns):
         try:
             parsed = answer.for_task(Task.from_name(record.task))
-        except ValueError as err:
-            raise ValueError(f"question {record.id}: {err}") from None
+        except ValueError as err:  # a predictions file's unknown task: the answer cannot be valid
+            parsed = ParsedOutput(ParseStatus.TASK_MISMATCH, str(err))
         row: dict[str, Any] = {
             "id": record.id,
             "task": record.task,

@@ -41,9 +41,11 @@ def buffer_pixels(
             f"step {step} is shorter than a row of {width} {encoding} pixels ({row_bytes} bytes)"
         )
     buffer = np.frombuffer(data, dtype=np.uint8)
-    if buffer.size < step * (height - 1) + row_bytes:
+    needed = step * (height - 1) + row_bytes
+    if buffer.size < needed:
         raise ImageBufferError(
-            f"image data has {buffer.size} bytes; {width}x{height} {encoding} with step {step} needs {step * height}"
+            f"image data has {buffer.size} bytes; {width}x{height} {encoding} with step {step} needs {needed}"
+            + (f" (a full last row: {step * height})" if needed < step * height else "")
         )
     rows = np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1), writeable=False)
     return rows.view(pixel).reshape(height, width, channels)  # rows are contiguous: still a view

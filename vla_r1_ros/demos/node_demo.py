@@ -39,7 +39,11 @@ from vla_r1_ros.core.protocol import Box2D, Task, Trajectory2D, format_answer
 from vla_r1_ros.model.backends import EMBEDDED_MODEL
 from vla_r1_ros.ros.loopback import loopback_only_reason
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_UNUSABLE_ANSWER"]
+
+#: The node ran and answered, but the answer could not be lifted (the summary's message says why);
+#: apart from 1, which Python uses for a crash.
+EXIT_UNUSABLE_ANSWER = 3
 
 
 def _oracle(scene: Any) -> Any:
@@ -291,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     task = args.task or ("both" if args.model == "oracle" else "affordance")
     summary = run(Path(args.out), args.model, task, args.instruction, args.scene, args.scene_seed, args.scene_index)
     print(json.dumps(summary, indent=2))
-    return 0 if summary["success"] else 1
+    return 0 if summary["success"] else EXIT_UNUSABLE_ANSWER
 
 
 if __name__ == "__main__":

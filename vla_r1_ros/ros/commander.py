@@ -101,8 +101,11 @@ class VlaR1Commander(Node):
         name = self._names[id(client)]
         if not self._wait_for_server(client, self.server_timeout_s):
             raise CommanderError(f"no action server {name}: is the node running (ros2 action list)?")
-        self.feedback = []
-        sent = client.send_goal_async(goal, feedback_callback=self._keep_feedback)
+        kept: list[tuple[float, Any]] = []  # this goal's own list: a late message of an earlier goal stays there
+        self.feedback = kept
+        sent = client.send_goal_async(
+            goal, feedback_callback=lambda message: kept.append((time.monotonic(), message.feedback))
+        )
         if not self.spin_until(sent, 30.0) or not sent.result().accepted:
             raise CommanderError(f"{name} did not accept the goal")
         result = sent.result().get_result_async()
@@ -110,9 +113,6 @@ class VlaR1Commander(Node):
             sent.result().cancel_goal_async()
             raise CommanderError(f"{name} gave no result within {timeout_s:.0f} s; the goal was cancelled")
         return result.result().result
-
-    def _keep_feedback(self, message: Any) -> None:
-        self.feedback.append((time.monotonic(), message.feedback))
 
     def spin_until(self, future: Any, timeout_s: float) -> bool:
         """Wait (spinning this node if it has its own executor) until ``future`` is done or ``timeout_s`` passes."""

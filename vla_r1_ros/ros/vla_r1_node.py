@@ -44,10 +44,10 @@ from vla_r1_ros.core.frame_sync import FramePair, LatestFramePair, NoFrame, Stre
 from vla_r1_ros.core.geometry import (
     CameraModel,
     DepthImage,
-    DepthRegistrationError,
     DepthScene,
     ImageSizeError,
-    scene_from_frame,
+    check_colour_size,
+    register_depth,
     warm_up,
 )
 from vla_r1_ros.core.geometry.transforms import pose_from_xyz_quaternion
@@ -383,10 +383,15 @@ class VlaR1Node(Node):
     def _scene(self, pair: FramePair[Image, Image], info: CameraInfo | None) -> DepthScene:
         if info is None or pair.depth is None:
             raise GoalFailure("depth lifting needs CameraInfo and a depth image")
+        # scene_from_frame's steps, with the TF lookup last: a frame that cannot be lifted fails
+        # at once instead of after waiting up to tf_timeout for its transform.
         try:
             camera = self._camera(info)
-            depth = DepthImage.from_image_msg(pair.depth, self.settings.depth_range)
-        except ValueError as err:  # encoding and camera model errors
+            check_colour_size(camera, (pair.color.width, pair.color.height))
+            registered = register_depth(DepthImage.from_image_msg(pair.depth, self.settings.depth_range), camera)
+        except ImageSizeError as err:
+            raise GoalFailure(str(err)) from None
+        except ValueError as err:  # encoding, registration and camera model errors
             raise GoalFailure(f"depth unusable: {err}") from None
         optical_frame = pair.color.header.frame_id
         try:
@@ -398,13 +403,7 @@ class VlaR1Node(Node):
             )
         except TransformUnavailable as err:
             raise GoalFailure(f"TF unavailable: {err}") from None
-        colour_size = (pair.color.width, pair.color.height)
-        try:
-            return scene_from_frame(depth, camera, transform, self.settings.target_frame, optical_frame, colour_size)
-        except ImageSizeError as err:
-            raise GoalFailure(str(err)) from None
-        except DepthRegistrationError as err:
-            raise GoalFailure(f"depth unusable: {err}") from None
+        return DepthScene(registered, transform, base_frame=self.settings.target_frame, optical_frame=optical_frame)
 
     def _generate(
         self, rgb: np.ndarray, instruction: str, tasks: tuple[Task, ...], cancelled: Callable[[], bool]

@@ -38,7 +38,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--task", choices=("pick", "carry"), default="pick", help="what the episodes ask (default pick)"
     )
     parser.add_argument("--scenes", type=int, default=200, help="number of episodes (default 200)")
-    parser.add_argument("--seed", type=int, default=0, help="the first scene's seed; episode i uses seed + i")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the first scene's seed; pick episode i uses seed + i, carries skip seeds without one",
+    )
     parser.add_argument("--device", default="cpu", help="where a model runs (default cpu)")
     parser.add_argument("--out", required=True, help="folder for summary.json, episodes.jsonl and episodes.png")
     parser.set_defaults(handler=_cmd_sim_eval)

@@ -32,7 +32,13 @@ from vla_r1_ros.core.geometry.depth import (
 from vla_r1_ros.core.geometry.height_map import HeightMap
 from vla_r1_ros.core.geometry.results import GraspPose, LiftResult, PathResult, Target3D, WaypointPath
 from vla_r1_ros.core.geometry.safety import SafetyLimits, SafetyResult, SafetyRule, Violation, check_waypoints
-from vla_r1_ros.core.geometry.scene import DepthScene, FrameMismatchError, ImageSizeError, scene_from_frame
+from vla_r1_ros.core.geometry.scene import (
+    DepthScene,
+    FrameMismatchError,
+    ImageSizeError,
+    check_colour_size,
+    scene_from_frame,
+)
 from vla_r1_ros.core.geometry.settings import BoxLiftSettings, TrajectorySettings
 from vla_r1_ros.core.geometry.startup import warm_up
 from vla_r1_ros.core.geometry.trajectory_lifting import lift_trajectory, resample_polyline
@@ -55,6 +61,7 @@ __all__ = [
     "DepthScene",
     "FrameMismatchError",
     "ImageSizeError",
+    "check_colour_size",
     "scene_from_frame",
     "GraspPose",
     "HeightMap",

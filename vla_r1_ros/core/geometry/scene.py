@@ -16,7 +16,7 @@ from vla_r1_ros.core.geometry.rays import rays_of
 from vla_r1_ros.core.geometry.settings import TrajectorySettings
 from vla_r1_ros.core.geometry.transforms import check_rigid_transform, transform_points
 
-__all__ = ["FrameMismatchError", "ImageSizeError", "PointCloud", "DepthScene", "scene_from_frame"]
+__all__ = ["FrameMismatchError", "ImageSizeError", "PointCloud", "DepthScene", "check_colour_size", "scene_from_frame"]
 
 
 class FrameMismatchError(ValueError):
@@ -116,6 +116,15 @@ class DepthScene:
         return build_height_map(cloud.points, cloud.highest, config, region)
 
 
+def check_colour_size(camera: CameraModel, colour_size: tuple[int, int]) -> None:
+    """:class:`ImageSizeError` unless the colour image's (width, height) is the camera's."""
+    if tuple(colour_size) != (camera.width, camera.height):
+        width, height = colour_size
+        raise ImageSizeError(
+            f"colour image is {width}x{height} but CameraInfo describes {camera.width}x{camera.height}"
+        )
+
+
 def scene_from_frame(
     depth: DepthImage,
     camera: CameraModel,
@@ -131,10 +140,7 @@ def scene_from_frame(
     (:class:`ImageSizeError`), registers the depth to the colour camera
     (:func:`~vla_r1_ros.core.geometry.depth.register_depth`'s errors) and takes the camera pose.
     """
-    if colour_size is not None and tuple(colour_size) != (camera.width, camera.height):
-        width, height = colour_size
-        raise ImageSizeError(
-            f"colour image is {width}x{height} but CameraInfo describes {camera.width}x{camera.height}"
-        )
+    if colour_size is not None:
+        check_colour_size(camera, colour_size)
     registered = register_depth(depth, camera, depth_camera)
     return DepthScene(registered, T_base_optical, base_frame=base_frame, optical_frame=optical_frame)
