@@ -131,10 +131,11 @@ def harness_factory(scene_msgs: Any) -> Iterator[Any]:
         ):
             client_node.create_subscription(kind, topic, lambda message, into=received[key]: into.append(message), 10)
         client = client_node.reason_client
-        stack.enter_context(spinning(context, node, camera, client_node))
+        # Destroyed after the executor has stopped (an ExitStack unwinds last-in first-out).
         stack.callback(node.destroy_node)
         stack.callback(camera.destroy_node)
         stack.callback(client_node.destroy_node)
+        stack.enter_context(spinning(context, node, camera, client_node))
         assert client.wait_for_server(timeout_sec=10.0)
         assert wait_for(lambda: camera.frames_sent > 5)
         return Harness(context, node, camera, client_node, client, received)
