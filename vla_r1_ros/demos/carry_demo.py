@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vla_r1_ros.demos.pick_demo import SIDE_VIEW, _fit, _label
+from vla_r1_ros.demos.pick_demo import SIDE_VIEW, _fit, _label, predictor
 from vla_r1_ros.sim.carry import CarryOracle, carry_scene, carry_seeds, run_carry_episode
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_planner import SimMotionBackend
@@ -88,13 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     seed = carry_seeds(args.seed, 1)[0]
     with PandaWorld() as world:
-        if args.predictor == "oracle":
-            predictor: Any = CarryOracle(world)
-        else:
-            from vla_r1_ros.model.backends import make_backend
-
-            predictor = make_backend(args.predictor, device="cpu")
-        strip, record = carry_pictures(world, predictor, seed)
+        strip, record = carry_pictures(world, predictor(args.predictor, world, CarryOracle), seed)
     cv2.imwrite(str(out / "carry_demo.png"), strip)
     (out / "carry_demo.json").write_text(json.dumps(record.to_json(), indent=2) + "\n")
     summary = {"seed": seed, "success": record.success, "failure": record.failure}

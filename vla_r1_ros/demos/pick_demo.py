@@ -21,7 +21,7 @@ from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick import OracleBackend, run_pick_episode
 from vla_r1_ros.sim.scene import Intrinsics, look_at
 
-__all__ = ["pick_pictures", "main"]
+__all__ = ["pick_pictures", "predictor", "main"]
 
 SIDE_VIEW = Intrinsics.from_vertical_fov(480, 480, 40.0)
 
@@ -45,6 +45,15 @@ def _fit(image: np.ndarray, height: int) -> np.ndarray:
 
     scale = height / image.shape[0]
     return cv2.resize(image, (round(image.shape[1] * scale), height))
+
+
+def predictor(name: str, world: PandaWorld, oracle: Any) -> Any:
+    """The demo's predictor: ``oracle(world)`` for "oracle", else the model ``name`` on the CPU."""
+    if name == "oracle":
+        return oracle(world)
+    from vla_r1_ros.model.backends import make_backend
+
+    return make_backend(name, device="cpu")
 
 
 def pick_pictures(world: PandaWorld, predictor: Any, seed: int) -> tuple[np.ndarray, Any]:
@@ -98,13 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with PandaWorld() as world:
-        if args.predictor == "oracle":
-            predictor: Any = OracleBackend(world)
-        else:
-            from vla_r1_ros.model.backends import make_backend
-
-            predictor = make_backend(args.predictor, device="cpu")
-        strip, record = pick_pictures(world, predictor, args.seed)
+        strip, record = pick_pictures(world, predictor(args.predictor, world, OracleBackend), args.seed)
     cv2.imwrite(str(out / "pick_demo.png"), strip)
     (out / "pick_demo.json").write_text(json.dumps(record.to_json(), indent=2) + "\n")
     print(json.dumps({"success": record.success, "failure": record.failure, "picture": str(out / "pick_demo.png")}))

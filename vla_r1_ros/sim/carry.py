@@ -464,17 +464,9 @@ def run_carry_episodes(
     progress: Callable[[int, EpisodeRecord], None] | None = None,
 ) -> list[CarryRecord]:
     """One carry episode per seed, in order; ``progress(i, record)`` after each."""
-    backend = SimMotionBackend(world)
-    predictor = predictor_for(world)
-    records = []
-    try:
-        for i, seed in enumerate(seeds):
-            records.append(run_carry_episode(world, backend, predictor, seed, settings))
-            if progress is not None:
-                progress(i, records[-1])
-    finally:
-        backend.kinematics.close()
-    return records
+    from vla_r1_ros.sim.evaluation import run_episodes
+
+    return run_episodes(world, predictor_for, seeds, settings, progress, episode=run_carry_episode)
 
 
 def summarise_carries(records: list[CarryRecord], predictor: str, seed: int) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import numpy as np
 from vla_r1_ros.core.runs.stats import proportion_ci
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_planner import SimMotionBackend
-from vla_r1_ros.sim.pick import EpisodeRecord, OracleBackend, PickSettings, Predictor, run_pick_episode
+from vla_r1_ros.sim.pick import EpisodeRecord, OracleBackend, Predictor, run_pick_episode
 
 __all__ = ["run_episodes", "summarise", "write_outputs", "episode_strip"]
 
@@ -34,16 +34,17 @@ def run_episodes(
     world: PandaWorld,
     predictor_for: Callable[[PandaWorld], Predictor],
     seeds: Iterable[int],
-    settings: PickSettings | None = None,
+    settings: Any = None,
     progress: Callable[[int, EpisodeRecord], None] | None = None,
-) -> list[EpisodeRecord]:
-    """One pick episode per seed, in order; ``progress(i, record)`` after each."""
+    episode: Callable[..., Any] = run_pick_episode,
+) -> list[Any]:
+    """One episode per seed, in order (``episode``: a pick, or e.g. a carry); ``progress(i, record)`` after each."""
     backend = SimMotionBackend(world)
     predictor = predictor_for(world)
     records = []
     try:
         for i, seed in enumerate(seeds):
-            records.append(run_pick_episode(world, backend, predictor, seed, settings))
+            records.append(episode(world, backend, predictor, seed, settings))
             if progress is not None:
                 progress(i, records[-1])
     finally:
