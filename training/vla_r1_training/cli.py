@@ -150,6 +150,15 @@ def _train(config: RunConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _leave_process_group() -> None:
+    """End a launcher's process group before exit: left to interpreter teardown, a rank of a ZeRO-3 run
+    could abort ("terminate called without an active exception") after the model was saved."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -167,7 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"vla-r1-train: {err}", file=sys.stderr)
             return 2
         if training:
-            return _train(config, args)
+            try:
+                return _train(config, args)
+            finally:
+                _leave_process_group()
         if args.command == "show":
             print(describe() if args.help_config else json.dumps(_resolved(config), indent=2, default=str), file=out)
             return 0
