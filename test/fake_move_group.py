@@ -58,6 +58,7 @@ class Recorded:
     scenes: list[Any] = field(default_factory=list)
     executions: list[Any] = field(default_factory=list)
     cancels: int = 0
+    cancel_times: list[float] = field(default_factory=list)  # time.monotonic() of each cancel request
     grippers: list[tuple[float, float]] = field(default_factory=list)
 
 
@@ -137,6 +138,7 @@ class FakeMoveGroup(Node):
 
     def _cancel(self, _goal: Any) -> CancelResponse:
         self.recorded.cancels += 1
+        self.recorded.cancel_times.append(time.monotonic())
         return CancelResponse.ACCEPT
 
     def _run(self, goal_handle: Any) -> ExecuteTrajectory.Result:
