@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vla_r1_ros.sim.panda import CameraSetup, PandaWorld
-from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick import EpisodeRecord, OracleBackend, run_pick_episode
+from vla_r1_ros.sim.sim_backend import SimMotionBackend
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:

@@ -46,7 +46,21 @@ def fresh_copy(destination: Path) -> Path:
             target = destination / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    copy_compiled_kernels(destination)
     return destination
+
+
+def copy_compiled_kernels(destination: Path) -> None:
+    """This checkout's numba cache into the copy. Numba keys a kernel by its source file's stamp
+    (copy2 keeps it) and bytecode, so a copied kernel is used only where the code is the same.
+    A newcomer's first run compiles them once (about 25 s, as the README says); the doc test checks
+    the commands, and compiling them twice more would take a tenth of its time budget."""
+    for folder in ("vla_r1_ros", "training"):
+        for kernel in (ROOT / folder).rglob("__pycache__/*.nb[ic]"):
+            target = destination / kernel.relative_to(ROOT)
+            if target.parent.parent.is_dir():  # its source folder is in the copy
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(kernel, target)
 
 
 def newcomer_environment() -> dict[str, str]:

@@ -5,44 +5,28 @@ Runs only inside a loopback-only network namespace (see conftest.ros_sandbox).
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.usefixtures("ros_sandbox")
+pytest.importorskip("rclpy", reason="rclpy is not installed; run scripts/run_tests.sh")
+
+from ros_support import ros_context, spinning, wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[Any]:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
 
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    test_node = rclpy.create_node("vla_r1_interface_test", context=context)
-    executor = MultiThreadedExecutor(context=context)
-    executor.add_node(test_node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    try:
-        yield test_node
-    finally:
-        executor.shutdown()
-        spinner.join(timeout=5.0)
-        test_node.destroy_node()
-        rclpy.shutdown(context=context)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+    with ros_context() as context:
+        test_node = rclpy.create_node("vla_r1_interface_test", context=context)
+        try:
+            with spinning(context, test_node, threads=4):
+                yield test_node
+        finally:
+            test_node.destroy_node()
 
 
 def sample_messages() -> dict[str, Any]:

@@ -24,8 +24,8 @@ from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion, quaterni
 from vla_r1_ros.sim.panda import PandaWorld
 from vla_r1_ros.sim.panda_kinematics import PandaKinematics
 from vla_r1_ros.sim.panda_model import HAND_LINK, PYBULLET_TCP_OFFSET, READY_POSITIONS, TCP_LINK
-from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick_scenes import PickScene, TableObject
+from vla_r1_ros.sim.sim_backend import SimMotionBackend
 
 pytest.importorskip("pybullet")  # the simulator is an optional extra; these modules import it lazily
 

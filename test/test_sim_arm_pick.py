@@ -14,9 +14,9 @@ from vla_r1_ros.core.geometry import BoxLiftSettings, SafetyLimits, TrajectorySe
 from vla_r1_ros.core.protocol import Box2D, Task, format_answer
 from vla_r1_ros.model.backends import ScriptedBackend
 from vla_r1_ros.sim.panda import PandaWorld
-from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick import OracleBackend, PickFailure, PickSettings, run_pick_episode
 from vla_r1_ros.sim.pick_scenes import PickScene, TableObject, sample_pick_scene
+from vla_r1_ros.sim.sim_backend import SimMotionBackend
 
 pytest.importorskip("pybullet")  # the simulator is an optional extra; these modules import it lazily
 

@@ -14,7 +14,7 @@ from vla_r1_ros.core.protocol import Task, Trajectory2D, format_answer
 from vla_r1_ros.model.backends import ScriptedBackend
 from vla_r1_ros.sim.carry import CarryOracle, carry_scene, carry_seeds, run_carry_episode
 from vla_r1_ros.sim.panda import PandaWorld
-from vla_r1_ros.sim.panda_planner import SimMotionBackend
+from vla_r1_ros.sim.sim_backend import SimMotionBackend
 from vla_r1_ros.sim.sim_dataset import PLACE_OFFSET, carry_place, plan_carry
 
 

@@ -9,7 +9,6 @@ pybullet.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -23,7 +22,7 @@ pytest.importorskip("rclpy", reason="rclpy is not installed; run scripts/run_tes
 pytest.importorskip("pybullet")
 pytestmark = pytest.mark.usefixtures("ros_sandbox", "moveit_installed", "tf2_installed")
 
-from ros_support import ros_context, wait_for  # noqa: E402
+from ros_support import ros_context, spinning, wait_for  # noqa: E402
 
 SCALING = 0.5
 SEEDS = (3, 7)
@@ -40,7 +39,6 @@ class Stack:
 
 @pytest.fixture
 def stack_factory() -> Iterator[Any]:
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
     from vla_r1_ros.ros.commander import VlaR1Commander
@@ -76,19 +74,8 @@ def stack_factory() -> Iterator[Any]:
         executor_values.update(executor_parameters)
         executor = WaypointExecutorNode(context=context, parameter_overrides=params(executor_values))
         client = VlaR1Commander(context=context)
-        spinner = MultiThreadedExecutor(num_threads=6, context=context)
-        for node in (sim, reasoning, executor):
-            spinner.add_node(node)
-        thread = threading.Thread(target=spinner.spin, daemon=True)
-        thread.start()
-
-        def close() -> None:
-            spinner.shutdown(timeout_sec=5.0)
-            thread.join(timeout=10.0)
-            for node in (client, executor, reasoning, sim):
-                node.destroy_node()
-
-        exits.callback(close)
+        exits.callback(lambda: [node.destroy_node() for node in (client, executor, reasoning, sim)])
+        exits.enter_context(spinning(context, sim, reasoning, executor, threads=6))
         assert wait_for(lambda: executor.current_positions() is not None, 20.0), "no /joint_states from sim_arm"
         return Stack(sim, reasoning, executor, client, context)
 
@@ -99,8 +86,8 @@ def stack_factory() -> Iterator[Any]:
 def sim_eval_outcome(seed: int) -> Any:
     """What ``vla-r1 sim-eval --predictor oracle`` gets for ``seed`` with the same executor limits."""
     from vla_r1_ros.sim.panda import PandaWorld
-    from vla_r1_ros.sim.panda_planner import SimMotionBackend
     from vla_r1_ros.sim.pick import OracleBackend, PickSettings, run_pick_episode
+    from vla_r1_ros.sim.sim_backend import SimMotionBackend
 
     settings = PickSettings()
     settings = replace(

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from vla_r1_ros.core.geometry.camera import Roi
+
 __all__ = ["CalibrationError", "CameraInfoData", "load_camera_info"]
 
 
@@ -22,15 +24,6 @@ class CalibrationError(ValueError):
 @dataclass(frozen=True)
 class _Header:
     frame_id: str = ""
-
-
-@dataclass(frozen=True)
-class _Roi:
-    x_offset: int = 0
-    y_offset: int = 0
-    width: int = 0
-    height: int = 0
-    do_rectify: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,7 +39,7 @@ class CameraInfoData:
     distortion_model: str = "plumb_bob"
     binning_x: int = 0
     binning_y: int = 0
-    roi: _Roi = field(default_factory=_Roi)
+    roi: Roi = field(default_factory=Roi)  # a calibration file describes the full sensor
     header: _Header = field(default_factory=_Header)
 
 

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from vla_r1_ros.core.protocol import ParsedOutput, trajectory_to_pixels
 
-__all__ = ["draw_prediction"]
+__all__ = ["draw_prediction", "outcome_tile"]
 
 _BOX_OK = (60, 200, 60)
 _PATH_OK = (0, 120, 255)
@@ -48,3 +48,20 @@ def draw_prediction(rgb: NDArray[np.uint8], answers: Sequence[tuple[str, ParsedO
         cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
         cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
     return canvas
+
+
+def outcome_tile(
+    rgb: NDArray[np.uint8],
+    answers: Sequence[tuple[str, ParsedOutput]],
+    instruction: str,
+    seed: int,
+    failure: str | None,
+) -> NDArray[np.uint8]:
+    """An episode's camera frame (BGR) with its answers drawn and, on top, the instruction, the seed
+    and the outcome: green ``success`` when ``failure`` is None, else the failure in red."""
+    tile = cv2.cvtColor(draw_prediction(rgb, answers), cv2.COLOR_RGB2BGR)
+    colour = (40, 170, 40) if failure is None else (40, 40, 220)
+    for text, y in ((instruction, 24), (f"seed {seed}: {'success' if failure is None else failure}", 50)):
+        cv2.putText(tile, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 3, cv2.LINE_AA)
+        cv2.putText(tile, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, 1, cv2.LINE_AA)
+    return np.asarray(tile, dtype=np.uint8)

@@ -10,19 +10,16 @@ Writes ``OUT/carry_demo.png`` (the strip) and ``OUT/carry_demo.json`` (the episo
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vla_r1_ros.demos.pick_demo import SIDE_VIEW, _fit, _label, predictor
+from vla_r1_ros.demos.pick_demo import SIDE_VIEW, _fit, _label, run_demo
 from vla_r1_ros.sim.carry import CarryOracle, carry_scene, carry_seeds, run_carry_episode
 from vla_r1_ros.sim.panda import PandaWorld
-from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.scene import look_at
+from vla_r1_ros.sim.sim_backend import SimMotionBackend
 
 __all__ = ["carry_pictures", "main"]
 
@@ -37,11 +34,13 @@ def _side_pose(start: np.ndarray, end: np.ndarray) -> np.ndarray:
 
 
 def carry_pictures(world: PandaWorld, predictor: Any, seed: int) -> tuple[np.ndarray, Any]:
-    """Run the carry of ``seed``; the picture strip (BGR) and the episode record."""
+    """Run the first carry from ``seed`` on (seeds whose scene has none are skipped, as sim-eval does);
+    the picture strip (BGR) and the episode record."""
     from vla_r1_ros.core.overlay import draw_prediction
     from vla_r1_ros.core.protocol import Task
     from vla_r1_ros.sim.sim_dataset import carry_place
 
+    seed = carry_seeds(seed, 1)[0]
     found = carry_scene(seed)
     if found is None:
         raise ValueError(f"seed {seed} has no carry")
@@ -77,23 +76,7 @@ def carry_pictures(world: PandaWorld, predictor: Any, seed: int) -> tuple[np.nda
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vla_r1_ros.demos.carry_demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--predictor", default="oracle", help="oracle (the truth), embedded, or a model folder")
-    parser.add_argument("--seed", type=int, default=5000, help="first scene seed tried (default 5000)")
-    parser.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    args = parser.parse_args(argv)
-    import cv2
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    seed = carry_seeds(args.seed, 1)[0]
-    with PandaWorld() as world:
-        strip, record = carry_pictures(world, predictor(args.predictor, world, CarryOracle), seed)
-    cv2.imwrite(str(out / "carry_demo.png"), strip)
-    (out / "carry_demo.json").write_text(json.dumps(record.to_json(), indent=2) + "\n")
-    summary = {"seed": seed, "success": record.success, "failure": record.failure}
-    print(json.dumps({**summary, "picture": str(out / "carry_demo.png")}))
-    return 0 if record.success else 1
+    return run_demo(sys.modules[__name__], argv, carry_pictures, CarryOracle, seed=5000)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vla_r1_ros.sim.panda import PandaWorld
-from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick import OracleBackend, run_pick_episode
 from vla_r1_ros.sim.scene import Intrinsics, look_at
+from vla_r1_ros.sim.sim_backend import SimMotionBackend
 
 __all__ = ["pick_pictures", "predictor", "main"]
 
@@ -96,10 +97,16 @@ def pick_pictures(world: PandaWorld, predictor: Any, seed: int) -> tuple[np.ndar
     return np.hstack([_fit(tile, height) for tile in tiles]), record
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vla_r1_ros.demos.pick_demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--predictor", default="oracle", help="oracle (the true box), embedded, or a model folder")
-    parser.add_argument("--seed", type=int, default=3, help="scene seed (default 3)")
+def run_demo(
+    module: Any, argv: list[str] | None, pictures: Callable[..., tuple[np.ndarray, Any]], oracle: Any, seed: int
+) -> int:
+    """A simulator demo's command (``module``: the demo's module, for its name and help): its options,
+    one episode with pictures, ``<name>.png`` and ``<name>.json`` written, a JSON line printed; exit 0
+    when the episode succeeded."""
+    name = module.__name__.rsplit(".", 1)[-1]
+    parser = argparse.ArgumentParser(prog=f"python -m {module.__name__}", description=module.__doc__.splitlines()[0])
+    parser.add_argument("--predictor", default="oracle", help="oracle (the truth), embedded, or a model folder")
+    parser.add_argument("--seed", type=int, default=seed, help=f"scene seed (default {seed})")
     parser.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     args = parser.parse_args(argv)
     import cv2
@@ -107,11 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with PandaWorld() as world:
-        strip, record = pick_pictures(world, predictor(args.predictor, world, OracleBackend), args.seed)
-    cv2.imwrite(str(out / "pick_demo.png"), strip)
-    (out / "pick_demo.json").write_text(json.dumps(record.to_json(), indent=2) + "\n")
-    print(json.dumps({"success": record.success, "failure": record.failure, "picture": str(out / "pick_demo.png")}))
+        strip, record = pictures(world, predictor(args.predictor, world, oracle), args.seed)
+    cv2.imwrite(str(out / f"{name}.png"), strip)
+    (out / f"{name}.json").write_text(json.dumps(record.to_json(), indent=2) + "\n")
+    summary = {"seed": record.seed, "success": record.success, "failure": record.failure}
+    print(json.dumps({**summary, "picture": str(out / f"{name}.png")}))
     return 0 if record.success else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_demo(sys.modules[__name__], argv, pick_pictures, OracleBackend, seed=3)
 
 
 if __name__ == "__main__":

@@ -83,16 +83,7 @@ def top_view(scene: RenderedScene, positions: np.ndarray, grasp: np.ndarray, clo
     cv2.line(img, tip_a, tip_b, (0, 0, 230), 2)
     cv2.drawMarker(img, g, (0, 0, 230), cv2.MARKER_CROSS, 14, 2)
     cv2.circle(img, px(*START[:2]), 6, (0, 160, 0), 2)
-    cv2.putText(
-        img,
-        "top view (base x up, y left), 10 cm grid",
-        (8, 18),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.45,
-        (0, 0, 0),
-        1,
-        cv2.LINE_AA,
-    )
+    _title(img, "top view (base x up, y left), 10 cm grid", (0, 0, 0))
     return img
 
 
@@ -125,6 +116,11 @@ def side_view(scene: RenderedScene, positions: np.ndarray, surface: np.ndarray, 
     return img
 
 
+def _title(img: np.ndarray, text: str, colour: tuple[int, int, int]) -> None:
+    """A panel's one-line title in its top-left corner."""
+    cv2.putText(img, text, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+
+
 def _camera_view(scene: RenderedScene, box: Box2D, trajectory: Trajectory2D, positions: np.ndarray) -> np.ndarray:
     """The camera image (BGR) with the answered box, the 2-D trajectory and the lifted waypoints."""
     colour: np.ndarray = cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR)
@@ -135,16 +131,7 @@ def _camera_view(scene: RenderedScene, box: Box2D, trajectory: Trajectory2D, pos
     for p, q in zip(positions, _project(scene, positions)):
         if np.all(np.isfinite(q)):
             cv2.circle(colour, (round(q[0]), round(q[1])), 3, _colour(p[2]), -1)
-    cv2.putText(
-        colour,
-        "yellow: affordance box  cyan: 2-D trajectory  dots: lifted waypoints",
-        (8, 18),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.45,
-        (255, 255, 255),
-        1,
-        cv2.LINE_AA,
-    )
+    _title(colour, "yellow: affordance box  cyan: 2-D trajectory  dots: lifted waypoints", (255, 255, 255))
     return colour
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -231,87 +231,73 @@ def _header_lines(study: Study, settings: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A markdown table."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
 def _condition_lines(study: Study) -> list[str]:
     """Each metric's mean and 95 % CI per condition, and success rates."""
     if not (study.conditions):
         return []
-    lines: list[str] = []
     conditions = list(study.conditions)
-    lines += ["## Per condition: mean [95 % CI] (n)", ""]
-    lines.append("| metric | " + " | ".join(conditions) + " |")
-    lines.append("|---|" + "---|" * len(conditions))
-    for metric in STUDY_METRICS:
-        cells = []
-        for c in conditions:
-            ci = study.conditions[c][metric]
-            cells.append(
-                "–" if ci.n == 0 else f"{_number(ci.mean)} [{_number(ci.low)}, {_number(ci.high)}] ({ci.n})"
-            )
-        unit = f" ({UNITS[metric]})" if UNITS[metric] else ""
-        lines.append(f"| {metric}{unit} | " + " | ".join(cells) + " |")
+
+    def cell(ci: Any) -> str:
+        return "–" if ci.n == 0 else f"{_number(ci.mean)} [{_number(ci.low)}, {_number(ci.high)}] ({ci.n})"
+
+    def name(metric: str) -> str:
+        return metric + (f" ({UNITS[metric]})" if UNITS[metric] else "")
+
+    rows = [(name(metric), *(cell(study.conditions[c][metric]) for c in conditions)) for metric in STUDY_METRICS]
     success = [
         f"{c}: {p.successes}/{p.trials} = {_number(p.rate)} [{_number(p.low)}, {_number(p.high)}]"
         for c, p in study.success.items()
         if p.trials
     ]
-    lines += ["", "Success (Wilson 95 % CI): " + ("; ".join(success) if success else "not recorded"), ""]
-    return lines
+    success_line = "Success (Wilson 95 % CI): " + ("; ".join(success) if success else "not recorded")
+    return ["## Per condition: mean [95 % CI] (n)", "", *_table(["metric", *conditions], rows), "", success_line, ""]
 
 
 def _comparison_lines(study: Study) -> list[str]:
     """The condition comparisons' tests."""
     if not (study.comparisons):
         return []
-    lines: list[str] = []
-    lines += [
-        "## Condition comparisons",
-        "",
+    intro = (
         "Paired by task (Wilcoxon signed-rank on per-task means) where at least two tasks ran in both "
-        "conditions, else unpaired (Mann-Whitney U); two-sided.",
-        "",
-        "| metric | a | b | test | n a / n b / pairs | median a | median b | p |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for k in study.comparisons:
-        lines.append(
-            f"| {k.metric} | {k.a} | {k.b} | {k.test} | {k.n_a} / {k.n_b} / {k.pairs} | "
-            f"{_number(k.median_a)} | {_number(k.median_b)} | {_number(k.p_value)} |"
-        )
-    lines.append("")
-    return lines
+        "conditions, else unpaired (Mann-Whitney U); two-sided."
+    )
+    columns = ["metric", "a", "b", "test", "n a / n b / pairs", "median a", "median b", "p"]
+    rows = [
+        (k.metric, k.a, k.b, k.test, f"{k.n_a} / {k.n_b} / {k.pairs}",
+         *map(_number, (k.median_a, k.median_b, k.p_value)))
+        for k in study.comparisons
+    ]  # fmt: skip
+    return ["## Condition comparisons", "", intro, "", *_table(columns, rows), ""]
 
 
 def _similarity_lines(study: Study) -> list[str]:
     """Tool-path similarity between runs of the same task."""
     if not (study.similarity):
         return []
-    lines: list[str] = []
-    lines += ["## Tool-path similarity across conditions (m)", ""]
-    lines += ["| task | run a | run b | Fréchet | DTW per point |", "|---|---|---|---|---|"]
-    for s in study.similarity:
-        lines.append(
-            f"| {s.task} | {s.run_a} ({s.condition_a}) | {s.run_b} ({s.condition_b}) | "
-            f"{_number(s.frechet)} | {_number(s.dtw_per_point)} |"
-        )
-    lines.append("")
-    return lines
+    columns = ["task", "run a", "run b", "Fréchet", "DTW per point"]
+    rows = [
+        (s.task, f"{s.run_a} ({s.condition_a})", f"{s.run_b} ({s.condition_b})", _number(s.frechet),
+         _number(s.dtw_per_point))
+        for s in study.similarity
+    ]  # fmt: skip
+    return ["## Tool-path similarity across conditions (m)", "", *_table(columns, rows), ""]
 
 
 def _run_lines(study: Study) -> list[str]:
     """One table row per run."""
-    lines: list[str] = []
-    lines += ["## Runs", ""]
-    lines += ["| run | condition | task | time (s) | path (m) | LDLJ | SPARC | clearance (m) | interventions |"]
-    lines += ["|---|---|---|---|---|---|---|---|---|"]
+    columns = ["run", "condition", "task", "time (s)", "path (m)", "LDLJ", "SPARC", "clearance (m)", "interventions"]
+    rows = []
     for run in study.runs:
-        m = run.metrics
-        lines.append(
-            f"| {run.metadata.run_id} | {run.metadata.condition or '–'} | {run.metadata.task or '–'} | "
-            f"{_number(m.completion_time)} | {_number(m.path_length)} | {_number(m.ldlj)} | {_number(m.sparc)} | "
-            f"{_number(m.min_clearance)} | {m.interventions} |"
-        )
-    lines.append("")
-    return lines
+        m, meta = run.metrics, run.metadata
+        measured = map(_number, (m.completion_time, m.path_length, m.ldlj, m.sparc, m.min_clearance))
+        rows.append((meta.run_id, meta.condition or "–", meta.task or "–", *measured, m.interventions))
+    return ["## Runs", "", *_table(columns, rows), ""]
 
 
 def _plot_and_problem_lines(study: Study, plots: list[tuple[str, str]]) -> list[str]:

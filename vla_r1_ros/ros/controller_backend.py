@@ -15,25 +15,17 @@ from typing import Any
 
 import numpy as np
 from control_msgs.action import FollowJointTrajectory
-from rclpy.action.client import ActionClient
 from rclpy.node import Node
 
-from vla_r1_ros.core.execution.types import (
-    CartesianPlan,
-    CartesianSettings,
-    ExecutionOutcome,
-    ExecutionResult,
-    GripperResult,
-    JointLimits,
-    Poses,
-)
-from vla_r1_ros.ros.action_calls import GoalEnd, GripperClient, MotionGoal
+from vla_r1_ros.core.execution.types import CartesianPlan, CartesianSettings, ExecutionOutcome, JointLimits, Poses
+from vla_r1_ros.ros.action_arm import ActionArm
+from vla_r1_ros.ros.action_calls import GoalEnd
 from vla_r1_ros.ros.motion_messages import joint_trajectory_msg
 
 __all__ = ["ControllerBackend"]
 
 
-class ControllerBackend:
+class ControllerBackend(ActionArm):
     """:class:`~vla_r1_ros.core.execution.MotionBackend` over FollowJointTrajectory and GripperCommand."""
 
     def __init__(
@@ -47,10 +39,8 @@ class ControllerBackend:
         server_timeout: float = 5.0,
     ) -> None:
         self.planner = planner
-        self._current = current_positions
-        trajectories = ActionClient(node, FollowJointTrajectory, trajectory_action)
-        self._motion = MotionGoal(trajectories, trajectory_action, execution_timeout, server_timeout, self._positions)
-        self._gripper = GripperClient(node, gripper_action, execution_timeout, server_timeout)
+        motion = (FollowJointTrajectory, trajectory_action)
+        super().__init__(node, motion, gripper_action, current_positions, execution_timeout, server_timeout)
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -68,26 +58,14 @@ class ControllerBackend:
         plan: CartesianPlan = self.planner.plan_cartesian(waypoints, start, settings)
         return plan
 
-    def execute(self, plan: CartesianPlan, should_stop: Callable[[], bool] | None = None) -> ExecutionResult:
-        goal = FollowJointTrajectory.Goal(trajectory=joint_trajectory_msg(plan))
-        return self._motion.run(goal, plan.duration, should_stop, _controller_outcome)
+    def motion_goal(self, plan: CartesianPlan) -> FollowJointTrajectory.Goal:
+        return FollowJointTrajectory.Goal(trajectory=joint_trajectory_msg(plan))
 
-    def gripper(self, position: float, max_effort: float) -> GripperResult:
-        return self._gripper.move(position, max_effort)
-
-    def stop(self) -> None:
-        self._motion.stop()
-
-    def _positions(self) -> np.ndarray:
-        """The arm's joint positions from /joint_states (NaN where none arrived yet)."""
-        current = self._current()
-        return np.full(len(self.joint_names), np.nan) if current is None else current
-
-
-def _controller_outcome(end: GoalEnd) -> tuple[ExecutionOutcome, str]:
-    """A joint trajectory controller's ending: succeeded with error code 0, else why."""
-    code = int(end.result.error_code) if end.result is not None else -1
-    if end.status == 4 and code == 0:
-        return ExecutionOutcome.SUCCEEDED, ""
-    detail = end.result.error_string if end.result is not None and end.result.error_string else f"error code {code}"
-    return (ExecutionOutcome.CANCELED if end.status == 5 else ExecutionOutcome.ABORTED), detail
+    @staticmethod
+    def outcome(end: GoalEnd) -> tuple[ExecutionOutcome, str]:
+        """A joint trajectory controller's ending: succeeded with error code 0, else why."""
+        code = int(end.result.error_code) if end.result is not None else -1
+        if end.status == 4 and code == 0:
+            return ExecutionOutcome.SUCCEEDED, ""
+        detail = end.result.error_string if end.result is not None and end.result.error_string else f"error code {code}"
+        return (ExecutionOutcome.CANCELED if end.status == 5 else ExecutionOutcome.ABORTED), detail

@@ -54,12 +54,12 @@ from vla_r1_ros.core.execution import (
     Poses,
     execute_waypoints,
 )
-from vla_r1_ros.core.geometry import SafetyLimits
 from vla_r1_ros.msg import ExecutionEvent
 from vla_r1_ros.ros.markers import execution_markers
 from vla_r1_ros.ros.motion_messages import joint_trajectory_msg, path_from_positions, poses_from_path
 from vla_r1_ros.ros.node_main import run_node
-from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, STRING, ParameterTable, declare_table
+from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, STRING, ParameterTable, declare_table, settings_from
+from vla_r1_ros.ros.safety_parameters import safety_limits, safety_parameters
 
 __all__ = ["PARAMETERS", "ExecutorNodeSettings", "WaypointExecutorNode", "main"]
 
@@ -99,14 +99,7 @@ PARAMETERS: ParameterTable = {
     "gripper_close": (0.0, DOUBLE, "finger position (m) asked for when grasping"),
     "gripper_max_effort": (20.0, DOUBLE, "grasp force (N)"),
     "lift_height": (0.1, DOUBLE, "straight lift (m) after a grasp; 0 = none"),
-    "workspace_min": ([-0.8, -0.8, -0.05], DOUBLES, "lower corner (m) of the allowed workspace in planning_frame"),
-    "workspace_max": ([0.8, 0.8, 1.0], DOUBLES, "upper corner (m) of the allowed workspace in planning_frame"),
-    "table_height": (0.0, DOUBLE, "table surface height (m) in planning_frame"),
-    "min_height_above_table": (0.005, DOUBLE, "the tool stays this far (m) above the table"),
-    "max_segment_length": (0.05, DOUBLE, "longest allowed step (m) between waypoints"),
-    "max_path_length": (2.0, DOUBLE, "longest allowed path (m)"),
-    "reach_center": ([0.0, 0.0, 0.333], DOUBLES, "centre (m) of the arm's reach sphere"),
-    "max_reach": (0.85, DOUBLE, "radius (m) of the arm's reach sphere"),
+    **safety_parameters("planning_frame"),
 }
 
 
@@ -130,52 +123,12 @@ def declare_settings(node: Node) -> ExecutorNodeSettings:
         raise ValueError(f"parameter backend must be sim or move_group, got {value['backend']!r}")
     if len(value["tcp_offset"]) != 7:
         raise ValueError("parameter tcp_offset must hold 7 numbers: x y z qx qy qz qw")
-    limits = SafetyLimits(
-        workspace_min=tuple(value["workspace_min"]),
-        workspace_max=tuple(value["workspace_max"]),
-        table_height=float(value["table_height"]),
-        min_height_above_table=float(value["min_height_above_table"]),
-        max_segment_length=float(value["max_segment_length"]),
-        max_path_length=float(value["max_path_length"]),
-        reach_center=tuple(value["reach_center"]),
-        max_reach=float(value["max_reach"]),
-    )
-    checks = PlanCheckLimits(
-        min_cartesian_fraction=float(value["min_cartesian_fraction"]),
-        max_joint_step=float(value["max_joint_step"]),
-        max_path_deviation=float(value["max_path_deviation"]),
-        start_state_tolerance=float(value["start_state_tolerance"]),
-        max_prediction_age=float(value["max_prediction_age"]),
-        safety=limits,
-    )
-    executor = ExecutorSettings(
-        dry_run=bool(value["dry_run"]),
-        require_approval=bool(value["require_approval"]),
-        approval_timeout=float(value["approval_timeout"]),
-        max_velocity_scaling=float(value["max_velocity_scaling"]),
-        max_acceleration_scaling=float(value["max_acceleration_scaling"]),
-        cartesian=CartesianSettings(
-            max_step=float(value["cartesian_max_step"]), max_joint_step=float(value["max_joint_step"])
-        ),
-        checks=checks,
-        gripper_open=float(value["gripper_open"]),
-        gripper_close=float(value["gripper_close"]),
-        gripper_max_effort=float(value["gripper_max_effort"]),
-        lift_height=float(value["lift_height"]),
-    )
+    checks = settings_from(PlanCheckLimits, value, safety=safety_limits(value))
+    cartesian = CartesianSettings(max_step=float(value["cartesian_max_step"]), max_joint_step=value["max_joint_step"])
+    executor = settings_from(ExecutorSettings, value, cartesian=cartesian, checks=checks)
     if not float(value["execution_timeout"]) > 0.0:
         raise ValueError("parameter execution_timeout must be > 0")
-    return ExecutorNodeSettings(
-        backend=str(value["backend"]),
-        executor=executor,
-        execution_timeout=float(value["execution_timeout"]),
-        planning_frame=str(value["planning_frame"]),
-        planning_group=str(value["planning_group"]),
-        ee_link=str(value["ee_link"]),
-        tcp_offset=tuple(float(v) for v in value["tcp_offset"]),
-        trajectory_action=str(value["trajectory_action"]),
-        gripper_action=str(value["gripper_action"]),
-    )
+    return settings_from(ExecutorNodeSettings, value, executor=executor)
 
 
 _WARNING_STATES = ("execution_failed", "planning_failed", "rejected_by_safety")

@@ -24,24 +24,16 @@ from geometry_msgs.msg import Pose
 from moveit_msgs.action import ExecuteTrajectory
 from moveit_msgs.msg import CollisionObject, MoveItErrorCodes, PlanningScene, RobotState
 from moveit_msgs.srv import ApplyPlanningScene, GetCartesianPath, GetPositionFK
-from rclpy.action.client import ActionClient
 from rclpy.node import Node
 from shape_msgs.msg import SolidPrimitive
 from std_msgs.msg import Header
 
 from vla_r1_ros.core.execution.limits import PANDA_ARM_LIMITS
 from vla_r1_ros.core.execution.tcp import link_poses_from_tcp, tcp_offset_matrix
-from vla_r1_ros.core.execution.types import (
-    CartesianPlan,
-    CartesianSettings,
-    ExecutionOutcome,
-    ExecutionResult,
-    GripperResult,
-    JointLimits,
-    Poses,
-)
+from vla_r1_ros.core.execution.types import CartesianPlan, CartesianSettings, ExecutionOutcome, JointLimits, Poses
 from vla_r1_ros.core.geometry.transforms import matrix_from_quaternion
-from vla_r1_ros.ros.action_calls import ActionCallError, GoalEnd, GripperClient, MotionGoal, call_service
+from vla_r1_ros.ros.action_arm import ActionArm
+from vla_r1_ros.ros.action_calls import ActionCallError, GoalEnd, call_service
 from vla_r1_ros.ros.motion_messages import joint_trajectory_msg, pose_msgs, trajectory_arrays
 
 __all__ = ["MoveGroupBackend", "TABLE_ID"]
@@ -52,7 +44,7 @@ _ERRORS = {
 }
 
 
-class MoveGroupBackend:
+class MoveGroupBackend(ActionArm):
     """:class:`~vla_r1_ros.core.execution.MotionBackend` over move_group's services and actions."""
 
     def __init__(
@@ -65,15 +57,13 @@ class MoveGroupBackend:
     ) -> None:
         self.settings = settings
         self._limits = joint_limits
-        self._current = current_positions
+        motion = (ExecuteTrajectory, "/execute_trajectory")
+        super().__init__(
+            node, motion, settings.gripper_action, current_positions, settings.execution_timeout, server_timeout
+        )
         self._cartesian = node.create_client(GetCartesianPath, "/compute_cartesian_path")
         self._fk = node.create_client(GetPositionFK, "/compute_fk")
         self._scene = node.create_client(ApplyPlanningScene, "/apply_planning_scene")
-        executions = ActionClient(node, ExecuteTrajectory, "/execute_trajectory")
-        self._motion = MotionGoal(
-            executions, "/execute_trajectory", settings.execution_timeout, server_timeout, self._positions
-        )
-        self._gripper = GripperClient(node, settings.gripper_action, settings.execution_timeout, server_timeout)
         self._tcp = tcp_offset_matrix(settings.tcp_offset)
         self.server_timeout = server_timeout
         self._table_added = False
@@ -161,29 +151,19 @@ class MoveGroupBackend:
         self._table_added = True
 
     # ------------------------------------------------------------------ execution
-    def execute(self, plan: CartesianPlan, should_stop: Callable[[], bool] | None = None) -> ExecutionResult:
+    def motion_goal(self, plan: CartesianPlan) -> ExecuteTrajectory.Goal:
         goal = ExecuteTrajectory.Goal()
         goal.trajectory.joint_trajectory = joint_trajectory_msg(plan, Header(frame_id=self.settings.planning_frame))
-        return self._motion.run(goal, plan.duration, should_stop, _move_group_outcome)
+        return goal
 
-    def gripper(self, position: float, max_effort: float) -> GripperResult:
-        return self._gripper.move(position, max_effort)
-
-    def stop(self) -> None:
-        self._motion.stop()
-
-    def _positions(self) -> np.ndarray:
-        current = self._current()
-        return np.full(len(self.joint_names), np.nan) if current is None else current
-
-
-def _move_group_outcome(end: GoalEnd) -> tuple[ExecutionOutcome, str]:
-    """move_group's ending, from its MoveItErrorCodes (PREEMPTED: it was cancelled)."""
-    code = int(end.result.error_code.val) if end.result is not None else MoveItErrorCodes.FAILURE
-    if code == MoveItErrorCodes.SUCCESS:
-        return ExecutionOutcome.SUCCEEDED, ""
-    status = ExecutionOutcome.CANCELED if code == MoveItErrorCodes.PREEMPTED else ExecutionOutcome.ABORTED
-    return status, f"move_group: {_ERRORS.get(code, code)}"
+    @staticmethod
+    def outcome(end: GoalEnd) -> tuple[ExecutionOutcome, str]:
+        """move_group's ending, from its MoveItErrorCodes (PREEMPTED: it was cancelled)."""
+        code = int(end.result.error_code.val) if end.result is not None else MoveItErrorCodes.FAILURE
+        if code == MoveItErrorCodes.SUCCESS:
+            return ExecutionOutcome.SUCCEEDED, ""
+        status = ExecutionOutcome.CANCELED if code == MoveItErrorCodes.PREEMPTED else ExecutionOutcome.ABORTED
+        return status, f"move_group: {_ERRORS.get(code, code)}"
 
 
 def _matrix(pose: Pose) -> np.ndarray:

@@ -7,12 +7,15 @@ frozen settings dataclass.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, TypeVar
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
 
-__all__ = ["STRING", "DOUBLE", "INT", "BOOL", "DOUBLES", "ParameterTable", "declare_table"]
+__all__ = ["STRING", "DOUBLE", "INT", "BOOL", "DOUBLES", "ParameterTable", "declare_table", "settings_from"]
+
+T = TypeVar("T")
 
 STRING, DOUBLE, INT, BOOL = (
     ParameterType.PARAMETER_STRING,
@@ -33,3 +36,13 @@ def declare_table(node: Node, table: ParameterTable, read_only: bool = True) -> 
             name, default, ParameterDescriptor(description=description, type=kind, read_only=read_only)
         )
     return {name: node.get_parameter(name).value for name in table}
+
+
+def settings_from(cls: type[T], value: dict[str, Any], **given: Any) -> T:
+    """The settings dataclass ``cls`` from the parameters named like its fields (arrays as tuples of
+    floats), ``given`` for the others; a field with neither keeps its default."""
+    fields = {f.name for f in dataclasses.fields(cls)} - given.keys()  # type: ignore[arg-type]
+    found = {name: value[name] for name in fields if name in value}
+    converted = {k: tuple(float(x) for x in v) if hasattr(v, "__len__") and not isinstance(v, str) else v
+                 for k, v in found.items()}  # fmt: skip
+    return cls(**converted, **given)

@@ -432,22 +432,27 @@ class VlaR1Node(Node):
         outcomes: list[TaskOutcome],
         latencies: list[tuple[str, float]],
     ) -> list[PredictionMsg]:
+        header = pair.color.header
+        target_header = Header(stamp=header.stamp, frame_id=self.settings.target_frame)
         with self._outputs_lock:
             if self._destroyed:
                 raise GoalFailure("node shutting down: outputs not published")
-            return self._publish_unlocked(pair, rgb, instruction, inference, outcomes, latencies)
+            messages = self._publish_predictions(header, target_header, instruction, inference, outcomes, latencies)
+            self._publish_lifted(target_header, inference, outcomes)
+            answers = [(p.task.value, p.parsed) for p in inference.predictions]
+            self._image_pub.publish(Image(header=header, **rgb_to_image_fields(draw_prediction(rgb, answers))))
+        return messages
 
-    def _publish_unlocked(
+    def _publish_predictions(
         self,
-        pair: FramePair[Image, Image],
-        rgb: np.ndarray,
+        header: Header,
+        target_header: Header,
         instruction: str,
         inference: InferenceResult,
         outcomes: list[TaskOutcome],
         latencies: list[tuple[str, float]],
     ) -> list[PredictionMsg]:
-        header = pair.color.header
-        target_header = Header(stamp=header.stamp, frame_id=self.settings.target_frame)
+        """One Prediction per answered task, with its lifted target or waypoints attached."""
         by_task = {o.task: o for o in outcomes}
         messages: list[PredictionMsg] = []
         for prediction in inference.predictions:
@@ -467,17 +472,18 @@ class VlaR1Node(Node):
                 self._attach_lift(message, outcome, target_header)
             messages.append(message)
             self._prediction_pub.publish(message)
-        lifted = [o for o in outcomes if o.target is not None or o.path is not None]
-        if lifted:
-            best = lifted[-1]  # the trajectory when both were asked: it ends at the affordance grasp
-            reasoning = " / ".join(p.parsed.reasoning for p in inference.predictions if p.parsed.reasoning)
-            self._markers_pub.publish(prediction_markers(target_header, best.target, best.path, reasoning))
-            if best.path is not None and best.ok:
-                self._path_pub.publish(waypoints_path(best.path, target_header))
-        answers = [(p.task.value, p.parsed) for p in inference.predictions]
-        annotated = Image(header=header, **rgb_to_image_fields(draw_prediction(rgb, answers)))
-        self._image_pub.publish(annotated)
         return messages
+
+    def _publish_lifted(self, target_header: Header, inference: InferenceResult, outcomes: list[TaskOutcome]) -> None:
+        """RViz markers of the lifted answer and, when it passed the checks, its waypoints."""
+        lifted = [o for o in outcomes if o.target is not None or o.path is not None]
+        if not lifted:
+            return
+        best = lifted[-1]  # the trajectory when both were asked: it ends at the affordance grasp
+        reasoning = " / ".join(p.parsed.reasoning for p in inference.predictions if p.parsed.reasoning)
+        self._markers_pub.publish(prediction_markers(target_header, best.target, best.path, reasoning))
+        if best.path is not None and best.ok:
+            self._path_pub.publish(waypoints_path(best.path, target_header))
 
     def _attach_lift(self, message: PredictionMsg, outcome: TaskOutcome, target_header: Header) -> None:
         if outcome.task is Task.AFFORDANCE and outcome.target is not None and message.has_affordance:

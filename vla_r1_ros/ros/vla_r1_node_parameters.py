@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from rclpy.node import Node
 
 from vla_r1_ros.core.answer_lifting import LiftSettings
-from vla_r1_ros.core.geometry import BoxLiftSettings, DepthRange, SafetyLimits, TrajectorySettings
+from vla_r1_ros.core.geometry import BoxLiftSettings, DepthRange, TrajectorySettings
 from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, INT, STRING, ParameterTable, declare_table
+from vla_r1_ros.ros.safety_parameters import safety_limits, safety_parameters
 
 __all__ = ["NodeSettings", "PARAMETERS", "declare_settings"]
 
@@ -91,14 +92,7 @@ PARAMETERS: ParameterTable = {
     "clearance": (0.05, _DOUBLE, "height (m) kept above the observed surface between start and target"),
     "approach_height": (0.08, _DOUBLE, "length (m) of the final straight approach onto the target"),
     "waypoint_spacing": (0.01, _DOUBLE, "arc-length spacing (m) of the waypoints"),
-    "workspace_min": ([-0.8, -0.8, -0.05], _DOUBLES, "lower corner (m) of the allowed workspace box in target_frame"),
-    "workspace_max": ([0.8, 0.8, 1.0], _DOUBLES, "upper corner (m) of the allowed workspace box in target_frame"),
-    "table_height": (0.0, _DOUBLE, "table surface height (m) in target_frame"),
-    "min_height_above_table": (0.005, _DOUBLE, "waypoints must stay this far (m) above the table"),
-    "max_segment_length": (0.05, _DOUBLE, "longest allowed step (m) between waypoints"),
-    "max_path_length": (2.0, _DOUBLE, "longest allowed path (m)"),
-    "reach_center": ([0.0, 0.0, 0.333], _DOUBLES, "centre (m) of the arm's reach sphere in target_frame"),
-    "max_reach": (0.85, _DOUBLE, "radius (m) of the arm's reach sphere"),
+    **safety_parameters("target_frame"),
 }
 
 
@@ -134,16 +128,6 @@ def declare_settings(node: Node) -> NodeSettings:
     static = tuple(float(v) for v in value["static_camera_transform"])
     if static != (0.0,) and len(static) != 7:
         raise ValueError("parameter static_camera_transform must hold 7 numbers (x y z qx qy qz qw) or be [0.0]")
-    limits = SafetyLimits(
-        workspace_min=tuple(float(v) for v in value["workspace_min"]),  # type: ignore[arg-type]
-        workspace_max=tuple(float(v) for v in value["workspace_max"]),  # type: ignore[arg-type]
-        table_height=float(value["table_height"]),
-        min_height_above_table=float(value["min_height_above_table"]),
-        max_segment_length=float(value["max_segment_length"]),
-        max_path_length=float(value["max_path_length"]),
-        reach_center=tuple(float(v) for v in value["reach_center"]),  # type: ignore[arg-type]
-        max_reach=float(value["max_reach"]),
-    )
     trajectory = TrajectorySettings(
         clearance=float(value["clearance"]),
         approach_height=float(value["approach_height"]),
@@ -171,6 +155,6 @@ def declare_settings(node: Node) -> NodeSettings:
         lift=LiftSettings(
             BoxLiftSettings(approach=str(value["approach"]), grasp_depth=float(value["grasp_depth"])),
             trajectory,
-            limits,
+            safety_limits(value),
         ),
     )

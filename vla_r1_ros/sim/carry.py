@@ -44,7 +44,6 @@ from vla_r1_ros.core.metrics import box_iou_giou, trajectory_metrics
 from vla_r1_ros.core.protocol import ParsedOutput, Task, Trajectory2D, format_answer
 from vla_r1_ros.model.backends import Backend, Completion, Completions, Question
 from vla_r1_ros.sim.panda import PandaWorld
-from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick import (
     EpisodeRecord,
     PickFailure,
@@ -57,6 +56,7 @@ from vla_r1_ros.sim.pick import (
 )
 from vla_r1_ros.sim.pick_scenes import PickScene, sample_pick_scene
 from vla_r1_ros.sim.scene import RenderedScene, depth_scene
+from vla_r1_ros.sim.sim_backend import SimMotionBackend
 from vla_r1_ros.sim.sim_dataset import carry_answer, carry_place, frame_carry, plan_carry
 
 __all__ = [
@@ -483,9 +483,7 @@ def summarise_carries(records: list[CarryRecord], predictor: str, seed: int) -> 
 
 def carry_strip(world: PandaWorld, predictor: Predictor, records: list[CarryRecord], count: int = 4) -> np.ndarray:
     """A row of camera frames (BGR) of the first ``count`` carries: the answered box and path, and the outcome."""
-    import cv2
-
-    from vla_r1_ros.core.overlay import draw_prediction
+    from vla_r1_ros.core.overlay import outcome_tile
 
     tiles = []
     for record in records[:count]:
@@ -495,14 +493,9 @@ def carry_strip(world: PandaWorld, predictor: Predictor, records: list[CarryReco
         frame = world.render()
         box = _ask(predictor, frame, f"pick up the {record.target}", Task.AFFORDANCE)
         path = _ask(predictor, frame, record.instruction, Task.TRAJECTORY)
-        drawn = draw_prediction(frame.rgb, [("affordance", box), ("trajectory", path)])
-        tile = cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)
-        verdict = "success" if record.success else record.failure
-        colour = (40, 170, 40) if record.success else (40, 40, 220)
-        for text, y in ((record.instruction, 24), (f"seed {record.seed}: {verdict}", 50)):
-            cv2.putText(tile, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 3, cv2.LINE_AA)
-            cv2.putText(tile, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, 1, cv2.LINE_AA)
-        tiles.append(tile)
+        failure = None if record.success else record.failure
+        answers = [("affordance", box), ("trajectory", path)]
+        tiles.append(outcome_tile(frame.rgb, answers, record.instruction, record.seed, failure))
     return np.hstack(tiles) if tiles else np.zeros((1, 1, 3), np.uint8)
 
 

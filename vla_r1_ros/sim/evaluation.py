@@ -21,8 +21,8 @@ import numpy as np
 
 from vla_r1_ros.core.runs.stats import proportion_ci
 from vla_r1_ros.sim.panda import PandaWorld
-from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick import EpisodeRecord, OracleBackend, Predictor, run_pick_episode
+from vla_r1_ros.sim.sim_backend import SimMotionBackend
 
 __all__ = ["run_episodes", "summarise", "write_outputs", "episode_strip"]
 
@@ -78,9 +78,7 @@ def summarise(records: list[EpisodeRecord], predictor: str, task: str, seed: int
 
 def episode_strip(world: PandaWorld, predictor: Predictor, records: list[EpisodeRecord], count: int = 4) -> np.ndarray:
     """A row of camera frames (BGR) of the first ``count`` episodes: the answered box and the outcome."""
-    import cv2
-
-    from vla_r1_ros.core.overlay import draw_prediction
+    from vla_r1_ros.core.overlay import outcome_tile
     from vla_r1_ros.core.protocol import Task
 
     tiles = []
@@ -88,13 +86,8 @@ def episode_strip(world: PandaWorld, predictor: Predictor, records: list[Episode
         world.reset(record.seed)
         frame = world.render()
         parsed = predictor.predict(frame.rgb, record.instruction, Task.AFFORDANCE).prediction(Task.AFFORDANCE).parsed
-        tile = cv2.cvtColor(draw_prediction(frame.rgb, [("affordance", parsed)]), cv2.COLOR_RGB2BGR)
-        verdict = "success" if record.success else record.failure
-        colour = (40, 170, 40) if record.success else (40, 40, 220)
-        for text, y in ((record.instruction, 24), (f"seed {record.seed}: {verdict}", 50)):
-            cv2.putText(tile, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 3, cv2.LINE_AA)
-            cv2.putText(tile, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, 1, cv2.LINE_AA)
-        tiles.append(tile)
+        failure = None if record.success else record.failure
+        tiles.append(outcome_tile(frame.rgb, [("affordance", parsed)], record.instruction, record.seed, failure))
     return np.hstack(tiles) if tiles else np.zeros((1, 1, 3), np.uint8)
 
 

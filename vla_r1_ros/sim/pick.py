@@ -40,9 +40,9 @@ from vla_r1_ros.core.metrics import box_iou_giou
 from vla_r1_ros.core.protocol import Task, format_answer
 from vla_r1_ros.model.backends import Backend, Completion, Completions, InferenceResult, Question
 from vla_r1_ros.sim.panda import PandaWorld
-from vla_r1_ros.sim.panda_planner import SimMotionBackend
 from vla_r1_ros.sim.pick_scenes import PickScene
 from vla_r1_ros.sim.scene import depth_scene
+from vla_r1_ros.sim.sim_backend import SimMotionBackend
 
 __all__ = ["Predictor", "OracleBackend", "PickFailure", "PickSettings", "EpisodeRecord", "run_pick_episode"]
 

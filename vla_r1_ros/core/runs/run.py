@@ -15,7 +15,9 @@ from numpy.typing import NDArray
 
 from vla_r1_ros.core.runs.events import (
     CATEGORIES,
+    Interventions,
     RunEvent,
+    RunWindow,
     count_interventions,
     phase_durations,
     run_window,
@@ -130,26 +132,11 @@ def _movement(speed: FloatArray, threshold: float) -> FloatArray:
 def run_metrics(run: RunData, settings: RunSettings | None = None) -> RunMetrics:
     """All measures of ``run`` inside its window."""
     cfg = settings or RunSettings()
-    times = np.asarray(run.joint_times, dtype=np.float64)
-    if len(times) == 0:
-        raise ValueError(f"run {run.run_id}: no joint samples")
-    window = run_window(run.events, run.teleop_stamps, float(times.min()), float(times.max()))
-    inside = (times >= window.start) & (times <= window.end)
-    if np.count_nonzero(inside) < 2:
-        raise ValueError(
-            f"run {run.run_id}: fewer than two joint samples between {window.start:.3f} s and {window.end:.3f} s "
-            f"(window from {window.source})"
-        )
-    t, q, tool = times[inside], run.joint_positions[inside], run.tool_positions[inside]
-    peaks = joint_rate_peaks(t, q, cfg.lowpass_hz)
-    profile, speed = speed_profile(t, tool, rate=cfg.rate_hz, lowpass_hz=cfg.lowpass_hz)
-    moving = _movement(speed, cfg.movement_threshold)
-    nan = math.nan
-    if run.events:
-        durations = phase_durations(run.events, window.end)
-        split = split_by_category(durations)
-    else:
-        durations, split = {}, dict.fromkeys(CATEGORIES, nan)
+    window, inside = _window(run)
+    t = np.asarray(run.joint_times, dtype=np.float64)[inside]
+    q, tool = run.joint_positions[inside], run.tool_positions[inside]
+    durations = phase_durations(run.events, window.end) if run.events else {}
+    split = split_by_category(durations) if run.events else dict.fromkeys(CATEGORIES, math.nan)
     interventions = count_interventions(
         run.events, run.teleop_stamps, window, run.condition in AUTONOMOUS_CONDITIONS, cfg.teleop_gap
     )
@@ -160,25 +147,58 @@ def run_metrics(run: RunData, settings: RunSettings | None = None) -> RunMetrics
         start=window.start,
         end=window.end,
         completion_time=window.duration,
-        model_time=split["model"],
-        approval_time=split["approval"],
-        planning_time=split["planning"],
-        motion_time=split["motion"],
-        path_length=path_length(profile.positions),
-        peak_joint_velocity=peaks.peak_velocity,
-        peak_joint_acceleration=peaks.peak_acceleration,
-        ldlj=ldlj(moving, profile.rate),
-        sparc=sparc(moving, profile.rate),
-        min_clearance=min_clearance(tool, cfg.table_height),
-        cancels=interventions.cancels,
-        rejections=interventions.rejections,
-        approvals=interventions.approvals,
-        teleop_commands=interventions.teleop_commands,
-        teleop_bursts=interventions.teleop_bursts,
-        interventions=interventions.total,
+        **_phase_times(split),
+        **_motion_measures(t, q, tool, cfg),
+        **_intervention_counts(interventions),
         samples=len(t),
         joint_names=run.joint_names,
-        joint_peak_velocity=tuple(float(v) for v in peaks.velocity),
-        joint_peak_acceleration=tuple(float(v) for v in peaks.acceleration),
         phases=durations,
     )
+
+
+def _window(run: RunData) -> tuple[RunWindow, NDArray[np.bool_]]:
+    """The run's window and which joint samples lie in it (at least two, else ValueError)."""
+    times = np.asarray(run.joint_times, dtype=np.float64)
+    if len(times) == 0:
+        raise ValueError(f"run {run.run_id}: no joint samples")
+    window = run_window(run.events, run.teleop_stamps, float(times.min()), float(times.max()))
+    inside = (times >= window.start) & (times <= window.end)
+    if np.count_nonzero(inside) < 2:
+        raise ValueError(
+            f"run {run.run_id}: fewer than two joint samples between {window.start:.3f} s and {window.end:.3f} s "
+            f"(window from {window.source})"
+        )
+    return window, inside
+
+
+def _motion_measures(t: FloatArray, q: FloatArray, tool: FloatArray, cfg: RunSettings) -> dict[str, Any]:
+    """The path, the joints' peak rates and the tool's smoothness and clearance."""
+    peaks = joint_rate_peaks(t, q, cfg.lowpass_hz)
+    profile, speed = speed_profile(t, tool, rate=cfg.rate_hz, lowpass_hz=cfg.lowpass_hz)
+    moving = _movement(speed, cfg.movement_threshold)
+    return {
+        "path_length": path_length(profile.positions),
+        "peak_joint_velocity": peaks.peak_velocity,
+        "peak_joint_acceleration": peaks.peak_acceleration,
+        "ldlj": ldlj(moving, profile.rate),
+        "sparc": sparc(moving, profile.rate),
+        "min_clearance": min_clearance(tool, cfg.table_height),
+        "joint_peak_velocity": tuple(float(v) for v in peaks.velocity),
+        "joint_peak_acceleration": tuple(float(v) for v in peaks.acceleration),
+    }
+
+
+def _phase_times(split: dict[str, float]) -> dict[str, Any]:
+    """Seconds in each category of phases: ``model_time`` ... ``motion_time``."""
+    return {f"{category}_time": split[category] for category in CATEGORIES}
+
+
+def _intervention_counts(interventions: Interventions) -> dict[str, Any]:
+    return {
+        "cancels": interventions.cancels,
+        "rejections": interventions.rejections,
+        "approvals": interventions.approvals,
+        "teleop_commands": interventions.teleop_commands,
+        "teleop_bursts": interventions.teleop_bursts,
+        "interventions": interventions.total,
+    }
