@@ -96,9 +96,17 @@ mkdir -p "$ROOT/log"
   export PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV"
   export CMAKE_PREFIX_PATH="$VENV" AMENT_PREFIX_PATH="$VENV"
   export LD_LIBRARY_PATH="$VENV/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # ccache (a pinned wheel) keeps the compiled interface code of earlier builds; CCACHE_BASEDIR
+  # makes a second checkout of the same sources (a fresh clone, the doc test's copies) hit it.
+  launcher=()
+  if [[ -x "$VENV/bin/ccache" ]]; then
+    export CCACHE_BASEDIR="$ROOT"
+    launcher=(-DCMAKE_C_COMPILER_LAUNCHER="$VENV/bin/ccache" -DCMAKE_CXX_COMPILER_LAUNCHER="$VENV/bin/ccache")
+  fi
   colcon --log-base "$ROOT/log" build --paths "$ROOT" --build-base "$ROOT/build" \
     --install-base "$ROOT/install" --symlink-install --event-handlers console_cohesion- summary- \
-    --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >"$ROOT/log/colcon_build.txt" 2>&1 \
+    --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF "${launcher[@]}" \
+    >"$ROOT/log/colcon_build.txt" 2>&1 \
     || { cat "$ROOT/log/colcon_build.txt" >&2; log "colcon build failed"; exit 1; }
 )
 log "ready: source scripts/env.sh"

@@ -59,6 +59,7 @@ class Recorded:
     executions: list[Any] = field(default_factory=list)
     cancels: int = 0
     cancel_times: list[float] = field(default_factory=list)  # time.monotonic() of each cancel request
+    stop_times: list[float] = field(default_factory=list)  # when the arm stopped for a cancel
     grippers: list[tuple[float, float]] = field(default_factory=list)
 
 
@@ -150,6 +151,7 @@ class FakeMoveGroup(Node):
             while True:
                 elapsed = (time.monotonic() - started) * self.script.speedup
                 if goal_handle.is_cancel_requested:
+                    self.recorded.stop_times.append(time.monotonic())
                     goal_handle.canceled()
                     result.error_code.val = MoveItErrorCodes.PREEMPTED
                     return result

@@ -229,12 +229,11 @@ def test_cancel_mid_motion_cancels_move_groups_execution_and_the_arm_stops(rig_f
     assert wait_for(lambda: not np.allclose(rig.fake.positions, start), 10.0)
     cancelled_at = time.monotonic()
     handle.cancel_goal_async()
-    assert wait_for(lambda: not rig.fake.moving, 5.0)
-    stopped_after = time.monotonic() - cancelled_at
-    # Three nodes and the test share one Python process here, so under CI load the hop from our cancel
-    # to move_group's has taken 0.53 s; a second still tells a forwarded cancel from a finished motion.
-    reached = rig.fake.recorded.cancel_times[0] - cancelled_at if rig.fake.recorded.cancel_times else None
-    assert stopped_after < 1.0, f"the arm stopped {stopped_after:.2f} s after the cancel (move_group: {reached})"
+    assert wait_for(lambda: not rig.fake.moving, 5.0) and rig.fake.recorded.stop_times
+    # The arm's own clock: when the fake stopped it (the test thread may see it later under load).
+    stopped_after = rig.fake.recorded.stop_times[0] - cancelled_at
+    reached = rig.fake.recorded.cancel_times[0] - cancelled_at
+    assert stopped_after < 0.5, f"the arm stopped {stopped_after:.3f} s after the cancel (move_group: {reached:.3f} s)"
     assert wait_for(result.done, 10.0)
     assert outcome(result.result()) == "canceled" and result.result().status == 5
     assert rig.fake.recorded.cancels >= 1

@@ -103,8 +103,9 @@ def run_demo(
     """A simulator demo's command (``module``: the demo's module, for its name and help): its options,
     one episode with pictures, ``<name>.png`` and ``<name>.json`` written, a JSON line printed; exit 0
     when the episode succeeded."""
-    name = module.__name__.rsplit(".", 1)[-1]
-    parser = argparse.ArgumentParser(prog=f"python -m {module.__name__}", description=module.__doc__.splitlines()[0])
+    qualified = module.__spec__.name  # under ``python -m`` the module's __name__ is "__main__"
+    name = qualified.rsplit(".", 1)[-1]
+    parser = argparse.ArgumentParser(prog=f"python -m {qualified}", description=module.__doc__.splitlines()[0])
     parser.add_argument("--predictor", default="oracle", help="oracle (the truth), embedded, or a model folder")
     parser.add_argument("--seed", type=int, default=seed, help=f"scene seed (default {seed})")
     parser.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
