@@ -40,3 +40,16 @@ def test_settings_take_same_named_values_arrays_as_tuples_and_keep_other_default
 def test_a_bad_value_is_refused_by_the_settings_own_checks() -> None:
     with pytest.raises(ValueError):
         settings_from(SafetyLimits, {"max_reach": -1.0})
+
+
+def test_only_number_arrays_become_floats() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Settings:
+        names: tuple[str, ...] = ()
+        flags: tuple[bool, ...] = ()
+        offsets: tuple[float, ...] = ()
+
+    made = settings_from(Settings, {"names": ["a", "b"], "flags": [True, False], "offsets": [1, 2.5]})
+    assert made == Settings(("a", "b"), (True, False), (1.0, 2.5)) and isinstance(made.offsets[0], float)

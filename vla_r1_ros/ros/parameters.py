@@ -39,10 +39,17 @@ def declare_table(node: Node, table: ParameterTable, read_only: bool = True) -> 
 
 
 def settings_from(cls: type[T], value: dict[str, Any], **given: Any) -> T:
-    """The settings dataclass ``cls`` from the parameters named like its fields (arrays as tuples of
-    floats), ``given`` for the others; a field with neither keeps its default."""
+    """The settings dataclass ``cls`` from the parameters named like its fields (arrays as tuples,
+    of floats for number arrays), ``given`` for the others; a field with neither keeps its default."""
     fields = {f.name for f in dataclasses.fields(cls)} - given.keys()  # type: ignore[arg-type]
-    found = {name: value[name] for name in fields if name in value}
-    converted = {k: tuple(float(x) for x in v) if hasattr(v, "__len__") and not isinstance(v, str) else v
-                 for k, v in found.items()}  # fmt: skip
-    return cls(**converted, **given)
+    found = {name: _frozen(value[name]) for name in fields if name in value}
+    return cls(**found, **given)
+
+
+def _frozen(value: Any) -> Any:
+    """A parameter's value as a frozen dataclass field holds it: arrays (list, array.array) as tuples."""
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        return value
+    items = tuple(value)
+    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in items)
+    return tuple(float(x) for x in items) if numbers else items
