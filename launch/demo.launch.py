@@ -35,7 +35,7 @@ ARGUMENTS = [
     ("target_frame", "panda_link0", "frame of the 3-D targets and waypoints (the executor's planning frame)"),
     ("use_depth", "true", "lift answers to 3-D with depth (false: 2-D answers only)"),
     ("executor", "true", "start the waypoint executor"),
-    ("backend", "auto", "executor backend: auto (sim with sim:=true, move_group otherwise), sim or move_group"),
+    ("backend", "auto", "executor backend: auto (sim with sim:=true, move_group otherwise), sim, move_group or moveit_py"),
     ("dry_run", "auto", "executor dry run: auto (false in simulation, true otherwise), true or false"),
     ("require_approval", "auto", "operator approval: auto (false in simulation, true otherwise), true or false"),
     ("seed", "0", "scene seed of the simulated arm"),

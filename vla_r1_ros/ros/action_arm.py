@@ -14,34 +14,33 @@ import numpy as np
 from rclpy.action.client import ActionClient
 from rclpy.node import Node
 
-from vla_r1_ros.core.execution.types import CartesianPlan, ExecutionOutcome, ExecutionResult, GripperResult
+from vla_r1_ros.core.execution.backend import JointGroup
+from vla_r1_ros.core.execution.types import CartesianPlan, ExecutionOutcome, ExecutionResult, GripperResult, JointLimits
 from vla_r1_ros.ros.action_calls import GoalEnd, GripperClient, MotionGoal
 
 __all__ = ["ActionArm"]
 
 
-class ActionArm:
+class ActionArm(JointGroup):
     """Execution, gripper and stop of a :class:`~vla_r1_ros.core.execution.MotionBackend` over actions."""
 
     def __init__(
         self,
         node: Node,
+        limits: JointLimits,
         motion: tuple[Any, str],
         gripper_action: str,
         current_positions: Callable[[], np.ndarray | None],
         execution_timeout: float,
         server_timeout: float,
     ) -> None:
-        """``motion``: the trajectory action's type and name."""
+        """``limits``: the arm's joints; ``motion``: the trajectory action's type and name."""
+        super().__init__(limits)
         action_type, action_name = motion
         self._current = current_positions
         client = ActionClient(node, action_type, action_name)
         self._motion = MotionGoal(client, action_name, execution_timeout, server_timeout, self._positions)
         self._gripper = GripperClient(node, gripper_action, execution_timeout, server_timeout)
-
-    @property
-    def joint_names(self) -> tuple[str, ...]:
-        raise NotImplementedError
 
     def motion_goal(self, plan: CartesianPlan) -> Any:
         """The trajectory action's goal that runs ``plan``."""

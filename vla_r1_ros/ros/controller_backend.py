@@ -40,16 +40,8 @@ class ControllerBackend(ActionArm):
     ) -> None:
         self.planner = planner
         motion = (FollowJointTrajectory, trajectory_action)
-        super().__init__(node, motion, gripper_action, current_positions, execution_timeout, server_timeout)
-
-    @property
-    def joint_names(self) -> tuple[str, ...]:
-        return tuple(self.planner.joint_names)
-
-    @property
-    def joint_limits(self) -> JointLimits:
-        limits: JointLimits = self.planner.joint_limits
-        return limits
+        limits: JointLimits = planner.joint_limits
+        super().__init__(node, limits, motion, gripper_action, current_positions, execution_timeout, server_timeout)
 
     def tcp_orientation(self, q: np.ndarray) -> np.ndarray:
         return np.asarray(self.planner.tcp_orientation(q))

@@ -11,7 +11,8 @@ Cartesian planning, plan checks, a preview, the approval, the gripper, the motio
   are clamped to the parameters, a 0 is never passed on.
 * **Backends** (``backend``): ``sim`` plans here and drives a joint trajectory controller and a
   gripper action controller (the simulated arm, or any ros2_control arm); ``move_group`` asks
-  MoveIt's move_group to plan and execute (see ``move_group_backend``).
+  MoveIt's move_group to plan and execute (see ``move_group_backend``); ``moveit_py`` plans Pilz
+  LIN segments with MoveItPy in a process of its own (see ``moveit_py_backend``).
 * ``~/stop`` (Trigger) halts any motion now; cancelling a goal does too.
 * ``~/events`` (``vla_r1_ros/msg/ExecutionEvent``) marks every phase for recordings, and
   ``/diagnostics`` the node's state.
@@ -22,6 +23,7 @@ header stamp against now.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -57,6 +59,7 @@ from vla_r1_ros.core.execution import (
 from vla_r1_ros.msg import ExecutionEvent
 from vla_r1_ros.ros.markers import execution_markers
 from vla_r1_ros.ros.motion_messages import joint_trajectory_msg, path_from_positions, poses_from_path
+from vla_r1_ros.ros.moveit_py_backend import MOVEIT_PY_PARAMETERS
 from vla_r1_ros.ros.node_main import run_node
 from vla_r1_ros.ros.parameters import BOOL, DOUBLE, DOUBLES, STRING, ParameterTable, declare_table, settings_from
 from vla_r1_ros.ros.safety_parameters import safety_limits, safety_parameters
@@ -67,7 +70,8 @@ PARAMETERS: ParameterTable = {
     "backend": (
         "move_group",
         STRING,
-        "move_group (MoveIt, for real arms) or sim (plan here, run a joint trajectory controller)",
+        "move_group (MoveIt, for real arms), moveit_py (MoveItPy, Pilz LIN per segment, in its own process) "
+        "or sim (plan here, run a joint trajectory controller)",
     ),
     "dry_run": (True, BOOL, "check and plan only, never move (a goal's dry_run also makes it one)"),
     "require_approval": (True, BOOL, "wait for ~/approve or ~/reject before moving"),
@@ -99,6 +103,7 @@ PARAMETERS: ParameterTable = {
     "gripper_close": (0.0, DOUBLE, "finger position (m) asked for when grasping"),
     "gripper_max_effort": (20.0, DOUBLE, "grasp force (N)"),
     "lift_height": (0.1, DOUBLE, "straight lift (m) after a grasp; 0 = none"),
+    **MOVEIT_PY_PARAMETERS,
     **safety_parameters("planning_frame"),
 }
 
@@ -114,13 +119,20 @@ class ExecutorNodeSettings:
     tcp_offset: tuple[float, ...]
     trajectory_action: str
     gripper_action: str
+    moveit_py_node_name: str
+    moveit_py_params_file: str
+    pilz_namespace: str
+    key_pose_tolerance: float
+    key_pose_turn: float
 
 
 def declare_settings(node: Node) -> ExecutorNodeSettings:
     """Declare the parameters and validate them (ValueError naming the parameter)."""
     value = declare_table(node, PARAMETERS)
-    if value["backend"] not in ("sim", "move_group"):
-        raise ValueError(f"parameter backend must be sim or move_group, got {value['backend']!r}")
+    if value["backend"] not in ("sim", "move_group", "moveit_py"):
+        raise ValueError(f"parameter backend must be sim, move_group or moveit_py, got {value['backend']!r}")
+    if not (value["key_pose_tolerance"] > 0.0 and value["key_pose_turn"] > 0.0):
+        raise ValueError("parameters key_pose_tolerance and key_pose_turn must be > 0")
     if len(value["tcp_offset"]) != 7:
         raise ValueError("parameter tcp_offset must hold 7 numbers: x y z qx qy qz qw")
     checks = settings_from(PlanCheckLimits, value, safety=safety_limits(value))
@@ -217,6 +229,12 @@ class WaypointExecutorNode(Node):
 
             backend: MotionBackend = MoveGroupBackend(self, s, self.fresh_positions)
             return backend
+        if s.backend == "moveit_py":
+            from vla_r1_ros.ros.action_calls import GripperClient
+            from vla_r1_ros.ros.moveit_py_backend import MoveItPyBackend, moveit_py_config
+
+            gripper = GripperClient(self, s.gripper_action, s.execution_timeout)
+            return MoveItPyBackend(moveit_py_config(s, sys.argv), gripper)
         from vla_r1_ros.ros.controller_backend import ControllerBackend
         from vla_r1_ros.sim.panda_planner import PandaCartesianPlanner
 
@@ -401,6 +419,9 @@ class WaypointExecutorNode(Node):
     def destroy_node(self) -> None:
         self.stopping.set()
         self._backend.stop()
+        close = getattr(self._backend, "close", None)  # a backend with a process of its own ends it
+        if callable(close):
+            close()
         self._action.destroy()
         super().destroy_node()
 

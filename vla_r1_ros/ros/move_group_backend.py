@@ -56,25 +56,17 @@ class MoveGroupBackend(ActionArm):
         server_timeout: float = 10.0,
     ) -> None:
         self.settings = settings
-        self._limits = joint_limits
         motion = (ExecuteTrajectory, "/execute_trajectory")
         super().__init__(
-            node, motion, settings.gripper_action, current_positions, settings.execution_timeout, server_timeout
-        )
+            node, joint_limits, motion, settings.gripper_action, current_positions, settings.execution_timeout,
+            server_timeout,
+        )  # fmt: skip
         self._cartesian = node.create_client(GetCartesianPath, "/compute_cartesian_path")
         self._fk = node.create_client(GetPositionFK, "/compute_fk")
         self._scene = node.create_client(ApplyPlanningScene, "/apply_planning_scene")
         self._tcp = tcp_offset_matrix(settings.tcp_offset)
         self.server_timeout = server_timeout
         self._table_added = False
-
-    @property
-    def joint_names(self) -> tuple[str, ...]:
-        return self._limits.names
-
-    @property
-    def joint_limits(self) -> JointLimits:
-        return self._limits
 
     # ------------------------------------------------------------------ planning
     def plan_cartesian(self, waypoints: Poses, start: np.ndarray, settings: CartesianSettings) -> CartesianPlan:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vla_r1_ros.core.execution.backend import JointGroup
 from vla_r1_ros.core.execution.densify import covered_fraction, densify_path
 from vla_r1_ros.core.execution.limits import PANDA_ARM_LIMITS
 from vla_r1_ros.core.execution.tcp import link_poses_from_tcp, tcp_offset_matrix
@@ -40,7 +41,7 @@ def _rotation_angle(q0: np.ndarray, q1: np.ndarray) -> float:
     return float(2.0 * np.arccos(min(1.0, abs(float(q0 @ q1)))))
 
 
-class PandaCartesianPlanner:
+class PandaCartesianPlanner(JointGroup):
     """Cartesian paths for the Panda with pybullet's IK, as MoveIt's compute_cartesian_path plans them.
 
     Plans only (its own pybullet client: planning never moves an arm); the simulated world runs
@@ -57,12 +58,8 @@ class PandaCartesianPlanner:
         self.kinematics = kinematics or PandaKinematics()
         self.tcp_offset = tuple(float(v) for v in tcp_offset)
         self._tcp = tcp_offset_matrix(self.tcp_offset)
-        self.joint_limits = joint_limits
+        super().__init__(joint_limits)
         self.ik_tolerance = ik_tolerance
-
-    @property
-    def joint_names(self) -> tuple[str, ...]:
-        return self.joint_limits.names
 
     def tcp_pose(self, q: np.ndarray) -> np.ndarray:
         """4x4 TCP pose at arm joint positions ``q`` (the planner's FK)."""

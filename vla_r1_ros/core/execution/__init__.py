@@ -1,4 +1,4 @@
-"""Executing lifted waypoints: plan types, TCP offsets, densifying, scaling, timing, plan checks.
+"""Executing lifted waypoints: plan types, TCP offsets, densifying, key poses, scaling, timing, plan checks.
 
 Pure core: NumPy and dataclasses only (no rclpy, no pybullet, no torch). The ROS executor node
 and the simulated arm build on these; a motion backend implements :class:`MotionBackend`.
@@ -15,6 +15,7 @@ from vla_r1_ros.core.execution.executor import (
     Outcome,
     execute_waypoints,
 )
+from vla_r1_ros.core.execution.key_poses import key_pose_indices, path_lengths
 from vla_r1_ros.core.execution.limits import PANDA_ARM_JOINTS, PANDA_ARM_LIMITS, PANDA_FINGER_JOINTS
 from vla_r1_ros.core.execution.plan_checks import (
     PlanCheckLimits,
@@ -54,6 +55,8 @@ __all__ = [
     "DensePath",
     "covered_fraction",
     "densify_path",
+    "key_pose_indices",
+    "path_lengths",
     "PANDA_ARM_JOINTS",
     "PANDA_ARM_LIMITS",
     "PANDA_FINGER_JOINTS",

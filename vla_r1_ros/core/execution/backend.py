@@ -22,7 +22,7 @@ from vla_r1_ros.core.execution.types import (
     Poses,
 )
 
-__all__ = ["MotionBackend"]
+__all__ = ["MotionBackend", "JointGroup"]
 
 
 @runtime_checkable
@@ -57,3 +57,18 @@ class MotionBackend(Protocol):
     def stop(self) -> None:
         """Halt any motion now (callable from another thread); a running ``execute`` returns CANCELED."""
         ...
+
+
+class JointGroup:
+    """:class:`MotionBackend`'s two properties for a backend whose arm is fixed when it is made."""
+
+    def __init__(self, limits: JointLimits) -> None:
+        self._limits = limits
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self._limits.names
+
+    @property
+    def joint_limits(self) -> JointLimits:
+        return self._limits

@@ -1,0 +1,1 @@
+"""moveit.core: robot state, trajectories, the controller manager's execution status (fake)."""
