@@ -36,6 +36,7 @@ ARGUMENTS = [
     ("use_depth", "true", "lift answers to 3-D with depth (false: 2-D answers only)"),
     ("executor", "true", "start the waypoint executor"),
     ("backend", "auto", "executor backend: auto (sim with sim:=true, move_group otherwise), sim, move_group or moveit_py"),
+    ("moveit_params", "", "backend:=moveit_py: a YAML of MoveIt's parameters for MoveItPy (see the README's executor section)"),
     ("dry_run", "auto", "executor dry run: auto (false in simulation, true otherwise), true or false"),
     ("require_approval", "auto", "operator approval: auto (false in simulation, true otherwise), true or false"),
     ("seed", "0", "scene seed of the simulated arm"),
@@ -102,15 +103,7 @@ def _arm(context: LaunchContext) -> list:
             )  # fmt: skip
         )
     if _flag(context, "executor", True):
-        backend = LaunchConfiguration("backend").perform(context)
-        overrides = {
-            "backend": ("sim" if simulated else "move_group") if backend == "auto" else backend,
-            "dry_run": _flag(context, "dry_run", not simulated),
-            "require_approval": _flag(context, "require_approval", not simulated),
-            "planning_frame": LaunchConfiguration("target_frame"),
-        }
-        if simulated:  # pybullet's Panda model puts its tool centre 0.105 m along the hand
-            overrides["tcp_offset"] = [0.0, 0.0, 0.105, 0.0, 0.0, 0.0, 1.0]
+        overrides = executor_overrides(context)
         actions.append(
             Node(
                 package="vla_r1_ros",
@@ -121,6 +114,25 @@ def _arm(context: LaunchContext) -> list:
             )
         )
     return actions
+
+
+def executor_overrides(context: LaunchContext) -> dict:
+    """The executor's parameters from the launch arguments: safe defaults on a real arm (dry run,
+    approval), none of them in the simulator."""
+    simulated = _flag(context, "sim", True)
+    backend = LaunchConfiguration("backend").perform(context)
+    overrides = {
+        "backend": ("sim" if simulated else "move_group") if backend == "auto" else backend,
+        "dry_run": _flag(context, "dry_run", not simulated),
+        "require_approval": _flag(context, "require_approval", not simulated),
+        "planning_frame": LaunchConfiguration("target_frame"),
+    }
+    if simulated:  # pybullet's Panda model puts its tool centre 0.105 m along the hand
+        overrides["tcp_offset"] = [0.0, 0.0, 0.105, 0.0, 0.0, 0.0, 1.0]
+    moveit_params = LaunchConfiguration("moveit_params").perform(context)
+    if moveit_params:
+        overrides["moveit_py_params_file"] = moveit_params
+    return overrides
 
 
 def _viewer(context: LaunchContext) -> list:

@@ -109,3 +109,38 @@ def test_rviz_config_shows_the_node_outputs() -> None:
         if isinstance(display.get("Topic"), dict)
     }
     assert {"/vla_r1_node/annotated_image", "/vla_r1_node/markers", "/vla_r1_node/waypoints"} <= topics
+
+
+def _executor_overrides(**arguments: str) -> dict:
+    """What demo.launch.py gives the executor for these launch arguments (the others at their defaults)."""
+    import importlib.util
+
+    from conftest import require_installed
+
+    require_installed("launch", "ROS 2 launch")
+    from launch import LaunchContext
+
+    spec = importlib.util.spec_from_file_location("demo_launch", ROOT / "launch" / "demo.launch.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    context = LaunchContext()
+    context.launch_configurations.update({name: default for name, default, _ in module.ARGUMENTS})
+    context.launch_configurations.update(arguments)
+    return {k: v for k, v in module.executor_overrides(context).items() if k != "planning_frame"}
+
+
+def test_the_demo_moves_the_simulated_arm_and_only_checks_plans_for_a_real_one() -> None:
+    simulated = _executor_overrides()
+    assert simulated["backend"] == "sim" and not simulated["dry_run"] and not simulated["require_approval"]
+    assert simulated["tcp_offset"][2] == pytest.approx(0.105)
+    real = _executor_overrides(sim="false")
+    assert real == {"backend": "move_group", "dry_run": True, "require_approval": True}
+    approved_moves = _executor_overrides(sim="false", dry_run="false")
+    assert not approved_moves["dry_run"] and approved_moves["require_approval"]
+
+
+def test_the_moveit_py_backend_gets_moveit_s_parameters_file() -> None:
+    overrides = _executor_overrides(sim="false", backend="moveit_py", moveit_params="/robot/moveit_py.yaml")
+    assert overrides["backend"] == "moveit_py" and overrides["moveit_py_params_file"] == "/robot/moveit_py.yaml"
+    assert overrides["dry_run"] and overrides["require_approval"]
