@@ -156,8 +156,7 @@ class MoveItPyWorker:
             )
         if not self.manager.push(trajectory, controller=""):
             return {"status": "REJECTED", "succeeded": False}
-        self.manager.execute(lambda _status: None, auto_clear=True)
-        status = self.manager.wait_for_execution()
+        status = self.manager.execute_and_wait(auto_clear=True)  # releases the GIL: a stop is still heard
         return {"status": str(status.status), "succeeded": bool(status)}
 
     def stop(self) -> None:

@@ -174,6 +174,10 @@ class TrajectoryExecutionManager:
                 time.sleep(0.005)
         return str(script()["execute_status"])
 
+    def execute_and_wait(self, auto_clear: bool = True) -> ExecutionStatus:
+        self.execute(lambda _status: None, auto_clear)
+        return self.wait_for_execution()
+
     def wait_for_execution(self) -> ExecutionStatus:
         if self._thread is not None:
             self._thread.join()
