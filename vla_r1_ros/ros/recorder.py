@@ -153,6 +153,7 @@ class _Run:
     manual: bool
     writer: RunBagWriter | None = None
     process: subprocess.Popen[bytes] | None = None
+    opened: float = 0.0  # s, node clock: when the bag was open and taking messages
 
 
 class RecorderNode(Node):
@@ -289,7 +290,12 @@ class RecorderNode(Node):
     def _poll(self) -> None:
         if self.segmenter is None or self.run is None or self.run.manual:
             return
-        end = self.segmenter.poll(self.now())
+        now = self.now()
+        # Opening the first bag can take a second (the writer's first imports); the input that came
+        # meanwhile is still queued behind this lock, so the idle time counts from the opening.
+        if now - self.run.opened < self.segmenter.idle_timeout:
+            return
+        end = self.segmenter.poll(now)
         if end is not None:
             self.finish(end)
 
@@ -335,6 +341,7 @@ class RecorderNode(Node):
             self._preroll.clear()
         else:
             run.process = self._start_ros2_bag(bag)
+        run.opened = self.now()
         self.run = run
         self.emit(RUN_PHASE, STARTED, metadata.instruction or metadata.run_id, stamp)
         self.get_logger().info(f"recording run {metadata.run_id} into {bag}")
